@@ -1,0 +1,15 @@
+"""Repository-wide test configuration.
+
+The reference models are trained once into a cache keyed by their recipe. pytester
+points HOME at a temporary directory for every inner run, so pin the cache to the
+real user cache here (inherited by inner runs) unless the caller chose one.
+"""
+
+import os
+from pathlib import Path
+
+pytest_plugins = ["pytester"]
+
+if "LLMSELECT_CACHE_DIR" not in os.environ:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    os.environ["LLMSELECT_CACHE_DIR"] = str(Path(base) / "pytest-llmselect")

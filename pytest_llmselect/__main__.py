@@ -1,0 +1,98 @@
+"""Command line: re-select from a saved run without re-running any model.
+
+    python -m pytest_llmselect report run.json --alpha 10 --format md -o summary.md
+    python -m pytest_llmselect zoo            # build the reference models now
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from pytest_llmselect.errors import LLMSelectError, SpecError
+
+
+def _weights(text: str) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise SpecError(f"--weights: expected TASK=NUMBER, got {part!r}") from None
+        if not sep or out[name.strip()] < 0:
+            raise SpecError(f"--weights: expected TASK=NUMBER with NUMBER >= 0, got {part!r}")
+    return out
+
+
+def reselect(report: dict, *, alpha: float | None = None, level: float | None = None,
+             weights: dict[str, float] | None = None, **constraints: float | None) -> dict:
+    """A new report from a saved one with other settings; models are not re-run."""
+    from pytest_llmselect.analysis import AnalysisSettings, analyze, inputs_from_report
+    from pytest_llmselect.selection import Constraints
+
+    old = report.get("settings", {})
+    settings = AnalysisSettings(
+        alpha=old.get("alpha", 10.0) if alpha is None else alpha,
+        level=old.get("level", 0.95) if level is None else level,
+        seed=old.get("seed", 0),
+        weights=weights or None,
+        constraints=Constraints(**{k: v for k, v in constraints.items() if v is not None}),
+    )
+    derived = analyze(inputs_from_report(report), settings)
+    return {**report, **derived}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pytest_llmselect")
+    sub = parser.add_subparsers(dest="command", required=True)
+    rep = sub.add_parser("report", help="print or write the report of a saved run, optionally re-selected")
+    rep.add_argument("run", type=Path, help="a run.json written by --llm-report")
+    rep.add_argument("--alpha", type=str, default=None, help="USD per 1,000 cases per unit of loss")
+    rep.add_argument("--level", type=float, default=None, help="confidence level (default: the run's)")
+    rep.add_argument("--weights", type=str, default="", help="per-task weights, e.g. addition=2,largest=1")
+    rep.add_argument("--min-quality", type=float, default=None)
+    rep.add_argument("--max-cost", type=float, default=None, help="USD per 1,000 cases")
+    rep.add_argument("--max-latency-p95", type=float, default=None, help="seconds")
+    rep.add_argument("--max-peak-memory", type=float, default=None, help="bytes")
+    rep.add_argument("--format", choices=("terminal", "md", "json", "html"), default="terminal")
+    rep.add_argument("-o", "--output", type=Path, default=None, help="write here instead of printing")
+    sub.add_parser("zoo", help="build (or find in the cache) every reference model and list them")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "zoo":
+            from pytest_llmselect.zoo import build_all
+
+            build_all()
+            return 0
+        return _report(args)
+    except LLMSelectError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _report(args: argparse.Namespace) -> int:
+    from pytest_llmselect.candidates import parse_alpha
+    from pytest_llmselect.report import load_report, render_html, render_markdown, render_terminal
+    from pytest_llmselect.report.jsonio import to_json
+
+    report = load_report(args.run)
+    new = reselect(
+        report, alpha=None if args.alpha is None else parse_alpha(args.alpha, "--alpha"), level=args.level,
+        weights=_weights(args.weights) or None, min_quality=args.min_quality, max_cost=args.max_cost,
+        max_latency_p95=args.max_latency_p95, max_peak_memory=args.max_peak_memory,
+    )
+    render = {"terminal": render_terminal, "md": render_markdown, "json": to_json, "html": render_html}
+    text = render[args.format](new)
+    if args.output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        args.output.write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,207 @@
+"""Candidate specs: parsed and validated before any model loads.
+
+A spec is one of
+- ``zoo:NAME``           a reference model this project trains itself (``pytest_llmselect.zoo``)
+- a local directory      anything ``AutoModelForCausalLM.from_pretrained`` reads (``./ckpt``, ``/models/x``)
+- a hub id               ``gpt2``, ``Qwen/Qwen2.5-0.5B`` (needs network or a warm HF cache)
+- ``@candidates.toml``   a file of ``[[candidate]]`` tables with per-candidate settings
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Mapping
+
+from pytest_llmselect.cost import Price
+from pytest_llmselect.errors import SpecError
+
+try:  # Python 3.11+
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
+_CANDIDATE_KEYS = {
+    "spec", "name", "dtype", "device", "revision", "trust_remote_code", "price", "batch_size",
+}
+_PRICE_KEYS = {"usd_per_hour", "usd_per_million_input_tokens", "usd_per_million_output_tokens"}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One model under evaluation, fully validated."""
+
+    name: str                    # display name, unique in a session; used in test ids and reports
+    spec: str                    # what the user wrote
+    kind: str                    # "zoo" | "local" | "hub"
+    source: str                  # zoo name, absolute directory, or hub id
+    dtype: str | None = None     # None: bfloat16 on CUDA, float32 on CPU
+    device: str | None = None    # None: cuda when available, else cpu
+    revision: str | None = None
+    trust_remote_code: bool = False
+    price: Price | None = None   # None: the session's default price applies
+    batch_size: int | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "spec": self.spec, "kind": self.kind, "source": self.source,
+            "dtype": self.dtype, "device": self.device, "revision": self.revision,
+            "trust_remote_code": self.trust_remote_code, "batch_size": self.batch_size,
+        }
+
+
+def _is_pathlike(spec: str) -> bool:
+    return spec.startswith((".", "/", "~")) or os.sep in spec and not _HUB_ID.match(spec)
+
+
+def parse_spec(spec: str, *, base_dir: Path | None = None) -> Candidate:
+    """Parse one spec that is not an ``@file`` reference."""
+    if not isinstance(spec, str):
+        raise SpecError(f"candidate spec must be a string, got {spec!r} of type {type(spec).__name__}")
+    text = spec.strip()
+    if not text:
+        raise SpecError("empty candidate spec (check for a stray comma in --llm-candidates)")
+    base = base_dir or Path.cwd()
+    if text.startswith("zoo:"):
+        from pytest_llmselect.zoo import ZOO_NAMES
+
+        zoo_name = text[4:]
+        if zoo_name not in ZOO_NAMES:
+            raise SpecError(
+                f"unknown zoo model {zoo_name!r} in candidate spec {text!r}; "
+                f"known: {', '.join(ZOO_NAMES)}"
+            )
+        return Candidate(name=text, spec=text, kind="zoo", source=zoo_name)
+    if ":" in text.split("/")[0] and not text.startswith(("./", "/")):
+        raise SpecError(
+            f"malformed candidate spec {text!r}: unknown prefix {text.split(':')[0]!r}; "
+            "use zoo:NAME, a directory, a hub id or @candidates.toml"
+        )
+    path = (base / os.path.expanduser(text)).resolve() if not os.path.isabs(os.path.expanduser(text)) \
+        else Path(os.path.expanduser(text))
+    if path.is_dir():
+        if not (path / "config.json").is_file():
+            raise SpecError(f"candidate directory {text!r} has no config.json ({path})")
+        return Candidate(name=text, spec=text, kind="local", source=str(path))
+    if _is_pathlike(text):
+        raise SpecError(f"candidate directory {text!r} does not exist ({path})")
+    if not _HUB_ID.match(text):
+        raise SpecError(
+            f"malformed candidate spec {text!r}: not zoo:NAME, an existing directory, or a hub id like org/name"
+        )
+    return Candidate(name=text, spec=text, kind="hub", source=text)
+
+
+def _price(value: Any, where: str) -> Price:
+    if not isinstance(value, Mapping):
+        raise SpecError(f"{where}: price must be a table, got {value!r} of type {type(value).__name__}")
+    unknown = set(value) - _PRICE_KEYS
+    if unknown:
+        raise SpecError(f"{where}: unknown price key(s) {sorted(unknown)}; known: {sorted(_PRICE_KEYS)}")
+    kwargs = {}
+    for key in _PRICE_KEYS & set(value):
+        v = value[key]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise SpecError(f"{where}: price.{key} must be a non-negative number, got {v!r}")
+        kwargs[key] = float(v)
+    return Price(**kwargs, source="configured")
+
+
+def _from_table(table: Any, index: int, path: Path) -> Candidate:
+    where = f"{path}: candidate #{index + 1}"
+    if not isinstance(table, Mapping):
+        raise SpecError(f"{where} must be a table, got {type(table).__name__}")
+    unknown = set(table) - _CANDIDATE_KEYS
+    if unknown:
+        raise SpecError(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(_CANDIDATE_KEYS)}")
+    if "spec" not in table:
+        raise SpecError(f"{where}: missing required key 'spec'")
+    spec = table["spec"]
+    if not isinstance(spec, str) or spec.startswith("@"):
+        raise SpecError(f"{where}: spec must be a model spec string (not an @file), got {spec!r}")
+    try:
+        cand = parse_spec(spec, base_dir=path.parent)
+    except SpecError as exc:
+        raise SpecError(f"{where}: {exc}") from None
+    changes: dict[str, Any] = {}
+    if "name" in table:
+        name = table["name"]
+        if not isinstance(name, str) or not name.strip():
+            raise SpecError(f"{where}: name must be a non-empty string, got {name!r}")
+        changes["name"] = name.strip()
+    if "dtype" in table:
+        if table["dtype"] not in DTYPES:
+            raise SpecError(f"{where}: dtype {table['dtype']!r} is not one of {', '.join(DTYPES)}")
+        changes["dtype"] = table["dtype"]
+    for key in ("device", "revision"):
+        if key in table:
+            if not isinstance(table[key], str) or not table[key]:
+                raise SpecError(f"{where}: {key} must be a non-empty string, got {table[key]!r}")
+            changes[key] = table[key]
+    if "trust_remote_code" in table:
+        if not isinstance(table["trust_remote_code"], bool):
+            raise SpecError(f"{where}: trust_remote_code must be true or false, got {table['trust_remote_code']!r}")
+        changes["trust_remote_code"] = table["trust_remote_code"]
+    if "batch_size" in table:
+        bs = table["batch_size"]
+        if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1:
+            raise SpecError(f"{where}: batch_size must be a positive integer, got {bs!r}")
+        changes["batch_size"] = bs
+    if "price" in table:
+        changes["price"] = _price(table["price"], where)
+    return replace(cand, **changes)
+
+
+def load_candidates_file(path: Path) -> list[Candidate]:
+    if not path.is_file():
+        raise SpecError(f"candidates file {str(path)!r} does not exist")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SpecError(f"candidates file {str(path)!r} is not valid TOML: {exc}") from None
+    tables = data.get("candidate")
+    if not isinstance(tables, list) or not tables:
+        raise SpecError(f"candidates file {str(path)!r} has no [[candidate]] tables")
+    return [_from_table(t, i, path) for i, t in enumerate(tables)]
+
+
+def parse_candidates(text: str | list[str], *, base_dir: Path | None = None) -> list[Candidate]:
+    """Parse a comma-separated list (or a list of such strings) into validated candidates."""
+    parts: list[str] = []
+    for chunk in [text] if isinstance(text, str) else list(text):
+        parts.extend(p.strip() for p in chunk.split(","))
+    if not any(parts):
+        return []
+    base = base_dir or Path.cwd()
+    out: list[Candidate] = []
+    for part in parts:
+        if part.startswith("@"):
+            target = Path(os.path.expanduser(part[1:]))
+            out.extend(load_candidates_file(target if target.is_absolute() else base / target))
+        else:
+            out.append(parse_spec(part, base_dir=base))
+    seen: dict[str, Candidate] = {}
+    for cand in out:
+        if cand.name in seen:
+            raise SpecError(
+                f"two candidates are named {cand.name!r} (specs {seen[cand.name].spec!r} and {cand.spec!r}); "
+                "give one a distinct name in a candidates file"
+            )
+        seen[cand.name] = cand
+    return out
+
+
+def parse_alpha(value: Any, option: str = "--llm-alpha") -> float:
+    try:
+        alpha = float(value)
+    except (TypeError, ValueError):
+        raise SpecError(f"{option} must be a non-negative number, got {value!r}") from None
+    if not math.isfinite(alpha) or alpha < 0:
+        raise SpecError(f"{option} must be a non-negative finite number, got {value!r}")
+    return alpha

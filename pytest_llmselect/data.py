@@ -1,0 +1,55 @@
+"""Loading suite data: JSONL with one case per line, errors that name file and line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterable
+
+from pytest_llmselect.errors import DataError
+
+
+def load_jsonl(path: str | Path, *, required: Iterable[str] = ("id",)) -> list[dict[str, Any]]:
+    """Read cases from a JSONL file.
+
+    Blank lines and lines starting with ``#`` are skipped. Every case must be a JSON
+    object holding the ``required`` keys; case ids must be unique. A malformed line
+    raises :class:`DataError` naming the file and the line number.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(f"{p}: data file not found") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    need = tuple(required)
+    cases: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        try:
+            case = json.loads(stripped)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{p}:{lineno}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+        if not isinstance(case, dict):
+            raise DataError(f"{p}:{lineno}: expected a JSON object, got {type(case).__name__}")
+        missing = [k for k in need if k not in case]
+        if missing:
+            raise DataError(f"{p}:{lineno}: missing required key(s) {', '.join(map(repr, missing))}")
+        if "id" in case:
+            cid = str(case["id"])
+            if cid in seen:
+                raise DataError(f"{p}:{lineno}: duplicate case id {cid!r} (first on line {seen[cid]})")
+            seen[cid] = lineno
+        cases.append(case)
+    if not cases:
+        raise DataError(f"{p}: no cases in file")
+    return cases
+
+
+def case_ids(cases: Iterable[dict[str, Any]]) -> list[str]:
+    """Test ids for ``pytest.mark.parametrize(..., ids=case_ids(CASES))``."""
+    return [str(c["id"]) for c in cases]

@@ -1,0 +1,106 @@
+"""Batched model work for one (task, candidate) group, and what it measured.
+
+The session gathers every request the group's cases will make, hands them here
+once, and later cases are served from the results. Requests are sorted by length
+and cut into batches here (not only inside the backend) so each batch can be timed:
+a request's latency is the wall time of the batch that served it, which is what a
+caller of a batched server experiences.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence, Union
+
+from pytest_llmselect.backends.base import (
+    Backend,
+    GenerateRequest,
+    GenerateResult,
+    LoglikelihoodRequest,
+    LoglikelihoodResult,
+)
+
+Request = Union[GenerateRequest, LoglikelihoodRequest]
+Result = Union[GenerateResult, LoglikelihoodResult]
+
+
+@dataclass
+class Measures:
+    """Accumulated over a group's model work (never over cache hits)."""
+
+    model_seconds: float = 0.0
+    requests: int = 0
+    batches: int = 0
+    unbatched_requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    latencies: list[float] = field(default_factory=list)        # one per request, seconds
+    first_token_seconds: list[float] = field(default_factory=list)  # one per generate request
+    peak_memory_bytes: int | None = None
+
+    def add_batch(self, seconds: float, results: Sequence[Result]) -> None:
+        self.model_seconds += seconds
+        self.batches += 1
+        self.requests += len(results)
+        self.latencies.extend([seconds] * len(results))
+        for r in results:
+            if isinstance(r, GenerateResult):
+                self.input_tokens += r.input_tokens
+                self.output_tokens += r.output_tokens
+                if r.first_token_seconds is not None:
+                    self.first_token_seconds.append(r.first_token_seconds)
+            else:
+                self.input_tokens += r.input_tokens
+
+
+def _length(req: Request) -> int:
+    return len(req.prompt) if isinstance(req, GenerateRequest) else len(req.context) + len(req.continuation)
+
+
+def _gen_key(req: GenerateRequest) -> tuple:
+    return (req.max_new_tokens, req.stop)
+
+
+def plan_batches(requests: Iterable[Request], batch_size: int) -> list[list[Request]]:
+    """Distinct requests, split by kind (and generation settings), longest first, in batches."""
+    unique = list(dict.fromkeys(requests))
+    by_kind: dict[tuple, list[Request]] = {}
+    for req in unique:
+        key = ("gen", *_gen_key(req)) if isinstance(req, GenerateRequest) else ("ll",)
+        by_kind.setdefault(key, []).append(req)
+    batches: list[list[Request]] = []
+    for key in sorted(by_kind, key=repr):
+        group = sorted(by_kind[key], key=_length, reverse=True)
+        batches.extend(group[i:i + batch_size] for i in range(0, len(group), batch_size))
+    return batches
+
+
+Timer = Callable[[Callable[[], Any]], tuple[Any, float]]
+
+
+def _default_timer(fn: Callable[[], Any]) -> tuple[Any, float]:
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def run_requests(
+    backend: Backend,
+    requests: Sequence[Request],
+    *,
+    batch_size: int,
+    measures: Measures,
+    timer: Timer = _default_timer,
+) -> dict[Request, Result]:
+    """Run ``requests`` in length-sorted batches; results keyed by request."""
+    out: dict[Request, Result] = {}
+    for batch in plan_batches(requests, batch_size):
+        if isinstance(batch[0], GenerateRequest):
+            call = lambda b=batch: backend.generate(b, batch_size=len(b))  # noqa: E731
+        else:
+            call = lambda b=batch: backend.loglikelihood(b, batch_size=len(b))  # noqa: E731
+        results, seconds = timer(call)
+        measures.add_batch(seconds, results)
+        out.update(zip(batch, results))
+    return out

@@ -1,0 +1,119 @@
+"""Session end: turn the session's records and measurements into the report and write it."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import os
+import platform
+import sys
+from typing import Any
+
+import pytest
+
+from pytest_llmselect import __version__
+from pytest_llmselect.analysis import SCHEMA_VERSION, AnalysisSettings, analyze
+from pytest_llmselect.cost import inference_flops, percentile
+from pytest_llmselect.engine import Measures
+from pytest_llmselect.session import LLMSession
+
+
+def measures_dict(m: Measures, num_parameters: int | None, parallel: bool) -> dict[str, Any]:
+    tokens = m.input_tokens + m.output_tokens
+    return {
+        "model_seconds": m.model_seconds,
+        "requests": m.requests,
+        "batches": m.batches,
+        "unbatched_requests": m.unbatched_requests,
+        "input_tokens": m.input_tokens,
+        "output_tokens": m.output_tokens,
+        "latency_p50": percentile(m.latencies, 50) if m.latencies else None,
+        "latency_p95": percentile(m.latencies, 95) if m.latencies else None,
+        "ttft_p50": percentile(m.first_token_seconds, 50) if m.first_token_seconds else None,
+        "tokens_per_second": tokens / m.model_seconds if m.model_seconds > 0 else None,
+        "output_tokens_per_second": m.output_tokens / m.model_seconds if m.model_seconds > 0 else None,
+        "peak_memory_bytes": m.peak_memory_bytes,
+        "flops": inference_flops(num_parameters, tokens) if num_parameters else None,
+        "parallel": parallel,
+    }
+
+
+def machine_info() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "platform": platform.platform(), "python": platform.python_version(),
+        "cpu_count": os.cpu_count(), "torch": None, "cuda": None,
+    }
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        info["torch"] = torch.__version__
+        if torch.cuda.is_available():
+            info["cuda"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def suite_fingerprint(records: list[dict[str, Any]]) -> str:
+    h = hashlib.sha256()
+    for task, case in sorted({(r["task"], r["case_id"]) for r in records}):
+        h.update(f"{task}\0{case}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def session_inputs(s: LLMSession) -> dict[str, Any]:
+    parallel = bool(getattr(s.config.option, "numprocesses", None))
+    candidates = []
+    for c in s.settings.candidates:
+        info = s.model_info.get(c.name, {})
+        price = c.price or s.settings.price
+        candidates.append({
+            "name": c.name, "spec": c.spec, "kind": c.kind, "source": info.get("source", c.source),
+            "num_parameters": info.get("num_parameters"), "loads": s.loads.get(c.name, 0),
+            "load_seconds": s.load_seconds.get(c.name, 0.0), "device": info.get("device"),
+            "dtype": info.get("dtype"), "load_error": s.load_errors.get(c.name),
+            "price": {
+                "usd_per_hour": price.usd_per_hour,
+                "usd_per_million_input_tokens": price.usd_per_million_input_tokens,
+                "usd_per_million_output_tokens": price.usd_per_million_output_tokens,
+                "source": price.source,
+            },
+        })
+    measures = {
+        key: measures_dict(g.measures, s.model_info.get(key[1], {}).get("num_parameters"), parallel)
+        for key, g in s.groups.items() if g.measures.requests
+    }
+    return {
+        "candidates": candidates,
+        "tasks": [t.to_dict() for t in s.tasks.values()],
+        "cases": list(s.records),
+        "measures": measures,
+    }
+
+
+def build_session_report(s: LLMSession) -> dict[str, Any]:
+    inputs = session_inputs(s)
+    derived = analyze(inputs, AnalysisSettings(alpha=s.settings.alpha, level=s.settings.level, seed=s.settings.seed))
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "pytest-llmselect", "version": __version__},
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "complete": True,
+        "machine": machine_info(),
+        "suite": {"fingerprint": suite_fingerprint(s.records),
+                  "paths": [str(a) for a in s.config.args]},
+        **derived,
+        "candidates": inputs["candidates"],
+        "cases": inputs["cases"],
+    }
+
+
+def write_reports(s: LLMSession, config: pytest.Config) -> None:
+    from pytest_llmselect.report import write_report
+
+    assert s.report is not None
+    for path in s.settings.reports:
+        target = path if path.is_absolute() else config.invocation_params.dir / path
+        try:
+            write_report(s.report, target)
+        except Exception as exc:  # one bad report path must not lose the others
+            s.report_errors.append((str(path), f"{type(exc).__name__}: {exc}"))
+        else:
+            s.written.append(str(path))

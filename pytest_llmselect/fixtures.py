@@ -1,0 +1,115 @@
+"""The fixtures a suite uses: ``llm`` (the candidate under test) and ``llm_record``."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import pytest
+
+from pytest_llmselect.backends.base import (
+    GenerateRequest,
+    GenerateResult,
+    LoglikelihoodRequest,
+    LoglikelihoodResult,
+    ModelInfo,
+)
+from pytest_llmselect.candidates import Candidate
+from pytest_llmselect.errors import SpecError
+from pytest_llmselect.session import LLMSession, case_id_for
+
+NORMALIZATIONS = ("none", "token", "char")
+
+
+class LLM:
+    """The candidate model for one test case.
+
+    Calls are answered from the batch the plugin ran for the whole (task, candidate)
+    group when the task declared ``requests=``; anything else runs on its own.
+    """
+
+    def __init__(self, session: LLMSession, item: pytest.Item, candidate: Candidate) -> None:
+        self._session = session
+        self._item = item
+        self.candidate = candidate
+
+    @property
+    def name(self) -> str:
+        return self.candidate.name
+
+    @property
+    def info(self) -> ModelInfo:
+        return self._session.backend_for(self.candidate).info
+
+    def __repr__(self) -> str:
+        return f"LLM({self.candidate.name!r})"
+
+    def run(self, request: GenerateRequest | LoglikelihoodRequest) -> GenerateResult | LoglikelihoodResult:
+        return self._session.resolve(self._item, [request])[0]
+
+    def run_many(self, requests: Sequence[GenerateRequest | LoglikelihoodRequest]) -> list[Any]:
+        return self._session.resolve(self._item, list(requests))
+
+    def generate(self, prompt: str, *, max_new_tokens: int = 32, stop: str | Sequence[str] = ()) -> str:
+        """Greedy completion of ``prompt`` (the new text only, cut before the first stop string)."""
+        result = self.run(GenerateRequest(prompt, max_new_tokens, tuple([stop] if isinstance(stop, str) else stop)))
+        assert isinstance(result, GenerateResult)
+        return result.text
+
+    def loglikelihood(self, context: str, continuation: str) -> LoglikelihoodResult:
+        result = self.run(LoglikelihoodRequest(context, continuation))
+        assert isinstance(result, LoglikelihoodResult)
+        return result
+
+    def choice_logprobs(self, context: str, choices: Sequence[str], *, normalize: str = "none") -> list[float]:
+        """Log-probability of each choice as a continuation of ``context``.
+
+        ``normalize``: "none" (summed), "token" (per token) or "char" (per character,
+        lm-eval's acc_norm; fair when choices differ in length)."""
+        if normalize not in NORMALIZATIONS:
+            raise SpecError(f"normalize must be one of {NORMALIZATIONS}, got {normalize!r}")
+        results = self.run_many(choice_requests(context, choices))
+        attr = {"none": "logprob", "token": "logprob_per_token", "char": "logprob_per_char"}[normalize]
+        return [getattr(r, attr) for r in results]
+
+    def choose(self, context: str, choices: Sequence[str], *, normalize: str = "none") -> int:
+        """Index of the most likely choice (first one on ties)."""
+        scores = self.choice_logprobs(context, choices, normalize=normalize)
+        return max(range(len(scores)), key=lambda i: (scores[i], -i))
+
+
+def choice_requests(context: str, choices: Sequence[str]) -> list[LoglikelihoodRequest]:
+    """The requests a multiple-choice case makes; use it in ``llm_task(requests=...)``."""
+    if isinstance(choices, str) or not choices:
+        raise SpecError(f"choices must be a non-empty list of strings, got {choices!r}")
+    return [LoglikelihoodRequest(context, c) for c in choices]
+
+
+def _session(config: pytest.Config) -> LLMSession:
+    from pytest_llmselect.plugin import SESSION_KEY
+
+    return config.stash[SESSION_KEY]
+
+
+@pytest.fixture
+def llm(request: pytest.FixtureRequest) -> LLM:
+    """The candidate model under test (parametrized over ``--llm-candidates``)."""
+    cand = getattr(request, "param", None)
+    if not isinstance(cand, Candidate):
+        pytest.skip("no LLM candidates: pass --llm-candidates=... or set llm_candidates in the ini file")
+    session = _session(request.config)
+    session.backend_for(cand)  # load here, so load time is not charged to the first case
+    return LLM(session, request.node, cand)
+
+
+@pytest.fixture
+def llm_record(request: pytest.FixtureRequest, llm: LLM) -> Callable[..., dict[str, Any]]:
+    """Record this case's score: ``llm_record(score, output=text, group=passage_id)``."""
+    session = _session(request.config)
+    item = request.node
+
+    def record(score: float, *, output: Any = None, group: Any = None, case_id: str | None = None,
+               **extra: Any) -> dict[str, Any]:
+        cid = case_id if case_id is not None else case_id_for(item, llm.candidate)
+        return session.record(item, score, output=output, case_id=str(cid), group=group, extra=extra or None)
+
+    return record

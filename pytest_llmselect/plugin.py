@@ -1,0 +1,171 @@
+"""pytest11 entry point: options, ini keys, markers and hooks. State lives in the session object."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_llmselect.errors import LLMSelectError, SpecError
+from pytest_llmselect.fixtures import llm, llm_record  # noqa: F401  (fixtures registered via this module)
+from pytest_llmselect.session import LLMSession, Settings
+from pytest_llmselect.tasks import MARKER_HELP
+
+SESSION_KEY = pytest.StashKey[LLMSession]()
+
+# (option, ini key, help, ini type, ini default)
+OPTIONS: list[tuple[str, str, str, str, Any]] = [
+    ("--llm-candidates", "llm_candidates",
+     "comma-separated candidate models: zoo:NAME, a local directory, a hub id, or @candidates.toml",
+     "string", ""),
+    ("--llm-alpha", "llm_alpha",
+     "price of quality in cost + alpha * loss: USD per 1,000 cases that one whole unit of loss is worth",
+     "string", "10"),
+    ("--llm-report", "llm_report",
+     "write the selection report to this file; format from the extension (.json, .md, .html); repeatable",
+     "args", []),
+    ("--llm-device", "llm_device", "device for local models (cuda, cuda:1, cpu); default: cuda if available",
+     "string", ""),
+    ("--llm-dtype", "llm_dtype", "dtype for local models (auto, float32, float16, bfloat16); "
+     "default: bfloat16 on CUDA, float32 on CPU", "string", ""),
+    ("--llm-batch-size", "llm_batch_size", "requests per model batch", "string", "32"),
+    ("--llm-level", "llm_level", "confidence level of intervals and tests", "string", "0.95"),
+    ("--llm-price-per-hour", "llm_price_per_hour",
+     "assumed USD per hour of the machine a local model runs on, for candidates without a price "
+     "(default 1.0: an assumption, shown as such in the report)", "string", "1.0"),
+    ("--llm-run-log", "llm_run_log",
+     "append one JSON line per case to this file as results arrive ('' disables)", "string",
+     ".llmselect/run-log.jsonl"),
+    ("--llm-seed", "llm_seed", "seed of bootstrap resampling", "string", "0"),
+]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("llmselect", "pytest-llmselect: evaluate and select language models")
+    for opt, ini, help_text, ini_type, default in OPTIONS:
+        action = "append" if ini_type == "args" else "store"
+        group.addoption(opt, action=action, dest=ini, default=None, help=f"{help_text} [ini: {ini}]")
+        parser.addini(ini, help_text, type=ini_type, default=default)
+
+
+def _value(config: pytest.Config, key: str) -> Any:
+    cli = config.getoption(key)
+    return cli if cli is not None else config.getini(key)
+
+
+def _number(config: pytest.Config, key: str, cast: type, *, low: float, high: float | None = None) -> Any:
+    raw = _value(config, key)
+    opt = "--" + key.replace("_", "-")
+    try:
+        value = cast(raw)
+    except (TypeError, ValueError):
+        raise SpecError(f"{opt} must be a {cast.__name__}, got {raw!r}") from None
+    if value != value or value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise SpecError(f"{opt} must be {bound}, got {raw!r}")
+    return value
+
+
+def settings_from_config(config: pytest.Config) -> Settings:
+    from pytest_llmselect.candidates import DTYPES, parse_alpha, parse_candidates
+    from pytest_llmselect.cost import Price
+
+    base = Path(str(config.rootpath))
+    raw = _value(config, "llm_candidates") or ""
+    candidates = parse_candidates(raw, base_dir=Path.cwd() if config.getoption("llm_candidates") else base)
+    alpha = parse_alpha(_value(config, "llm_alpha"))
+    reports = []
+    REPORT_FORMATS = (".json", ".md", ".html")
+    for entry in _value(config, "llm_report") or []:
+        path = Path(entry)
+        if path.suffix.lower() not in REPORT_FORMATS:
+            raise SpecError(f"--llm-report {entry!r}: unknown format {path.suffix!r}; use one of {', '.join(REPORT_FORMATS)}")
+        reports.append(path)
+    dtype = _value(config, "llm_dtype") or None
+    if dtype is not None and dtype not in DTYPES:
+        raise SpecError(f"--llm-dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    run_log = _value(config, "llm_run_log")
+    return Settings(
+        candidates=tuple(candidates),
+        alpha=alpha,
+        reports=tuple(reports),
+        device=_value(config, "llm_device") or None,
+        dtype=dtype,
+        batch_size=_number(config, "llm_batch_size", int, low=1),
+        level=_number(config, "llm_level", float, low=0.5, high=0.999),
+        seed=_number(config, "llm_seed", int, low=0),
+        price=Price(usd_per_hour=_number(config, "llm_price_per_hour", float, low=0.0), source="default"),
+        run_log=(base / run_log) if run_log else None,
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER_HELP)
+    try:
+        settings = settings_from_config(config)
+    except LLMSelectError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    config.stash[SESSION_KEY] = LLMSession(config, settings)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session = config.stash.get(SESSION_KEY, None)
+    if session is not None:
+        session.close()
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "llm" not in metafunc.fixturenames:
+        return
+    session = metafunc.config.stash.get(SESSION_KEY, None)
+    if session is None or not session.settings.candidates:
+        return  # the llm fixture skips with a clear reason
+    cands = list(session.settings.candidates)
+    metafunc.parametrize("llm", cands, ids=[c.name for c in cands], indirect=True)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    llm_session = config.stash.get(SESSION_KEY, None)
+    if llm_session is None or not llm_session.settings.candidates:
+        return
+    from pytest_llmselect.checks import make_check_items
+
+    items[:] = make_check_items(llm_session, llm_session.order_items(items))
+
+
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    llm_session = item.config.stash.get(SESSION_KEY, None)
+    if llm_session is not None:
+        llm_session.after_item(item, nextitem)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    llm_session = config.stash.get(SESSION_KEY, None)
+    if llm_session is None or hasattr(config, "workerinput"):
+        return
+    llm_session.release()
+    if not llm_session.records:
+        return
+    from pytest_llmselect.finish import build_session_report, write_reports
+
+    llm_session.report = build_session_report(llm_session)
+    write_reports(llm_session, config)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    llm_session = config.stash.get(SESSION_KEY, None)
+    if llm_session is None or llm_session.report is None:
+        return
+    from pytest_llmselect.report import render_terminal
+
+    tr = terminalreporter
+    tr.write_sep("=", "LLM selection report")
+    tr.write_line(render_terminal(llm_session.report))
+    for path, error in llm_session.report_errors:
+        tr.write_line(f"llmselect: could not write report {path}: {error}", red=True)
+    for path in llm_session.written:
+        tr.write_line(f"llmselect: wrote {path}")

@@ -1,0 +1,380 @@
+"""Plain-text report for the terminal, and the table model the other renderers share.
+
+Markdown and HTML build their tables from ``task_tables`` / ``overall_table`` and their prose
+from the ``*_notes`` functions, so the three formats always show the same columns and the
+same numbers; each renderer only adds its own escaping and markup. Everything here formats
+what the report dict holds (docs/report-schema.md) and computes nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+Report = Mapping[str, Any]
+
+WIDTH = 120
+DASH = "-"
+INF = "\u221e"
+DEFAULT_PRICE_MARK = "*"
+SELECTED_MARK = "\u2192"  # arrow in a leading column of the terminal tables
+DEFAULT_UNITS = {"cost": "USD per 1,000 cases", "alpha": "USD per 1,000 cases per unit of loss"}
+
+
+@dataclass(frozen=True)
+class Table:
+    """Cells are already formatted plain text; renderers escape them for their markup."""
+
+    title: str
+    headers: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    numeric: tuple[bool, ...]  # right-aligned columns
+    highlight: tuple[bool, ...] = ()  # per row: the selected candidate
+    footnotes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Note:
+    label: str
+    text: str
+    warning: bool = False
+
+
+# -- number formatting -------------------------------------------------------------------
+
+
+def num(x: Any, digits: int = 4) -> str:
+    if x is None:
+        return DASH
+    if isinstance(x, bool):
+        return "yes" if x else "no"
+    if isinstance(x, int):
+        return str(x)
+    try:
+        f = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    if math.isnan(f):
+        return "nan"
+    if math.isinf(f):
+        return INF if f > 0 else "-" + INF
+    return f"{f:.{digits}g}"
+
+
+def qual(x: Any, signed: bool = False) -> str:
+    """Quality-like values: fixed 3 decimals keep a column of accuracies aligned."""
+    if not isinstance(x, (int, float)) or isinstance(x, bool) or not math.isfinite(x) or abs(x) >= 10:
+        return num(x)
+    return f"{x:+.3f}" if signed else f"{x:.3f}"
+
+
+def interval(value: Any, lo: Any, hi: Any, signed: bool = False) -> str:
+    if lo is None and hi is None:
+        return qual(value, signed)
+    return f"{qual(value, signed)} [{qual(lo, signed)}, {qual(hi, signed)}]"
+
+
+def alpha_range(r: Any) -> str:
+    """``None`` means the candidate wins for no alpha; an upper end of ``None``/inf is unbounded."""
+    if r is None:
+        return "never"
+    if not isinstance(r, (list, tuple)) or len(r) != 2:
+        return str(r)
+    lo, hi = r
+    if hi is None or (isinstance(hi, (int, float)) and math.isinf(hi)):
+        return f"[{num(lo)}, {INF})"
+    return f"[{num(lo)}, {num(hi)}]"
+
+
+def mib(nbytes: Any) -> str:
+    return DASH if not isinstance(nbytes, (int, float)) else f"{nbytes / 2**20:.1f}"
+
+
+def count(n: Any) -> str:
+    """Parameter counts as 13.9k / 494M / 1.5B: the digits beyond three say nothing here."""
+    if not isinstance(n, (int, float)) or isinstance(n, bool):
+        return DASH
+    for div, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= div:
+            return f"{n / div:.3g}{suffix}"
+    return str(int(n))
+
+
+def names(items: Sequence[Any]) -> str:
+    return ", ".join(str(i) for i in items) if items else DASH
+
+
+# -- report accessors --------------------------------------------------------------------
+
+
+def candidates_by_name(report: Report) -> dict[str, Mapping[str, Any]]:
+    return {str(c.get("name")): c for c in report.get("candidates") or []}
+
+
+def is_default_price(candidate: Mapping[str, Any] | None) -> bool:
+    return bool(candidate) and (candidate.get("price") or {}).get("source") == "default"
+
+
+def price_text(price: Mapping[str, Any] | None) -> str:
+    price = price or {}
+    parts = []
+    if price.get("usd_per_hour") is not None:
+        parts.append(f"${num(price['usd_per_hour'])}/hour")
+    if price.get("usd_per_million_input_tokens") is not None:
+        parts.append(f"${num(price['usd_per_million_input_tokens'])}/M input tokens")
+    if price.get("usd_per_million_output_tokens") is not None:
+        parts.append(f"${num(price['usd_per_million_output_tokens'])}/M output tokens")
+    return ", ".join(parts) or "no price"
+
+
+def _cost_cell(cost: Any, candidate: Mapping[str, Any] | None) -> str:
+    # The mark travels with the number so a default price cannot pass for a quoted one.
+    return num(cost) + (DEFAULT_PRICE_MARK if is_default_price(candidate) else "")
+
+
+def _default_footnote(names_: Sequence[str], report: Report) -> tuple[str, ...]:
+    cands = candidates_by_name(report)
+    if any(is_default_price(cands.get(n)) for n in names_):
+        return (f"{DEFAULT_PRICE_MARK} cost from an ASSUMED default price, not a quoted one",)
+    return ()
+
+
+# -- shared notes and tables ---------------------------------------------------------------
+
+
+def header_notes(report: Report) -> list[Note]:
+    tool = report.get("tool") or {}
+    settings = report.get("settings") or {}
+    units = {**DEFAULT_UNITS, **(report.get("units") or {})}
+    level = settings.get("level")
+    level_text = f"; intervals at {num(level * 100, 3)}%" if isinstance(level, (int, float)) else ""
+    notes = [
+        Note("Run", f"{tool.get('name', 'pytest-llmselect')} {tool.get('version', '?')}, created "
+             f"{report.get('created', '?')}, {len(report.get('tasks') or [])} task(s), "
+             f"{len(report.get('candidates') or [])} candidate(s)"),
+        Note("Objective", f"cost + alpha \u00d7 loss, lowest wins; alpha = {num(settings.get('alpha'))} "
+             f"({units['alpha']}); cost in {units['cost']}{level_text}"),
+    ]
+    if report.get("complete") is False:
+        notes.append(Note("Incomplete run", "interrupted or still running: results cover only the "
+                          "cases recorded so far", warning=True))
+    cands = report.get("candidates") or []
+    default = [c for c in cands if is_default_price(c)]
+    quoted = [c for c in cands if not is_default_price(c)]
+    if default:
+        prices = sorted({price_text(c.get("price")) for c in default})
+        notes.append(Note("Assumed prices", f"{names([c.get('name') for c in default])} use the DEFAULT "
+                          f"price ({'; '.join(prices)}), not a quote: their costs are marked "
+                          f"{DEFAULT_PRICE_MARK}", warning=True))
+    if quoted:
+        notes.append(Note("Quoted prices", "; ".join(
+            f"{c.get('name')}: {price_text(c.get('price'))} (from {(c.get('price') or {}).get('source', '?')})"
+            for c in quoted)))
+    constraints = {k: v for k, v in (settings.get("constraints") or {}).items() if v is not None}
+    if constraints:
+        notes.append(Note("Constraints", ", ".join(f"{k} = {num(v)}" for k, v in constraints.items())))
+    return notes
+
+
+def task_heading(task: Mapping[str, Any]) -> str:
+    direction = "higher" if task.get("higher_is_better", True) else "lower"
+    parts = [f"metric {task.get('metric', '?')} ({direction} is better)", f"{num(task.get('n_cases'))} cases",
+             f"weight {num(task.get('weight'))}"]
+    if task.get("min_quality") is not None:
+        parts.append(f"min_quality {num(task['min_quality'])}")
+    return f"Task {task.get('name', '?')}: " + ", ".join(parts)
+
+
+def selection_notes(block: Mapping[str, Any], extra_excluded: Mapping[str, Any] | None = None,
+                    show_selected: bool = True) -> list[Note]:
+    """Ties, exclusions, Pareto front and alpha ranges of a task or of ``overall``."""
+    sel = block.get("selection") or {}
+    selected = sel.get("selected")
+    notes = []
+    if "results" in block and not block["results"]:
+        notes.append(Note("Results", "none recorded", warning=True))
+    if show_selected:
+        notes.append(Note("Selected", str(selected) if selected is not None
+                          else "none (every candidate was excluded)", warning=selected is None))
+    ties = [t for t in sel.get("ties") or [] if t != selected]
+    if ties:
+        notes.append(Note("Ties", f"{names(ties)} have the same objective as {selected}", warning=True))
+    if sel.get("near_ties"):
+        notes.append(Note("Near ties", f"{names(sel['near_ties'])} (objective close to the selected one)"))
+    excluded = {**(extra_excluded or {}), **(sel.get("excluded") or {})}
+    if excluded:
+        notes.append(Note("Excluded", "; ".join(f"{k} ({v})" for k, v in excluded.items())))
+    notes.append(Note("Pareto front", names(block.get("pareto") or [])))
+    ranges = block.get("alpha_ranges") or {}
+    if ranges:
+        notes.append(Note("Selected for alpha in", "; ".join(f"{k} {alpha_range(v)}" for k, v in ranges.items())))
+    return notes
+
+
+def _verdict(result: Mapping[str, Any], selected: Any, excluded: Mapping[str, Any]) -> str:
+    name = result.get("candidate")
+    comparison = result.get("comparison") or {}
+    verdict = "selected" if name == selected else str(comparison.get("verdict") or DASH)
+    return f"EXCLUDED; {verdict}" if name in excluded else verdict
+
+
+def task_tables(task: Mapping[str, Any], report: Report) -> list[Table]:
+    """Results, comparisons with the selected, measures (the last two only when present)."""
+    cands = candidates_by_name(report)
+    sel = task.get("selection") or {}
+    selected = sel.get("selected")
+    excluded = sel.get("excluded") or {}
+    level = (report.get("settings") or {}).get("level")
+    ci = f"{num(level * 100, 3)}% CI" if isinstance(level, (int, float)) else "CI"
+    results = list(task.get("results") or [])
+    if not results:
+        return []  # selection_notes says so; an empty table would only add noise
+    pass_text = {True: "pass", False: "FAIL", None: DASH}
+    rows = tuple(
+        (str(r.get("candidate")), num(r.get("n")), interval(r.get("quality"), r.get("lo"), r.get("hi")),
+         _cost_cell(r.get("cost"), cands.get(str(r.get("candidate")))), num(r.get("objective")),
+         pass_text.get(r.get("min_quality_passed"), str(r.get("min_quality_passed"))),
+         _verdict(r, selected, excluded))
+        for r in results)
+    tables = [Table(
+        title="Results",
+        headers=("candidate", "n", f"quality [{ci}]", "cost $/1k", "objective", "min quality", "verdict"),
+        rows=rows, numeric=(False, True, True, True, True, False, False),
+        highlight=tuple(r.get("candidate") == selected for r in results),
+        footnotes=_default_footnote([row[0] for row in rows], report))]
+
+    compared = [r for r in results if r.get("comparison")]
+    if compared:
+        tables.append(Table(
+            title=f"Paired comparison with the selected ({selected})",
+            headers=("candidate", "vs", f"\u0394 quality [{ci}]", "p", "p (Holm)", "test", "MDE"),
+            rows=tuple((str(r["candidate"]), str(r["comparison"].get("vs", DASH)),
+                        interval(r["comparison"].get("diff"), r["comparison"].get("lo"),
+                                 r["comparison"].get("hi"), signed=True),
+                        num(r["comparison"].get("p_value"), 2), num(r["comparison"].get("p_holm"), 2),
+                        str(r["comparison"].get("method", DASH)), num(r["comparison"].get("mde"), 3))
+                       for r in compared),
+            numeric=(False, False, True, True, True, False, True)))
+
+    measures_table = _measures_table(results, cands)
+    if measures_table is not None:
+        tables.append(measures_table)
+    return tables
+
+
+# (header, getter) of the optional measures columns; a column shows only if some row has it.
+_MEASURE_COLUMNS: tuple[tuple[str, Any], ...] = (
+    ("params", lambda m, c: count(c.get("num_parameters")) if c.get("num_parameters") is not None else None),
+    ("lat p50 s", lambda m, c: num(m.get("latency_p50"), 3) if m.get("latency_p50") is not None else None),
+    ("lat p95 s", lambda m, c: num(m.get("latency_p95"), 3) if m.get("latency_p95") is not None else None),
+    ("TTFT p50 s", lambda m, c: num(m.get("ttft_p50"), 3) if m.get("ttft_p50") is not None else None),
+    ("tokens/s", lambda m, c: num(m.get("tokens_per_second"), 4) if m.get("tokens_per_second") is not None else None),
+    ("peak MiB", lambda m, c: mib(m.get("peak_memory_bytes")) if m.get("peak_memory_bytes") is not None else None),
+    ("model s", lambda m, c: num(m.get("model_seconds"), 3) if m.get("model_seconds") is not None else None),
+    ("loads", lambda m, c: num(c.get("loads")) if c.get("loads") is not None else None),
+)
+
+
+def _measures_table(results: Sequence[Mapping[str, Any]], cands: Mapping[str, Mapping[str, Any]]) -> Table | None:
+    if not any(r.get("measures") for r in results):
+        return None  # a task without timings (e.g. replayed outputs) gets no empty table
+    cells = [[get(r.get("measures") or {}, cands.get(str(r.get("candidate"))) or {}) for _, get in _MEASURE_COLUMNS]
+             for r in results]
+    keep = [i for i in range(len(_MEASURE_COLUMNS)) if any(row[i] is not None for row in cells)]
+    footnotes = ()
+    if any((r.get("measures") or {}).get("parallel") for r in results):
+        footnotes = ("timings taken under pytest -n (in parallel): less reliable",)
+    return Table(
+        title="Measures (latency and time to first token in s, peak memory in MiB)",
+        headers=("candidate", *(_MEASURE_COLUMNS[i][0] for i in keep)),
+        rows=tuple((str(r.get("candidate")), *(row[i] or DASH for i in keep)) for r, row in zip(results, cells)),
+        numeric=(False, *(True for _ in keep)),
+        footnotes=footnotes)
+
+
+def overall_table(report: Report) -> Table:
+    overall = report.get("overall") or {}
+    cands = candidates_by_name(report)
+    selected = (overall.get("selection") or {}).get("selected", report.get("selected"))
+    results = list(overall.get("results") or [])
+    rows = tuple((str(r.get("candidate")), qual(r.get("quality")), qual(r.get("loss")),
+                  _cost_cell(r.get("cost"), cands.get(str(r.get("candidate")))), num(r.get("objective")))
+                 for r in results)
+    return Table(title="Overall", headers=("candidate", "quality", "loss", "cost $/1k", "objective"),
+                 rows=rows, numeric=(False, True, True, True, True),
+                 highlight=tuple(r.get("candidate") == selected for r in results),
+                 footnotes=_default_footnote([row[0] for row in rows], report))
+
+
+def overall_heading(report: Report) -> str:
+    weights = (report.get("overall") or {}).get("weights") or (report.get("settings") or {}).get("weights") or {}
+    text = ", ".join(f"{k} \u00d7{num(v)}" for k, v in weights.items())
+    return "Overall" + (f" (task weights: {text})" if text else "")
+
+
+def selected_overall(report: Report) -> str:
+    selected = report.get("selected")
+    return f"Selected overall: {selected if selected is not None else 'none (every candidate was excluded)'}"
+
+
+# -- terminal rendering -------------------------------------------------------------------
+
+
+_MIN_WRAP = 20
+
+
+def _render_table(table: Table) -> str:
+    from tabulate import tabulate  # here, not at module level: importing the package stays cheap
+
+    mark = [SELECTED_MARK if h else "" for h in table.highlight] or [""] * len(table.rows)
+    rows = [(m, *row) for m, row in zip(mark, table.rows)]
+    headers = ("", *table.headers)
+    aligns = ["left", *("right" if n else "left" for n in table.numeric)]
+    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows)]
+    shrinkable = [i + 1 for i, n in enumerate(table.numeric) if not n]
+    limits: list[int | None] = [None] * len(headers)
+    while True:
+        text = tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True,
+                        colalign=aligns, maxcolwidths=limits, missingval=DASH)
+        over = max(len(line) for line in text.splitlines()) - (WIDTH - 2)
+        # Wrap text columns, the last one (verdict) first, until the table fits; a table of
+        # long names that cannot fit stays wide rather than unreadably narrow.
+        i = next((j for j in reversed(shrinkable) if widths[j] > _MIN_WRAP), None)
+        if over <= 0 or i is None:
+            break
+        widths[i] = max(_MIN_WRAP, widths[i] - over)
+        limits[i] = widths[i]
+    lines = [table.title + ":", textwrap.indent(text, "  ")]
+    lines += [f"  {f}" for f in table.footnotes]
+    return "\n".join(lines)
+
+
+def _render_notes(notes: Sequence[Note], indent: str = "") -> str:
+    out = []
+    for note in notes:
+        label = f"{'WARNING: ' if note.warning else ''}{note.label}: "
+        out.append(textwrap.fill(note.text, width=WIDTH, initial_indent=indent + label,
+                                 subsequent_indent=indent + "    ", break_long_words=False, break_on_hyphens=False))
+    return "\n".join(out)
+
+
+def _rule(title: str, char: str = "=") -> str:
+    return f"{char * 3} {title} ".ljust(WIDTH, char)[: max(WIDTH, len(title) + 5)]
+
+
+def render_terminal(report: Report) -> str:
+    """The whole report as plain text, readable at 120 columns; ends with ``Selected overall: X``."""
+    parts = [_rule("pytest-llmselect report"), _render_notes(header_notes(report))]
+    for task in report.get("tasks") or []:
+        parts.append(_rule(task_heading(task), "-"))
+        parts.extend(_render_table(t) for t in task_tables(task, report))
+        parts.append(_render_notes(selection_notes(task)))
+    overall = report.get("overall") or {}
+    parts.append(_rule(overall_heading(report), "-"))
+    if overall.get("results"):
+        parts.append(_render_table(overall_table(report)))
+    parts.append(_render_notes(selection_notes(overall, overall.get("excluded"), show_selected=False)))
+    parts.append(selected_overall(report))
+    return "\n\n".join(p for p in parts if p) + "\n"

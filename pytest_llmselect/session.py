@@ -1,0 +1,289 @@
+"""Run state of one pytest session, kept in ``config.stash``.
+
+Owns the item order (each candidate's items together), the model lifecycle (one
+load per candidate, released before the next loads), the batched request cache per
+(task, candidate) group, and the per-case records.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import pytest
+
+from pytest_llmselect.backends.base import Backend, GenerateRequest, LoglikelihoodRequest
+from pytest_llmselect.candidates import Candidate
+from pytest_llmselect.cost import Price
+from pytest_llmselect.engine import Measures, Request, Result, run_requests
+from pytest_llmselect.errors import BackendError, LLMSelectError, SpecError
+from pytest_llmselect.tasks import MARKER, TaskSpec, call_with_params, task_from_marker
+
+ITEM_CANDIDATE = pytest.StashKey[Candidate]()
+ITEM_TASK = pytest.StashKey[TaskSpec]()
+
+
+@dataclass(frozen=True)
+class Settings:
+    candidates: tuple[Candidate, ...]
+    alpha: float
+    reports: tuple[Path, ...] = ()
+    device: str | None = None
+    dtype: str | None = None
+    batch_size: int = 32
+    level: float = 0.95
+    seed: int = 0
+    price: Price = field(default_factory=lambda: Price(usd_per_hour=1.0, source="default"))
+    run_log: Path | None = None
+
+
+@dataclass
+class Group:
+    task: TaskSpec
+    candidate: Candidate
+    items: list[pytest.Item] = field(default_factory=list)
+    prefetched: bool = False
+    cache: dict[Request, Result] = field(default_factory=dict)
+    measures: Measures = field(default_factory=Measures)
+
+
+def candidate_of(item: pytest.Item) -> Candidate | None:
+    return item.stash.get(ITEM_CANDIDATE, None)
+
+
+def task_of(item: pytest.Item) -> TaskSpec | None:
+    return item.stash.get(ITEM_TASK, None)
+
+
+def _default_task_name(item: pytest.Item) -> str:
+    name = getattr(item, "originalname", item.name)
+    return name[5:] if name.startswith("test_") else name
+
+
+class LLMSession:
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.by_name = {c.name: c for c in settings.candidates}
+        self.tasks: dict[str, TaskSpec] = {}
+        self.groups: dict[tuple[str, str], Group] = {}
+        self.records: list[dict[str, Any]] = []
+        self._recorded: set[str] = set()
+        self.loads: dict[str, int] = {c.name: 0 for c in settings.candidates}
+        self.load_seconds: dict[str, float] = {c.name: 0.0 for c in settings.candidates}
+        self.load_errors: dict[str, str] = {}
+        self.model_info: dict[str, dict[str, Any]] = {}
+        self._current: tuple[Candidate, Backend] | None = None
+        self._log = None
+        self.report: dict[str, Any] | None = None
+        self.written: list[str] = []
+        self.report_errors: list[tuple[str, str]] = []
+        self.started = time.time()
+
+    # ---- collection -------------------------------------------------------------
+
+    def attach(self, item: pytest.Item) -> None:
+        """Record the candidate and task of an item that uses the ``llm`` fixture."""
+        callspec = getattr(item, "callspec", None)
+        if callspec is None or "llm" not in callspec.params:
+            return
+        cand = callspec.params["llm"]
+        if not isinstance(cand, Candidate):
+            return
+        item.stash[ITEM_CANDIDATE] = cand
+        marker = item.get_closest_marker(MARKER)
+        try:
+            spec = task_from_marker(marker.args if marker else (), marker.kwargs if marker else {},
+                                    _default_task_name(item))
+        except SpecError as exc:
+            raise pytest.UsageError(f"{item.nodeid}: {exc}") from None
+        known = self.tasks.setdefault(spec.name, spec)
+        if known != spec:
+            raise pytest.UsageError(
+                f"{item.nodeid}: task {spec.name!r} is declared twice with different settings "
+                f"({known.to_dict()} vs {spec.to_dict()})"
+            )
+        item.stash[ITEM_TASK] = known
+
+    def order_items(self, items: list[pytest.Item]) -> list[pytest.Item]:
+        """Non-LLM items first, then each candidate's items together (stable within)."""
+        rank = {c.name: i for i, c in enumerate(self.settings.candidates)}
+        for item in items:
+            self.attach(item)
+        decorated = sorted(
+            enumerate(items),
+            key=lambda pair: (rank[c.name] if (c := candidate_of(pair[1])) else -1, pair[0]),
+        )
+        ordered = [item for _, item in decorated]
+        self.groups.clear()
+        for item in ordered:
+            cand, task = candidate_of(item), task_of(item)
+            if cand is not None and task is not None:
+                key = (task.name, cand.name)
+                if key not in self.groups:
+                    self.groups[key] = Group(task, cand)
+                self.groups[key].items.append(item)
+        return ordered
+
+    # ---- model lifecycle --------------------------------------------------------
+
+    def backend_for(self, cand: Candidate) -> Backend:
+        if self._current is not None and self._current[0].name == cand.name:
+            return self._current[1]
+        if cand.name in self.load_errors:
+            raise BackendError(self.load_errors[cand.name])
+        self.release()
+        from pytest_llmselect.backends import load_backend
+
+        start = time.perf_counter()
+        try:
+            backend = load_backend(cand, device=self.settings.device, dtype=self.settings.dtype)
+        except LLMSelectError as exc:
+            self.load_errors[cand.name] = str(exc)
+            raise
+        self.load_seconds[cand.name] += time.perf_counter() - start
+        self.loads[cand.name] += 1
+        info = backend.info
+        self.model_info[cand.name] = {
+            "num_parameters": info.num_parameters, "device": info.device, "dtype": info.dtype,
+            "source": info.extra.get("source", cand.source),
+        }
+        self._current = (cand, backend)
+        return backend
+
+    def release(self) -> None:
+        if self._current is not None:
+            _, backend = self._current
+            self._current = None
+            backend.close()
+
+    def after_item(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
+        cand = candidate_of(item)
+        if cand is None:
+            return
+        nxt = candidate_of(nextitem) if nextitem is not None else None
+        if nxt is None or nxt.name != cand.name:
+            self.release()
+
+    # ---- requests ---------------------------------------------------------------
+
+    def group_of(self, item: pytest.Item) -> Group:
+        cand, task = candidate_of(item), task_of(item)
+        assert cand is not None and task is not None, "llm fixture used on an item without a candidate"
+        key = (task.name, cand.name)
+        if key not in self.groups:  # item run outside the normal collection (e.g. a plugin re-run)
+            self.groups[key] = Group(task, cand, [item])
+        return self.groups[key]
+
+    def _batch_size(self, cand: Candidate) -> int:
+        return cand.batch_size or self.settings.batch_size
+
+    def _prefetch(self, group: Group, backend: Backend) -> None:
+        group.prefetched = True
+        if group.task.requests is None:
+            return
+        wanted: list[Request] = []
+        for it in group.items:
+            params = dict(getattr(it, "callspec").params)
+            made = call_with_params(group.task.requests, params)
+            made = made if isinstance(made, (list, tuple)) else [made]
+            for req in made:
+                if not isinstance(req, (GenerateRequest, LoglikelihoodRequest)):
+                    raise SpecError(
+                        f"task {group.task.name!r}: requests() must return GenerateRequest/LoglikelihoodRequest "
+                        f"objects, got {req!r} of type {type(req).__name__}"
+                    )
+                wanted.append(req)
+        self._run(group, backend, wanted)
+
+    def _run(self, group: Group, backend: Backend, requests: Sequence[Request]) -> None:
+        from pytest_llmselect.backends import peak_memory
+
+        with peak_memory(backend.info.device) as peak:
+            group.cache.update(run_requests(backend, requests, batch_size=self._batch_size(group.candidate),
+                                            measures=group.measures))
+        if peak.bytes is not None:
+            group.measures.peak_memory_bytes = max(group.measures.peak_memory_bytes or 0, peak.bytes)
+
+    def resolve(self, item: pytest.Item, requests: Sequence[Request]) -> list[Result]:
+        group = self.group_of(item)
+        backend = self.backend_for(group.candidate)
+        if not group.prefetched:
+            self._prefetch(group, backend)
+        missing = [r for r in dict.fromkeys(requests) if r not in group.cache]
+        if missing:  # not announced by the task's requests(): still works, just unbatched
+            group.measures.unbatched_requests += len(missing)
+            self._run(group, backend, missing)
+        return [group.cache[r] for r in requests]
+
+    # ---- records ----------------------------------------------------------------
+
+    def record(self, item: pytest.Item, score: float, *, output: Any, case_id: str,
+               group: Any = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+        cand, task = candidate_of(item), task_of(item)
+        if cand is None or task is None:
+            raise LLMSelectError(f"{item.nodeid}: llm_record needs the test to use the `llm` fixture")
+        if item.nodeid in self._recorded:
+            raise LLMSelectError(f"{item.nodeid}: llm_record was called twice for one case")
+        if isinstance(score, bool) or not isinstance(score, (int, float)) or score != score:
+            raise LLMSelectError(f"{item.nodeid}: score must be a number, got {score!r} of type {type(score).__name__}")
+        rec = {
+            "task": task.name, "case_id": case_id, "candidate": cand.name, "score": float(score),
+            "output": output if output is None or isinstance(output, (str, int, float, bool)) else repr(output),
+            "group": group, "nodeid": item.nodeid,
+        }
+        if extra:
+            rec["extra"] = extra
+        self._recorded.add(item.nodeid)
+        self.records.append(rec)
+        self._append_log(rec)
+        return rec
+
+    def _append_log(self, rec: dict[str, Any]) -> None:
+        path = self.settings.run_log
+        if path is None or hasattr(self.config, "workerinput"):
+            return
+        if self._log is None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._log = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed in finish()
+        self._log.write(json.dumps(rec, default=str) + "\n")
+        self._log.flush()
+
+    def scores(self, task: str, candidate: str) -> list[float]:
+        return [r["score"] for r in self.records if r["task"] == task and r["candidate"] == candidate]
+
+    # ---- end of session -----------------------------------------------------------
+
+    def close(self) -> None:
+        self.release()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+def case_id_for(item: pytest.Item, cand: Candidate) -> str:
+    """The case's id without the candidate, so records pair across candidates."""
+    callspec = getattr(item, "callspec", None)
+    if callspec is None:
+        return item.name
+    for value in callspec.params.values():
+        if isinstance(value, dict) and "id" in value:
+            return str(value["id"])
+    ids = callspec.id
+    token = cand.name
+    if ids == token:
+        return getattr(item, "originalname", item.name)
+    for prefix, suffix in ((token + "-", ""), ("", "-" + token)):
+        if prefix and ids.startswith(prefix):
+            return ids[len(prefix):]
+        if suffix and ids.endswith(suffix):
+            return ids[: -len(suffix)]
+    return ids.replace(f"-{token}-", "-", 1)
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").lower() in ("1", "true", "yes")

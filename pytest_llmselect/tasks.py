@@ -1,0 +1,100 @@
+"""Task metadata, read from the ``llm_task`` marker of a test item."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from pytest_llmselect.errors import SpecError
+from pytest_llmselect.metrics import METRICS
+
+MARKER = "llm_task"
+MARKER_HELP = (
+    "llm_task(name=None, *, metric=None, higher_is_better=None, min_quality=None, weight=1.0, "
+    "requests=None, budgets=None): declare an evaluation task; `requests(case)` returns the "
+    "model requests of one case so the plugin can batch a whole (task, candidate) group."
+)
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    metric: str | None = None
+    higher_is_better: bool = True
+    min_quality: float | None = None
+    weight: float = 1.0
+    requests: Callable[..., Any] | None = field(default=None, compare=False)
+    budgets: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def binary_metric(self) -> bool | None:
+        metric = METRICS.get(self.metric) if self.metric else None
+        return metric.binary if metric else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "metric": self.metric, "higher_is_better": self.higher_is_better,
+            "min_quality": self.min_quality, "weight": self.weight, "budgets": dict(self.budgets),
+        }
+
+
+def _number(value: Any, what: str, task: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SpecError(f"llm_task {task!r}: {what} must be a number, got {value!r} of type {type(value).__name__}")
+    return float(value)
+
+
+def task_from_marker(args: tuple, kwargs: Mapping[str, Any], default_name: str) -> TaskSpec:
+    known = {"name", "metric", "higher_is_better", "min_quality", "weight", "requests", "budgets"}
+    unknown = set(kwargs) - known
+    if unknown:
+        raise SpecError(f"llm_task: unknown argument(s) {sorted(unknown)}; known: {sorted(known)}")
+    if len(args) > 1:
+        raise SpecError(f"llm_task takes one positional argument (the task name), got {args!r}")
+    name = args[0] if args else kwargs.get("name", default_name)
+    if not isinstance(name, str) or not name:
+        raise SpecError(f"llm_task: name must be a non-empty string, got {name!r}")
+    metric = kwargs.get("metric")
+    if metric is not None and not isinstance(metric, str):
+        raise SpecError(f"llm_task {name!r}: metric must be a name (str), got {metric!r}")
+    hib = kwargs.get("higher_is_better")
+    if hib is None:
+        if metric is not None and metric not in METRICS:
+            raise SpecError(
+                f"llm_task {name!r}: metric {metric!r} is not built in ({', '.join(sorted(METRICS))}); "
+                "say its direction with higher_is_better=True/False"
+            )
+        hib = METRICS[metric].higher_is_better if metric else True
+    elif not isinstance(hib, bool):
+        raise SpecError(f"llm_task {name!r}: higher_is_better must be True or False, got {hib!r}")
+    min_q = kwargs.get("min_quality")
+    if min_q is not None:
+        min_q = _number(min_q, "min_quality", name)
+    weight = _number(kwargs.get("weight", 1.0), "weight", name)
+    if weight < 0:
+        raise SpecError(f"llm_task {name!r}: weight must be >= 0, got {weight!r}")
+    requests = kwargs.get("requests")
+    if requests is not None and not callable(requests):
+        raise SpecError(f"llm_task {name!r}: requests must be a callable taking the case parameters, got {requests!r}")
+    budgets = kwargs.get("budgets") or {}
+    if not isinstance(budgets, Mapping):
+        raise SpecError(f"llm_task {name!r}: budgets must be a dict, got {type(budgets).__name__}")
+    budgets = {str(k): _number(v, f"budget {k!r}", name) for k, v in budgets.items()}
+    return TaskSpec(name, metric, hib, min_q, weight, requests, budgets)
+
+
+def call_with_params(fn: Callable[..., Any], params: Mapping[str, Any]) -> Any:
+    """Call ``fn`` with the parametrize arguments its signature names (e.g. ``case``)."""
+    sig = inspect.signature(fn)
+    if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+        return fn(**{k: v for k, v in params.items() if k != "llm"})
+    kwargs = {n: params[n] for n in sig.parameters if n in params}
+    missing = [n for n, p in sig.parameters.items()
+               if n not in kwargs and p.default is p.empty and p.kind not in (p.VAR_POSITIONAL,)]
+    if missing:
+        raise SpecError(
+            f"requests function {getattr(fn, '__name__', fn)!r} needs parameter(s) {missing} "
+            f"that the test is not parametrized with (has: {sorted(k for k in params if k != 'llm')})"
+        )
+    return fn(**kwargs)

@@ -1,0 +1,20 @@
+"""Multiple-choice task scored by log-likelihood: which of four numbers is largest."""
+
+from pathlib import Path
+
+import pytest
+
+from pytest_llmselect import case_ids, choice_requests, load_jsonl
+
+CASES = load_jsonl(Path(__file__).parent / "data" / "largest.jsonl", required=("id", "context", "choices", "answer"))
+
+
+def requests(case):
+    return choice_requests(case["context"], case["choices"])
+
+
+@pytest.mark.llm_task("largest", metric="choice_accuracy", requests=requests)
+@pytest.mark.parametrize("case", CASES, ids=case_ids(CASES))
+def test_largest(llm, llm_record, case):
+    picked = llm.choose(case["context"], case["choices"])
+    llm_record(float(picked == case["answer"]), output=case["choices"][picked].strip())

@@ -1,0 +1,81 @@
+"""Bad candidate specs and option values: one clear usage-error line, before any model loads."""
+
+from __future__ import annotations
+
+import pytest
+
+SUITE = '''
+import pytest
+@pytest.mark.llm_task("t")
+def test_t(llm, llm_record):
+    llm_record(1.0)
+'''
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--llm-candidates=zoo:nope"], "*unknown zoo model 'nope'*known: tiny, small, base*"),
+        (["--llm-candidates=./no/such/dir"], "*candidate directory './no/such/dir' does not exist*"),
+        (["--llm-candidates=http://x:y"], "*malformed candidate spec 'http://x:y'*"),
+        (["--llm-candidates=bad spec!"], "*malformed candidate spec 'bad spec!'*"),
+        (["--llm-candidates=zoo:tiny,zoo:tiny"], "*two candidates are named 'zoo:tiny'*"),
+        (["--llm-candidates=zoo:tiny,,zoo:small"], "*empty candidate spec*"),
+        (["--llm-candidates=zoo:tiny", "--llm-alpha=-1"], "*--llm-alpha must be a non-negative*'-1'*"),
+        (["--llm-candidates=zoo:tiny", "--llm-alpha=cheap"], "*--llm-alpha must be a non-negative number, got 'cheap'*"),
+        (["--llm-candidates=zoo:tiny", "--llm-alpha=nan"], "*--llm-alpha must be a non-negative finite*"),
+        (["--llm-candidates=zoo:tiny", "--llm-report=run.txt"], "*unknown format '.txt'*"),
+        (["--llm-candidates=zoo:tiny", "--llm-dtype=int3"], "*--llm-dtype must be one of*"),
+        (["--llm-candidates=zoo:tiny", "--llm-batch-size=0"], "*--llm-batch-size must be at least 1*"),
+        (["--llm-candidates=@missing.toml"], "*candidates file *missing.toml* does not exist*"),
+    ],
+)
+def test_bad_option_is_one_usage_error_line(pytester, args, message):
+    pytester.makepyfile(test_t=SUITE)
+    result = pytester.runpytest_inprocess(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: {message}"])
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("[[candidate]]\nname = 'a'\n", "*candidate #1: missing required key 'spec'*"),
+        ("[[candidate]]\nspec = 'zoo:tiny'\ncolour = 'red'\n", "*unknown key(s) ['colour']*"),
+        ("[[candidate]]\nspec = 'zoo:tiny'\ndtype = 'int3'\n", "*dtype 'int3' is not one of*"),
+        ("[[candidate]]\nspec = 'zoo:tiny'\nprice = {usd_per_hour = -2}\n", "*price.usd_per_hour must be a non-negative*"),
+        ("[[candidate]]\nspec = 'zoo:tiny'\ntrust_remote_code = 'yes'\n", "*trust_remote_code must be true or false*"),
+        ("[[candidate]]\nspec = 'zoo:tiny'\n[[candidate]]\nspec = 'zoo:tiny'\n", "*two candidates are named 'zoo:tiny'*"),
+        ("[[candidate]\n", "*is not valid TOML*"),
+        ("title = 'x'\n", "*has no [[]candidate[]] tables*"),
+    ],
+)
+def test_bad_candidates_file(pytester, toml, message):
+    pytester.makepyfile(test_t=SUITE)
+    (pytester.path / "cands.toml").write_text(toml)
+    result = pytester.runpytest_inprocess("--llm-candidates=@cands.toml")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: {message}"])
+
+
+def test_help_shows_one_option_group_with_ini_keys(pytester):
+    result = pytester.runpytest_inprocess("--help")
+    result.stdout.fnmatch_lines([
+        "pytest-llmselect: evaluate and select language models:",
+        "*--llm-candidates=LLM_CANDIDATES*",
+        "*--llm-alpha=LLM_ALPHA*",
+        "*--llm-report=LLM_REPORT*",
+        "*--llm-device=LLM_DEVICE*",
+    ])
+    out = result.stdout.str()
+    for key in ("llm_candidates", "llm_alpha", "llm_report", "llm_device"):
+        assert f"[ini: {key}]" in out.replace("\n", " ").replace("  ", " ") or f"{key} (" in out
+
+
+def test_ini_keys_configure_the_run(pytester):
+    pytester.makepyfile(test_t=SUITE)
+    pytester.makeini("[pytest]\nllm_candidates = zoo:nope\n")
+    result = pytester.runpytest_inprocess()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: *unknown zoo model 'nope'*"])

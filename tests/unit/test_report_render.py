@@ -1,0 +1,208 @@
+"""Terminal, Markdown and HTML renderers: content, units, escaping, table shape."""
+
+from __future__ import annotations
+
+import math
+import re
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pytest_llmselect.report import render_html, render_markdown, render_terminal
+from tests.report_samples import HOSTILE_NAME, HOSTILE_OUTPUT, sample_report
+
+RENDERERS = [render_terminal, render_markdown, render_html]
+
+
+def _rename(report: dict, old: str, new: str) -> dict:
+    """Rename a candidate everywhere (the sample's third candidate is the hostile one)."""
+    import json
+
+    text = json.dumps(report, allow_nan=True)
+    return json.loads(text.replace(json.dumps(old)[1:-1], json.dumps(new)[1:-1]))
+
+
+def _minimal_report() -> dict:
+    """Every candidate excluded, no measures, no comparisons, no cases, an incomplete run."""
+    report = sample_report(hostile=False)
+    for task in report["tasks"]:
+        for r in task["results"]:
+            r["measures"] = {}
+            r["comparison"] = None
+        task["selection"] = {"selected": None, "objectives": {}, "excluded": {"zoo:tiny": "too slow"},
+                             "ties": [], "near_ties": []}
+    report["overall"] = {"weights": {}, "results": [], "excluded": {}, "selection": {"selected": None},
+                         "pareto": [], "alpha_ranges": {}}
+    report["selected"] = None
+    report["cases"] = []
+    report["complete"] = False
+    report["tasks"].append({"name": "empty", "metric": "f1", "higher_is_better": False, "results": [],
+                            "selection": {}, "pareto": [], "alpha_ranges": {}})
+    return report
+
+
+# -- terminal ---------------------------------------------------------------------------
+
+
+def test_terminal_states_selection_units_prices_and_alpha_ranges() -> None:
+    text = render_terminal(sample_report())
+    assert text.rstrip().splitlines()[-1] == "Selected overall: zoo:small"
+    assert "USD per 1,000 cases" in text
+    assert "alpha = 50 (USD per 1,000 cases per unit of loss)" in text
+    assert "[0, 0.0164]" in text and "[0.0164, \u221e)" in text
+    assert f"{HOSTILE_NAME} never" in text
+    # The assumed price is named as such, and the numbers it produced carry the mark.
+    assert "DEFAULT price ($1/hour), not a quote" in text
+    assert "0.0041*" in text and "0.0518*" not in text
+    assert "Near ties: zoo:tiny" in text
+    assert "Excluded: evil|model <b>& (quality 0.167 below min_quality 0.5)" in text
+
+
+def test_terminal_tables_and_measures() -> None:
+    text = render_terminal(sample_report())
+    for header in ("candidate", "quality [95% CI]", "cost $/1k", "objective", "min quality", "verdict"):
+        assert header in text
+    assert "0.500 [0.190, 0.810]" in text
+    assert "FAIL" in text and "pass" in text
+    assert "EXCLUDED; significantly" in text  # the verdict column wraps to fit 120 columns
+    # Measures only for the task that has them (addition), with memory in MiB.
+    assert text.count("Measures (") == 1
+    assert "1152.0" in text and "13.9k" in text
+
+
+def test_terminal_fits_120_columns() -> None:
+    text = render_terminal(sample_report())
+    assert max(len(line) for line in text.splitlines()) <= 120
+
+
+def test_terminal_infinite_alpha_given_as_null_or_inf_reads_the_same() -> None:
+    report = sample_report()
+    report["tasks"][0]["alpha_ranges"]["zoo:small"] = [0.0164, None]
+    assert "zoo:small [0.0164, \u221e)" in render_terminal(report)
+
+
+def test_terminal_warns_about_incomplete_run_and_no_selection() -> None:
+    text = render_terminal(_minimal_report())
+    assert "WARNING: Incomplete run" in text
+    assert "Selected: none (every candidate was excluded)" in text
+    assert text.rstrip().endswith("Selected overall: none (every candidate was excluded)")
+
+
+# -- markdown -----------------------------------------------------------------------------
+
+_UNESCAPED_PIPE = re.compile(r"(?<!\\)\|")
+
+
+def _md_tables(text: str) -> list[list[str]]:
+    tables: list[list[str]] = []
+    current: list[str] = []
+    for line in text.split("\n") + [""]:  # GFM ends lines only at \n / \r, unlike splitlines()
+        if line.startswith("|"):
+            current.append(line)
+        elif current:
+            tables.append(current)
+            current = []
+    return tables
+
+
+def _assert_well_formed(text: str) -> int:
+    tables = _md_tables(text)
+    for rows in tables:
+        pipes = {len(_UNESCAPED_PIPE.findall(row)) for row in rows}
+        assert len(pipes) == 1, rows
+        assert re.fullmatch(r"\|( :?---:? \|)+", rows[1]), rows[1]
+        assert len(rows) >= 3
+    return len(tables)
+
+
+def test_markdown_contains_selection_units_and_alpha_ranges() -> None:
+    text = render_markdown(sample_report())
+    assert "**Selected overall: zoo:small**" in text
+    assert "USD per 1,000 cases per unit of loss" in text
+    assert "\\[0.0164, \u221e)" in text and "never" in text
+    assert "DEFAULT price (\\$1/hour)" in text
+
+
+def test_markdown_tables_are_well_formed() -> None:
+    # addition: results, comparison, measures; summary: results, comparison; overall
+    assert _assert_well_formed(render_markdown(sample_report())) == 6
+
+
+def test_markdown_escapes_pipes_html_and_newlines_in_names() -> None:
+    report = _rename(sample_report(), HOSTILE_NAME, "a|b\nc <img src=x> *x*")
+    text = render_markdown(report)
+    _assert_well_formed(text)
+    assert "a\\|b c &lt;img src=x&gt; \\*x\\*" in text
+    assert "<img" not in text
+    assert "evil\\|model &lt;b&gt;&amp;" in render_markdown(sample_report())
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.text(min_size=1, max_size=30))
+def test_markdown_tables_stay_well_formed_for_any_name(name: str) -> None:
+    _assert_well_formed(render_markdown(_rename(sample_report(), HOSTILE_NAME, name)))
+
+
+def test_markdown_minimal_report() -> None:
+    text = render_markdown(_minimal_report())
+    _assert_well_formed(text)
+    assert "Incomplete run" in text
+    assert "none (every candidate was excluded)" in text
+
+
+# -- html ----------------------------------------------------------------------------------
+
+
+def test_html_is_self_contained_and_escapes_report_strings() -> None:
+    page = render_html(sample_report())
+    assert page.startswith("<!DOCTYPE html>")
+    assert "<script" not in page.lower()
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page
+    assert HOSTILE_OUTPUT not in page
+    assert "evil|model &lt;b&gt;&amp;" in page and "<b>" not in page
+    # No reference to anything outside the file: only data: URIs and in-page anchors.
+    assert not re.findall(r"""(?:src|href)\s*=\s*["'](?!data:|#)""", page)
+    assert not re.findall(r"""(?:src|href)\s*=\s*[^"'\s]""", page)
+    assert "url(" not in page and "@import" not in page
+    assert "Content-Security-Policy" in page
+
+
+def test_html_has_one_plot_per_task_and_overall_and_the_tables() -> None:
+    page = render_html(sample_report())
+    assert page.count('<img src="data:image/png;base64,') == 3
+    assert page.count("<table") == 6 + 2  # the Markdown tables plus one per-case table per task
+    assert page.count("<details>") == 2
+    assert "Selected overall: zoo:small" in page
+    assert "[0.0164, \u221e)" in page
+
+
+@pytest.mark.parametrize("name", ["cost $5 $x^2$ model", "line\nbreak", "x" * 120, "\u6a21\u578b"])
+def test_html_plot_survives_awkward_names(name: str) -> None:
+    # "$...$" would switch matplotlib to mathtext and fail to parse without parse_math=False.
+    page = render_html(_rename(sample_report(), HOSTILE_NAME, name))
+    assert page.count("data:image/png;base64,") == 3
+
+
+def test_html_non_finite_values_are_listed_not_plotted() -> None:
+    report = sample_report()
+    report["tasks"][1]["results"][0]["quality"] = math.nan
+    report["tasks"][1]["results"][1]["cost"] = math.inf
+    page = render_html(report)
+    assert "Not plotted (no finite cost or quality): zoo:tiny, zoo:small." in page
+
+
+def test_all_renderers_handle_a_minimal_report() -> None:
+    for render in RENDERERS:
+        text = render(_minimal_report())
+        assert "none (every candidate was excluded)" in text
+        assert "none recorded" in text  # the task without results, instead of an empty table
+
+
+def test_importing_the_report_package_does_not_import_matplotlib_or_pandas() -> None:
+    code = ("import sys, pytest_llmselect.report, pytest_llmselect.runs; "
+            "print(sorted(m for m in ('matplotlib', 'pandas', 'tabulate') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -201,8 +201,9 @@ def selection_notes(block: Mapping[str, Any], extra_excluded: Mapping[str, Any] 
     ties = [t for t in sel.get("ties") or [] if t != selected]
     if ties:
         notes.append(Note("Ties", f"{names(ties)} have the same objective as {selected}", warning=True))
-    if sel.get("near_ties"):
-        notes.append(Note("Near ties", f"{names(sel['near_ties'])} (objective close to the selected one)"))
+    near = [t for t in sel.get("near_ties") or [] if t != selected and t not in ties]
+    if near:
+        notes.append(Note("Near ties", f"{names(near)} (objective within 1% of the selected one)"))
     excluded = {**(extra_excluded or {}), **(sel.get("excluded") or {})}
     if excluded:
         notes.append(Note("Excluded", "; ".join(f"{k} ({v})" for k, v in excluded.items())))

@@ -1,0 +1,113 @@
+"""The pure step from per-case records to the report's derived part."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pytest_llmselect.analysis import AnalysisSettings, analyze, inputs_from_report
+from pytest_llmselect.engine import Measures, plan_batches
+from pytest_llmselect.backends.base import GenerateRequest, LoglikelihoodRequest
+
+
+def make_inputs(scores: dict[str, list[float]], seconds: dict[str, float], *, min_quality=None, task="t"):
+    cands = [{"name": n, "spec": n, "price": {"usd_per_hour": 3.6, "source": "configured"}} for n in scores]
+    cases = [{"task": task, "case_id": f"c{i}", "candidate": n, "score": s, "output": "", "group": None}
+             for n, ss in scores.items() for i, s in enumerate(ss)]
+    measures = {(task, n): {"model_seconds": seconds[n]} for n in scores}
+    return {"candidates": cands, "tasks": [{"name": task, "metric": "exact_match", "higher_is_better": True,
+                                            "min_quality": min_quality, "weight": 1.0}],
+            "cases": cases, "measures": measures}
+
+
+def test_objective_cost_and_selection():
+    inputs = make_inputs({"a": [1, 1, 1, 0] * 10, "b": [1, 0, 0, 0] * 10}, {"a": 40.0, "b": 4.0})
+    rep = analyze(inputs, AnalysisSettings(alpha=10.0))
+    res = {r["candidate"]: r for r in rep["tasks"][0]["results"]}
+    # $3.6/hour = $0.001/s; a: 40 s for 40 cases -> $1 per 1,000 cases.
+    assert res["a"]["cost"] == pytest.approx(1.0)
+    assert res["b"]["cost"] == pytest.approx(0.1)
+    assert res["a"]["loss"] == pytest.approx(0.25)
+    assert res["a"]["objective"] == pytest.approx(1.0 + 10 * 0.25)
+    assert rep["tasks"][0]["selection"]["selected"] == "a"
+    assert rep["selected"] == "a"
+    # Cheap b wins only when quality is worth little: below (1.0-0.1)/(0.75-0.25) = 1.8.
+    lo, hi = rep["tasks"][0]["alpha_ranges"]["b"]
+    assert lo == 0 and hi == pytest.approx(1.8)
+    assert rep["tasks"][0]["alpha_ranges"]["a"][1] is None  # unbounded above
+    assert analyze(inputs, AnalysisSettings(alpha=1.0))["selected"] == "b"
+    cmp = res["b"]["comparison"]
+    assert cmp["vs"] == "a" and cmp["diff"] == pytest.approx(-0.5)
+    assert cmp["verdict"] == "significantly worse than the selected"
+    assert res["a"]["comparison"] is None
+
+
+def test_min_quality_excludes_before_argmin():
+    inputs = make_inputs({"a": [1, 1, 0, 0] * 5, "b": [1, 1, 1, 0] * 5}, {"a": 1.0, "b": 100.0}, min_quality=0.6)
+    rep = analyze(inputs, AnalysisSettings(alpha=0.0))
+    task = rep["tasks"][0]
+    assert task["selection"]["selected"] == "b"
+    assert "below min_quality 0.6" in task["selection"]["excluded"]["a"]
+    assert task["alpha_ranges"]["a"] is None
+    assert rep["overall"]["selection"]["selected"] == "b"
+    assert "on task 't'" in rep["overall"]["excluded"]["a"]
+
+
+def test_underpowered_difference_is_called_indistinguishable():
+    inputs = make_inputs({"a": [1, 0, 1, 1, 0], "b": [1, 0, 1, 0, 0]}, {"a": 1.0, "b": 1.0})
+    rep = analyze(inputs, AnalysisSettings(alpha=10.0))
+    cmp = {r["candidate"]: r["comparison"] for r in rep["tasks"][0]["results"]}["b"]
+    assert cmp["verdict"].startswith("not distinguishable from the selected at this sample size")
+    assert "smallest detectable difference" in cmp["verdict"]
+
+
+def test_reanalysis_from_a_report_round_trips():
+    inputs = make_inputs({"a": [1, 1, 1, 0] * 10, "b": [1, 0, 0, 0] * 10}, {"a": 40.0, "b": 4.0})
+    rep = analyze(inputs, AnalysisSettings(alpha=10.0))
+    full = {**rep, "candidates": inputs["candidates"], "cases": inputs["cases"]}
+    again = analyze(inputs_from_report(full), AnalysisSettings(alpha=10.0))
+    assert again["tasks"] == rep["tasks"] and again["overall"] == rep["overall"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.lists(st.sampled_from([0.0, 1.0]), min_size=6, max_size=6),
+                       st.floats(0.01, 100.0)), min_size=2, max_size=4),
+    st.floats(0.0, 1000.0),
+)
+def test_selected_is_brute_force_argmin(cands, alpha):
+    scores = {f"m{i}": s for i, (s, _) in enumerate(cands)}
+    seconds = {f"m{i}": t for i, (_, t) in enumerate(cands)}
+    rep = analyze(make_inputs(scores, seconds), AnalysisSettings(alpha=alpha))
+    objectives = {r["candidate"]: r["objective"] for r in rep["tasks"][0]["results"]}
+    best = min(objectives.values())
+    assert math.isclose(objectives[rep["selected"]], best, rel_tol=1e-9, abs_tol=1e-12)
+    assert rep["selected"] in rep["tasks"][0]["pareto"] or any(
+        math.isclose(objectives[p], best, rel_tol=1e-9) for p in rep["tasks"][0]["pareto"])
+
+
+def test_plan_batches_sorts_dedupes_and_splits_by_kind():
+    reqs = [GenerateRequest("a" * n, max_new_tokens=4, stop=("\n",)) for n in (3, 9, 1, 9, 5)]
+    reqs += [GenerateRequest("zz", max_new_tokens=8)]
+    reqs += [LoglikelihoodRequest("ctx", c) for c in ("x", "yyy")]
+    batches = plan_batches(reqs, batch_size=2)
+    flat = [r for b in batches for r in b]
+    assert len(flat) == len(set(reqs)) == 7
+    assert all(len(b) <= 2 for b in batches)
+    for b in batches:  # one kind and one generation setting per batch
+        assert len({type(r) for r in b}) == 1
+        assert len({(r.max_new_tokens, r.stop) for r in b if isinstance(r, GenerateRequest)}) <= 1
+    gen4 = [len(r.prompt) for r in flat if isinstance(r, GenerateRequest) and r.max_new_tokens == 4]
+    assert gen4 == sorted(gen4, reverse=True)
+
+
+def test_measures_latency_is_batch_time():
+    from pytest_llmselect.backends.base import GenerateResult
+
+    m = Measures()
+    m.add_batch(0.5, [GenerateResult("x", 3, 1, 0.1), GenerateResult("y", 4, 2, 0.1)])
+    assert m.latencies == [0.5, 0.5] and m.requests == 2 and m.batches == 1
+    assert (m.input_tokens, m.output_tokens) == (7, 3)

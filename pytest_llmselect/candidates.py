@@ -205,3 +205,31 @@ def parse_alpha(value: Any, option: str = "--llm-alpha") -> float:
     if not math.isfinite(alpha) or alpha < 0:
         raise SpecError(f"{option} must be a non-negative finite number, got {value!r}")
     return alpha
+
+
+def apply_price_table(path: Path, candidates: list[Candidate], default: Price) -> tuple[list[Candidate], Price]:
+    """Prices from a TOML file: ``[default]`` for every candidate without its own price, and
+    ``[candidate."NAME"]`` per candidate. A name that is not a candidate is an error (a typo
+    would otherwise leave an assumed price in place silently)."""
+    if not path.is_file():
+        raise SpecError(f"price table {str(path)!r} does not exist")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SpecError(f"price table {str(path)!r} is not valid TOML: {exc}") from None
+    unknown_top = set(data) - {"default", "candidate"}
+    if unknown_top:
+        raise SpecError(f"price table {str(path)!r}: unknown table(s) {sorted(unknown_top)}; use [default] and [candidate.\"NAME\"]")
+    if "default" in data:
+        default = _price(data["default"], f"{path}: [default]")
+    per = data.get("candidate", {})
+    if not isinstance(per, Mapping):
+        raise SpecError(f"price table {str(path)!r}: [candidate] must hold tables keyed by candidate name")
+    names = {c.name for c in candidates}
+    for name in per:
+        if name not in names:
+            raise SpecError(f"price table {str(path)!r}: {name!r} is not a candidate of this run "
+                            f"(candidates: {', '.join(sorted(names))})")
+    out = [replace(c, price=_price(per[c.name], f"{path}: [candidate.{c.name!r}]")) if c.name in per else c
+           for c in candidates]
+    return out, default

@@ -1,5 +1,5 @@
-"""Per-(task, candidate) check items: a candidate under a task's minimum quality (or,
-later, over a budget) fails one clearly named item, not the individual cases."""
+"""Per-(task, candidate) check items. A candidate under a task's minimum quality or over
+one of its budgets fails one clearly named item, not the individual cases."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from pytest_llmselect.budgets import check_budgets
 from pytest_llmselect.candidates import Candidate
 from pytest_llmselect.stats import estimate
 from pytest_llmselect.tasks import TaskSpec
@@ -19,15 +20,33 @@ class CheckFailed(Exception):
 class LLMCheckItem(pytest.Item):
     """Runs after the last case of its (task, candidate) group."""
 
+    kind = "check"
+
     def __init__(self, *, task: TaskSpec, candidate: Candidate, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.task = task
         self.candidate = candidate
 
-    def runtest(self) -> None:
+    @property
+    def llm_session(self) -> Any:
         from pytest_llmselect.plugin import SESSION_KEY
 
-        session = self.config.stash[SESSION_KEY]
+        return self.config.stash[SESSION_KEY]
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, CheckFailed):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo)
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.path, None, f"{self.name}"
+
+
+class MinQualityItem(LLMCheckItem):
+    kind = "min_quality"
+
+    def runtest(self) -> None:
+        session = self.llm_session
         scores = session.scores(self.task.name, self.candidate.name)
         if not scores:
             pytest.skip(f"no case of task {self.task.name!r} was recorded for {self.candidate.name}")
@@ -43,38 +62,51 @@ class LLMCheckItem(pytest.Item):
                 f"is {word} {minimum:g} declared by llm_task(min_quality=...)"
             )
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
-        if isinstance(excinfo.value, CheckFailed):
-            return str(excinfo.value)
-        return super().repr_failure(excinfo)
 
-    def reportinfo(self) -> tuple[Any, int | None, str]:
-        return self.path, None, f"{self.task.name} min_quality [{self.candidate.name}]"
+class BudgetItem(LLMCheckItem):
+    kind = "budget"
+
+    def runtest(self) -> None:
+        session = self.llm_session
+        figures = session.figures(self.task.name, self.candidate.name)
+        if not figures.get("requests"):
+            pytest.skip(f"no model work of task {self.task.name!r} was measured for {self.candidate.name}")
+        results = check_budgets(self.task.budgets, figures)
+        failed = [r for r in results if r.passed is False]
+        unmeasured = [r for r in results if r.passed is None]
+        if failed:
+            raise CheckFailed(f"{self.task.name}: {self.candidate.name} over budget: "
+                              + "; ".join(r.message() for r in failed))
+        if unmeasured:
+            pytest.skip("; ".join(r.message() for r in unmeasured))
 
 
 def make_check_items(session: Any, items: list[pytest.Item]) -> list[pytest.Item]:
-    """Insert a min-quality check after each group whose task declares one."""
-    from pytest_llmselect.session import candidate_of, task_of
+    """Insert the min-quality and budget checks after each group's last case."""
+    from pytest_llmselect.session import ITEM_CANDIDATE, ITEM_TASK, candidate_of, task_of
 
     last_of: dict[tuple[str, str], pytest.Item] = {}
     for item in items:
         cand, task = candidate_of(item), task_of(item)
-        if cand is not None and task is not None and task.min_quality is not None:
+        if cand is not None and task is not None and (task.min_quality is not None or task.budgets):
             last_of[(task.name, cand.name)] = item
-    after: dict[int, pytest.Item] = {}
-    from pytest_llmselect.session import ITEM_CANDIDATE, ITEM_TASK
-
+    after: dict[int, list[pytest.Item]] = {}
     for (task_name, cand_name), last in last_of.items():
         task, cand = task_of(last), candidate_of(last)
-        check = LLMCheckItem.from_parent(
-            last.parent, name=f"llm_min_quality[{task_name}-{cand_name}]", task=task, candidate=cand,
-        )
-        check.stash[ITEM_CANDIDATE] = cand
-        check.stash[ITEM_TASK] = task
-        after[id(last)] = check
+        assert task is not None and cand is not None
+        made: list[pytest.Item] = []
+        if task.min_quality is not None:
+            made.append(MinQualityItem.from_parent(
+                last.parent, name=f"llm_min_quality[{task_name}-{cand_name}]", task=task, candidate=cand))
+        if task.budgets:
+            made.append(BudgetItem.from_parent(
+                last.parent, name=f"llm_budget[{task_name}-{cand_name}]", task=task, candidate=cand))
+        for check in made:
+            check.stash[ITEM_CANDIDATE] = cand
+            check.stash[ITEM_TASK] = task
+        after[id(last)] = made
     out: list[pytest.Item] = []
     for item in items:
         out.append(item)
-        if id(item) in after:
-            out.append(after[id(item)])
+        out.extend(after.get(id(item), ()))
     return out

@@ -39,6 +39,18 @@ class Measures:
     first_token_seconds: list[float] = field(default_factory=list)  # one per generate request
     peak_memory_bytes: int | None = None
 
+    def merge(self, other: "Measures") -> None:
+        self.model_seconds += other.model_seconds
+        self.requests += other.requests
+        self.batches += other.batches
+        self.unbatched_requests += other.unbatched_requests
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+        self.latencies.extend(other.latencies)
+        self.first_token_seconds.extend(other.first_token_seconds)
+        if other.peak_memory_bytes is not None:
+            self.peak_memory_bytes = max(self.peak_memory_bytes or 0, other.peak_memory_bytes)
+
     def add_batch(self, seconds: float, results: Sequence[Result]) -> None:
         self.model_seconds += seconds
         self.batches += 1

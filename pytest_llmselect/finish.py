@@ -59,7 +59,7 @@ def suite_fingerprint(records: list[dict[str, Any]]) -> str:
 
 
 def session_inputs(s: LLMSession) -> dict[str, Any]:
-    parallel = bool(getattr(s.config.option, "numprocesses", None))
+    parallel = s.parallel
     candidates = []
     for c in s.settings.candidates:
         info = s.model_info.get(c.name, {})
@@ -90,7 +90,9 @@ def session_inputs(s: LLMSession) -> dict[str, Any]:
 
 def build_session_report(s: LLMSession) -> dict[str, Any]:
     inputs = session_inputs(s)
-    derived = analyze(inputs, AnalysisSettings(alpha=s.settings.alpha, level=s.settings.level, seed=s.settings.seed))
+    extra = {"constraints": s.settings.constraints} if s.settings.constraints is not None else {}
+    derived = analyze(inputs, AnalysisSettings(alpha=s.settings.alpha, level=s.settings.level,
+                                               seed=s.settings.seed, **extra))
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "pytest-llmselect", "version": __version__},

@@ -97,7 +97,7 @@ def llm(request: pytest.FixtureRequest) -> LLM:
     if not isinstance(cand, Candidate):
         pytest.skip("no LLM candidates: pass --llm-candidates=... or set llm_candidates in the ini file")
     session = _session(request.config)
-    session.backend_for(cand)  # load here, so load time is not charged to the first case
+    session.backend_for(cand, request.node)  # load here, so load time is not charged to the first case
     return LLM(session, request.node, cand)
 
 
@@ -113,3 +113,40 @@ def llm_record(request: pytest.FixtureRequest, llm: LLM) -> Callable[..., dict[s
         return session.record(item, score, output=output, case_id=str(cid), group=group, extra=extra or None)
 
     return record
+
+
+class Cost:
+    """Measured cost of the current candidate on the current task, so far.
+
+    Attributes (units): ``model_seconds`` (s), ``latency_p50`` / ``latency_p95`` (s per
+    request: the wall time of the batch that served it), ``ttft_p50`` (s),
+    ``input_tokens``, ``output_tokens``, ``tokens_per_second``, ``peak_memory_bytes``,
+    ``flops`` (estimate), ``usd_per_1000_cases``. Reading one runs the group's batched
+    model work first if it has not run yet, so the figures cover the whole group.
+    """
+
+    def __init__(self, session: LLMSession, item: pytest.Item, candidate: Candidate) -> None:
+        self._session = session
+        self._item = item
+        self._candidate = candidate
+
+    def as_dict(self) -> dict[str, Any]:
+        group, _ = self._session.ensure_prefetched(self._item)
+        return self._session.figures(group.task.name, self._candidate.name)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.as_dict()[key]
+
+    def __getattr__(self, key: str) -> Any:
+        if key.startswith("_"):
+            raise AttributeError(key)
+        figures = self.as_dict()
+        if key not in figures:
+            raise AttributeError(f"llm_cost has no figure {key!r}; known: {', '.join(sorted(figures))}")
+        return figures[key]
+
+
+@pytest.fixture
+def llm_cost(request: pytest.FixtureRequest, llm: LLM) -> Cost:
+    """Measured cost figures of the current (task, candidate) group; see :class:`Cost`."""
+    return Cost(_session(request.config), request.node, llm.candidate)

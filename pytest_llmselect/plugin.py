@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from pytest_llmselect.errors import LLMSelectError, SpecError
-from pytest_llmselect.fixtures import llm, llm_record  # noqa: F401  (fixtures registered via this module)
+from pytest_llmselect.fixtures import llm, llm_cost, llm_record  # noqa: F401  (fixtures registered via this module)
 from pytest_llmselect.session import LLMSession, Settings
 from pytest_llmselect.tasks import MARKER_HELP
 
@@ -30,10 +30,20 @@ OPTIONS: list[tuple[str, str, str, str, Any]] = [
     ("--llm-dtype", "llm_dtype", "dtype for local models (auto, float32, float16, bfloat16); "
      "default: bfloat16 on CUDA, float32 on CPU", "string", ""),
     ("--llm-batch-size", "llm_batch_size", "requests per model batch", "string", "32"),
+    ("--llm-constraints", "llm_constraints",
+     "filters applied before the argmin, e.g. 'max_cost=0.05,max_latency_p95=0.5,min_quality=0.6,"
+     "max_peak_memory=4e9' (cost in USD per 1,000 cases, latency in s, memory in bytes)", "string", ""),
     ("--llm-level", "llm_level", "confidence level of intervals and tests", "string", "0.95"),
     ("--llm-price-per-hour", "llm_price_per_hour",
      "assumed USD per hour of the machine a local model runs on, for candidates without a price "
      "(default 1.0: an assumption, shown as such in the report)", "string", "1.0"),
+    ("--llm-prices", "llm_prices",
+     "TOML price table: [default] and [candidate.\"NAME\"] with usd_per_hour or "
+     "usd_per_million_input_tokens / usd_per_million_output_tokens", "string", ""),
+    ("--llm-benchmark-rounds", "llm_benchmark_rounds",
+     "pytest-benchmark rounds of each (task, candidate) group's model work (pedantic mode)", "string", "1"),
+    ("--llm-benchmark-warmup", "llm_benchmark_warmup",
+     "pytest-benchmark warm-up rounds before the timed ones", "string", "0"),
     ("--llm-run-log", "llm_run_log",
      "append one JSON line per case to this file as results arrive ('' disables)", "string",
      ".llmselect/run-log.jsonl"),
@@ -86,7 +96,18 @@ def settings_from_config(config: pytest.Config) -> Settings:
     if dtype is not None and dtype not in DTYPES:
         raise SpecError(f"--llm-dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     run_log = _value(config, "llm_run_log")
+    # A price the user typed is a quote; the built-in 1.0 is an assumption, and the report says which.
+    typed = config.getoption("llm_price_per_hour") is not None or config.getini("llm_price_per_hour") != "1.0"
+    default_price = Price(usd_per_hour=_number(config, "llm_price_per_hour", float, low=0.0),
+                          source="configured" if typed else "default")
+    prices_file = _value(config, "llm_prices")
+    if prices_file:
+        from pytest_llmselect.candidates import apply_price_table
+
+        base_for = Path.cwd() if config.getoption("llm_prices") else base
+        candidates, default_price = apply_price_table(base_for / prices_file, candidates, default_price)
     return Settings(
+        constraints=parse_constraints(_value(config, "llm_constraints") or ""),
         candidates=tuple(candidates),
         alpha=alpha,
         reports=tuple(reports),
@@ -95,9 +116,29 @@ def settings_from_config(config: pytest.Config) -> Settings:
         batch_size=_number(config, "llm_batch_size", int, low=1),
         level=_number(config, "llm_level", float, low=0.5, high=0.999),
         seed=_number(config, "llm_seed", int, low=0),
-        price=Price(usd_per_hour=_number(config, "llm_price_per_hour", float, low=0.0), source="default"),
+        price=default_price,
         run_log=(base / run_log) if run_log else None,
+        bench_rounds=_number(config, "llm_benchmark_rounds", int, low=1),
+        bench_warmup=_number(config, "llm_benchmark_warmup", int, low=0),
     )
+
+
+def parse_constraints(text: str) -> Any:
+    from pytest_llmselect.selection import Constraints
+
+    known = ("min_quality", "max_cost", "max_latency_p95", "max_peak_memory")
+    values: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, raw = (x.strip() for x in part.partition("="))
+        if not sep or key not in known:
+            raise SpecError(f"--llm-constraints: expected NAME=NUMBER with NAME in {', '.join(known)}, got {part!r}")
+        try:
+            values[key] = float(raw)
+        except ValueError:
+            raise SpecError(f"--llm-constraints: {key} must be a number, got {raw!r}") from None
+        if values[key] != values[key] or values[key] < 0:
+            raise SpecError(f"--llm-constraints: {key} must be a non-negative number, got {raw!r}")
+    return Constraints(**values)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -39,6 +39,9 @@ class Settings:
     seed: int = 0
     price: Price = field(default_factory=lambda: Price(usd_per_hour=1.0, source="default"))
     run_log: Path | None = None
+    constraints: Any = None  # selection.Constraints; filters before the argmin
+    bench_rounds: int = 1
+    bench_warmup: int = 0
 
 
 @dataclass
@@ -131,21 +134,37 @@ class LLMSession:
 
     # ---- model lifecycle --------------------------------------------------------
 
-    def backend_for(self, cand: Candidate) -> Backend:
+    def backend_for(self, cand: Candidate, item: pytest.Item | None = None) -> Backend:
         if self._current is not None and self._current[0].name == cand.name:
             return self._current[1]
         if cand.name in self.load_errors:
             raise BackendError(self.load_errors[cand.name])
         self.release()
-        from pytest_llmselect.backends import load_backend
+        from pytest_llmselect.backends import _hf, load_backend, resolve_source
 
-        start = time.perf_counter()
+        def load() -> tuple[Backend, float]:
+            start = time.perf_counter()
+            loaded = load_backend(cand, device=self.settings.device, dtype=self.settings.dtype, source=source)
+            return loaded, time.perf_counter() - start
+
         try:
-            backend = load_backend(cand, device=self.settings.device, dtype=self.settings.dtype)
+            # Outside the timed load: importing torch is paid once per process, and a zoo
+            # model's first-use training is not part of loading it.
+            _hf()
+            source = resolve_source(cand)
+            if item is None:
+                backend, seconds = load()
+            else:
+                from pytest_llmselect.timing import timed_by_benchmark
+
+                backend, seconds = timed_by_benchmark(
+                    self.config, item, group="llm-load", name="load", param=cand.name,
+                    params={"candidate": cand.name}, target=load,
+                )
         except LLMSelectError as exc:
             self.load_errors[cand.name] = str(exc)
             raise
-        self.load_seconds[cand.name] += time.perf_counter() - start
+        self.load_seconds[cand.name] += seconds
         self.loads[cand.name] += 1
         info = backend.info
         self.model_info[cand.name] = {
@@ -198,26 +217,49 @@ class LLMSession:
                         f"objects, got {req!r} of type {type(req).__name__}"
                     )
                 wanted.append(req)
-        self._run(group, backend, wanted)
+        self._run(group, backend, wanted, item=group.items[0] if group.items else None)
 
-    def _run(self, group: Group, backend: Backend, requests: Sequence[Request]) -> None:
+    def _run(self, group: Group, backend: Backend, requests: Sequence[Request], *,
+             item: pytest.Item | None = None) -> None:
+        """Run ``requests``; with ``item`` (the group's prefetch) through pytest-benchmark."""
         from pytest_llmselect.backends import peak_memory
 
-        with peak_memory(backend.info.device) as peak:
-            group.cache.update(run_requests(backend, requests, batch_size=self._batch_size(group.candidate),
-                                            measures=group.measures))
-        if peak.bytes is not None:
-            group.measures.peak_memory_bytes = max(group.measures.peak_memory_bytes or 0, peak.bytes)
+        def work() -> tuple[dict[Request, Result], Measures]:
+            fresh = Measures()  # per round: warm-up and extra rounds must not add up
+            out = run_requests(backend, requests, batch_size=self._batch_size(group.candidate), measures=fresh)
+            return out, fresh
 
-    def resolve(self, item: pytest.Item, requests: Sequence[Request]) -> list[Result]:
+        with peak_memory(backend.info.device) as peak:
+            if item is None:
+                results, measured = work()
+            else:
+                from pytest_llmselect.timing import timed_by_benchmark
+
+                results, measured = timed_by_benchmark(
+                    self.config, item, group=f"llm: {group.task.name}", name=group.task.name,
+                    param=group.candidate.name,
+                    params={"task": group.task.name, "candidate": group.candidate.name},
+                    target=work, rounds=self.settings.bench_rounds, warmup_rounds=self.settings.bench_warmup,
+                    extra_info={"requests": len(set(requests)), "unit": "seconds for the whole group"},
+                )
+        measured.peak_memory_bytes = peak.bytes
+        group.cache.update(results)
+        group.measures.merge(measured)
+
+    def ensure_prefetched(self, item: pytest.Item) -> tuple[Group, Backend]:
         group = self.group_of(item)
         backend = self.backend_for(group.candidate)
         if not group.prefetched:
             self._prefetch(group, backend)
+        return group, backend
+
+    def resolve(self, item: pytest.Item, requests: Sequence[Request]) -> list[Result]:
+        group, backend = self.ensure_prefetched(item)
         missing = [r for r in dict.fromkeys(requests) if r not in group.cache]
         if missing:  # not announced by the task's requests(): still works, just unbatched
-            group.measures.unbatched_requests += len(missing)
+            before = group.measures.requests
             self._run(group, backend, missing)
+            group.measures.unbatched_requests += group.measures.requests - before
         return [group.cache[r] for r in requests]
 
     # ---- records ----------------------------------------------------------------
@@ -252,6 +294,29 @@ class LLMSession:
             self._log = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed in finish()
         self._log.write(json.dumps(rec, default=str) + "\n")
         self._log.flush()
+
+    def figures(self, task: str, candidate: str) -> dict[str, Any]:
+        """The cost figures measured so far for one (task, candidate) group, with units as in the report."""
+        from pytest_llmselect.cost import dollars_per_1000_cases
+        from pytest_llmselect.finish import measures_dict
+
+        group = self.groups.get((task, candidate))
+        cand = self.by_name[candidate]
+        measures = group.measures if group is not None else Measures()
+        params = self.model_info.get(candidate, {}).get("num_parameters")
+        out = measures_dict(measures, params, parallel=self.parallel)
+        n = len(self.scores(task, candidate)) or measures.requests
+        out["cases"] = n
+        out["usd_per_1000_cases"] = dollars_per_1000_cases(
+            n_cases=n, model_seconds=measures.model_seconds, input_tokens=measures.input_tokens,
+            output_tokens=measures.output_tokens, price=cand.price or self.settings.price,
+        ) if n else None
+        return out
+
+    @property
+    def parallel(self) -> bool:
+        """True when tests run under pytest-xdist: timings were taken with other work in parallel."""
+        return bool(getattr(self.config.option, "numprocesses", None)) or hasattr(self.config, "workerinput")
 
     def scores(self, task: str, candidate: str) -> list[float]:
         return [r["score"] for r in self.records if r["task"] == task and r["candidate"] == candidate]

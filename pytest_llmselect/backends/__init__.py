@@ -24,17 +24,21 @@ def _hf():
     return hf
 
 
-def load_backend(cand: "Candidate", *, device: str | None = None, dtype: str | None = None) -> "Backend":
-    """Load ``cand``'s model; candidate settings win over session-wide ``device``/``dtype``."""
-    hf = _hf()
+def resolve_source(cand: "Candidate") -> str:
+    """Where the weights are; for a zoo model this trains it on first use (cached by recipe)."""
     if cand.kind == "zoo":
         from pytest_llmselect.zoo import zoo_path
 
-        source = str(zoo_path(cand.source))
-    else:
-        source = cand.source
+        return str(zoo_path(cand.source))
+    return cand.source
+
+
+def load_backend(cand: "Candidate", *, device: str | None = None, dtype: str | None = None,
+                 source: str | None = None) -> "Backend":
+    """Load ``cand``'s model; candidate settings win over session-wide ``device``/``dtype``."""
+    hf = _hf()
     return hf.HFBackend.load(
-        source,
+        source or resolve_source(cand),
         display_name=cand.name,
         device=cand.device or device,
         dtype=cand.dtype or dtype,

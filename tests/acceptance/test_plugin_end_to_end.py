@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from .conftest import read_json
+from suitekit import read_json
 
 pytestmark = pytest.mark.slow
 

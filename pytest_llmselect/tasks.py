@@ -80,7 +80,9 @@ def task_from_marker(args: tuple, kwargs: Mapping[str, Any], default_name: str) 
     budgets = kwargs.get("budgets") or {}
     if not isinstance(budgets, Mapping):
         raise SpecError(f"llm_task {name!r}: budgets must be a dict, got {type(budgets).__name__}")
-    budgets = {str(k): _number(v, f"budget {k!r}", name) for k, v in budgets.items()}
+    from pytest_llmselect.budgets import validate_budgets
+
+    budgets = validate_budgets(budgets, f"llm_task {name!r}")
     return TaskSpec(name, metric, hib, min_q, weight, requests, budgets)
 
 

@@ -76,13 +76,17 @@ def session_inputs(s: LLMSession) -> dict[str, Any]:
                 "source": price.source,
             },
         })
+    merged = {key: g.measures for key, g in s.groups.items()}
+    merged.update(s.remote_measures)  # under xdist the controller has only what workers sent
     measures = {
-        key: measures_dict(g.measures, s.model_info.get(key[1], {}).get("num_parameters"), parallel)
-        for key, g in s.groups.items() if g.measures.requests
+        key: measures_dict(m, s.model_info.get(key[1], {}).get("num_parameters"), parallel)
+        for key, m in merged.items() if m.requests
     }
+    tasks = {t.name: t.to_dict() for t in s.tasks.values()}
+    tasks.update({k: v for k, v in s.remote_tasks.items() if k not in tasks})
     return {
         "candidates": candidates,
-        "tasks": [t.to_dict() for t in s.tasks.values()],
+        "tasks": list(tasks.values()),
         "cases": list(s.records),
         "measures": measures,
     }

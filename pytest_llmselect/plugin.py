@@ -148,6 +148,11 @@ def pytest_configure(config: pytest.Config) -> None:
     except LLMSelectError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[SESSION_KEY] = LLMSession(config, settings)
+    if settings.candidates:
+        from pytest_llmselect.distributed import XdistController, is_controller
+
+        if is_controller(config):
+            config.pluginmanager.register(XdistController(config.stash[SESSION_KEY]), "llmselect-xdist-controller")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

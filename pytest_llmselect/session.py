@@ -52,6 +52,7 @@ class Group:
     prefetched: bool = False
     cache: dict[Request, Result] = field(default_factory=dict)
     measures: Measures = field(default_factory=Measures)
+    sent: Measures = field(default_factory=Measures)  # what a worker already reported to the controller
 
 
 def candidate_of(item: pytest.Item) -> Candidate | None:
@@ -83,6 +84,12 @@ class LLMSession:
         self._current: tuple[Candidate, Backend] | None = None
         self._log = None
         self.report: dict[str, Any] | None = None
+        # xdist: worker events waiting for the next report; controller's merged view of workers
+        self.pending: list[tuple[str, Any]] = []
+        self.remote_tasks: dict[str, dict[str, Any]] = {}
+        self.remote_measures: dict[tuple[str, str], Measures] = {}
+        self.is_worker = hasattr(config, "workerinput")
+        self._sent_tasks: set[str] = set()
         self.written: list[str] = []
         self.report_errors: list[tuple[str, str]] = []
         self.started = time.time()
@@ -171,6 +178,9 @@ class LLMSession:
             "num_parameters": info.num_parameters, "device": info.device, "dtype": info.dtype,
             "source": info.extra.get("source", cand.source),
         }
+        if self.is_worker:
+            self.pending.append(("llmselect.model", {"name": cand.name, "loads": 1, "load_seconds": seconds,
+                                                     "info": self.model_info[cand.name]}))
         self._current = (cand, backend)
         return backend
 
@@ -184,9 +194,27 @@ class LLMSession:
         cand = candidate_of(item)
         if cand is None:
             return
+        if self.is_worker:
+            self._flush_to_report(item)
         nxt = candidate_of(nextitem) if nextitem is not None else None
         if nxt is None or nxt.name != cand.name:
             self.release()
+
+    def _flush_to_report(self, item: pytest.Item) -> None:
+        """Worker side: attach pending events and measurement deltas to this item's report."""
+        from pytest_llmselect.distributed import measures_delta, snapshot
+
+        task = task_of(item)
+        if task is not None and task.name not in self._sent_tasks:
+            self._sent_tasks.add(task.name)
+            item.user_properties.append(("llmselect.task", task.to_dict()))
+        item.user_properties.extend(self.pending)
+        self.pending.clear()
+        for key, group in self.groups.items():
+            if group.measures.requests != group.sent.requests:
+                item.user_properties.append(("llmselect.measures", {
+                    "task": key[0], "candidate": key[1], "delta": measures_delta(group.measures, group.sent)}))
+                group.sent = snapshot(group.measures)
 
     # ---- requests ---------------------------------------------------------------
 
@@ -283,6 +311,8 @@ class LLMSession:
         self._recorded.add(item.nodeid)
         self.records.append(rec)
         self._append_log(rec)
+        if self.is_worker:
+            self.pending.append(("llmselect.record", rec))
         return rec
 
     def _append_log(self, rec: dict[str, Any]) -> None:

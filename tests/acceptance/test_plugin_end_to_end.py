@@ -132,3 +132,19 @@ def test_x(llm):
     result = pytester.runpytest_inprocess("-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*no LLM candidates: pass --llm-candidates*"])
+
+
+def test_xdist_each_candidate_on_one_worker_with_cost_figures(suite):
+    pt = suite(n_addition=10, n_largest=6)
+    result = pt.runpytest_subprocess(TWO, "-n", "2", "--llm-report=run.json", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2 * 16)
+    report = read_json(pt.path / "run.json")
+    assert {c["name"]: c["loads"] for c in report["candidates"]} == {"zoo:tiny": 1, "zoo:small": 1}
+    assert len(report["cases"]) == 32
+    for task in report["tasks"]:
+        for r in task["results"]:
+            m = r["measures"]
+            # pytest-benchmark switches itself off under -n; our own timings remain, marked parallel.
+            assert m["parallel"] is True and m["model_seconds"] > 0 and r["cost"] > 0
+            assert m["unbatched_requests"] == 0
+    result.stdout.fnmatch_lines(["*timings taken under pytest -n*"])

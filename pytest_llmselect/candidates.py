@@ -158,13 +158,17 @@ def _from_table(table: Any, index: int, path: Path) -> Candidate:
     return replace(cand, **changes)
 
 
-def load_candidates_file(path: Path) -> list[Candidate]:
+def _read_toml(path: Path, what: str) -> dict[str, Any]:
     if not path.is_file():
-        raise SpecError(f"candidates file {str(path)!r} does not exist")
+        raise SpecError(f"{what} {str(path)!r} does not exist")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SpecError(f"candidates file {str(path)!r} is not valid TOML: {exc}") from None
+        raise SpecError(f"{what} {str(path)!r} is not valid TOML: {exc}") from None
+
+
+def load_candidates_file(path: Path) -> list[Candidate]:
+    data = _read_toml(path, "candidates file")
     tables = data.get("candidate")
     if not isinstance(tables, list) or not tables:
         raise SpecError(f"candidates file {str(path)!r} has no [[candidate]] tables")
@@ -211,12 +215,7 @@ def apply_price_table(path: Path, candidates: list[Candidate], default: Price) -
     """Prices from a TOML file: ``[default]`` for every candidate without its own price, and
     ``[candidate."NAME"]`` per candidate. A name that is not a candidate is an error (a typo
     would otherwise leave an assumed price in place silently)."""
-    if not path.is_file():
-        raise SpecError(f"price table {str(path)!r} does not exist")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SpecError(f"price table {str(path)!r} is not valid TOML: {exc}") from None
+    data = _read_toml(path, "price table")
     unknown_top = set(data) - {"default", "candidate"}
     if unknown_top:
         raise SpecError(f"price table {str(path)!r}: unknown table(s) {sorted(unknown_top)}; use [default] and [candidate.\"NAME\"]")

@@ -68,3 +68,33 @@ def test_good_alpha(value, expected):
 def test_empty_list_is_no_candidates():
     assert parse_candidates("") == []
     assert parse_candidates(" ") == []
+
+
+def test_price_table(tmp_path):
+    from pytest_llmselect.candidates import apply_price_table
+    from pytest_llmselect.cost import DEFAULT_PRICE
+
+    (tmp_path / "p.toml").write_text(
+        '[default]\nusd_per_hour = 2.5\n[candidate."zoo:small"]\n'
+        "usd_per_million_input_tokens = 0.1\nusd_per_million_output_tokens = 0.4\n")
+    cands = parse_candidates("zoo:tiny,zoo:small")
+    out, default = apply_price_table(tmp_path / "p.toml", cands, DEFAULT_PRICE)
+    assert default.usd_per_hour == 2.5 and default.source == "configured"
+    assert out[0].price is None  # falls back to the table's default at cost time
+    assert out[1].price.usd_per_million_output_tokens == 0.4
+
+
+@pytest.mark.parametrize("content,message", [
+    ('[candidate."zoo:nope"]\nusd_per_hour = 1\n', "'zoo:nope' is not a candidate of this run"),
+    ("[defaults]\nusd_per_hour = 1\n", "unknown table(s) ['defaults']"),
+    ("[default]\nusd_per_hour = -1\n", "must be a non-negative number"),
+    ("[default\n", "is not valid TOML"),
+])
+def test_bad_price_table(tmp_path, content, message):
+    from pytest_llmselect.candidates import apply_price_table
+    from pytest_llmselect.cost import DEFAULT_PRICE
+
+    (tmp_path / "p.toml").write_text(content)
+    with pytest.raises(SpecError) as err:
+        apply_price_table(tmp_path / "p.toml", parse_candidates("zoo:tiny"), DEFAULT_PRICE)
+    assert message in str(err.value) and "\n" not in str(err.value)

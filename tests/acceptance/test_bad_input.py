@@ -42,13 +42,13 @@ def test_bad_option_is_one_usage_error_line(pytester, args, message):
     ("toml", "message"),
     [
         ("[[candidate]]\nname = 'a'\n", "*candidate #1: missing required key 'spec'*"),
-        ("[[candidate]]\nspec = 'zoo:tiny'\ncolour = 'red'\n", "*unknown key(s) ['colour']*"),
+        ("[[candidate]]\nspec = 'zoo:tiny'\ncolour = 'red'\n", "*unknown key(s) [[]'colour'[]]*"),
         ("[[candidate]]\nspec = 'zoo:tiny'\ndtype = 'int3'\n", "*dtype 'int3' is not one of*"),
         ("[[candidate]]\nspec = 'zoo:tiny'\nprice = {usd_per_hour = -2}\n", "*price.usd_per_hour must be a non-negative*"),
         ("[[candidate]]\nspec = 'zoo:tiny'\ntrust_remote_code = 'yes'\n", "*trust_remote_code must be true or false*"),
         ("[[candidate]]\nspec = 'zoo:tiny'\n[[candidate]]\nspec = 'zoo:tiny'\n", "*two candidates are named 'zoo:tiny'*"),
         ("[[candidate]\n", "*is not valid TOML*"),
-        ("title = 'x'\n", "*has no [[]candidate[]] tables*"),
+        ("title = 'x'\n", "*has no [[][[]candidate[]][]] tables*"),
     ],
 )
 def test_bad_candidates_file(pytester, toml, message):

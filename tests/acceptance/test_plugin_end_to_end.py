@@ -1,4 +1,8 @@
-"""The plugin end to end on real (tiny, self-trained) transformers models."""
+"""The plugin end to end on real (tiny, self-trained) transformers models.
+
+Runs that load a model go through a subprocess: pytester's in-process runs drop the
+modules first imported during a run, and torch cannot be imported into a process twice.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ TWO = "--llm-candidates=zoo:tiny,zoo:small"
 
 def test_two_models_two_tasks_report_order_and_loads(suite):
     pt = suite()
-    result = pt.runpytest_inprocess(TWO, "--llm-alpha=50", "--llm-report=run.json", "--llm-report=run.md", "-v")
+    result = pt.runpytest_subprocess(TWO, "--llm-alpha=50", "--llm-report=run.json", "--llm-report=run.md", "-v")
     result.assert_outcomes(passed=2 * (12 + 8))
 
     # Each candidate's items run together: every tiny item before any small item.
@@ -55,7 +59,7 @@ def test_two_models_two_tasks_report_order_and_loads(suite):
 
 def test_batched_group_runs_in_few_batches(suite):
     pt = suite(n_addition=12, n_largest=8)
-    result = pt.runpytest_inprocess("--llm-candidates=zoo:tiny", "--llm-batch-size=8", "--llm-report=run.json")
+    result = pt.runpytest_subprocess("--llm-candidates=zoo:tiny", "--llm-batch-size=8", "--llm-report=run.json")
     result.assert_outcomes(passed=20)
     report = read_json(pt.path / "run.json")
     m = {t["name"]: t["results"][0]["measures"] for t in report["tasks"]}
@@ -73,7 +77,7 @@ def test_free(llm, llm_record, a):
     out = llm.generate(f"{a}+{a}=", max_new_tokens=4, stop="\\n")
     llm_record(float(out == str(2 * a)), output=out)
 ''')
-    result = pytester.runpytest_inprocess("--llm-candidates=zoo:small", "--llm-report=run.json")
+    result = pytester.runpytest_subprocess("--llm-candidates=zoo:small", "--llm-report=run.json")
     result.assert_outcomes(passed=3)
     r = read_json(pytester.path / "run.json")["tasks"][0]["results"][0]
     assert r["measures"]["unbatched_requests"] == 3 and r["n"] == 3
@@ -81,20 +85,22 @@ def test_free(llm, llm_record, a):
 
 def test_k_selects_single_case(suite):
     pt = suite()
-    result = pt.runpytest_inprocess(TWO, "-k", "addition-000 and zoo:small", "--llm-report=run.json")
+    result = pt.runpytest_subprocess(TWO, "-k", "addition-000 and zoo:small", "--llm-report=run.json")
     result.assert_outcomes(passed=1)
     report = read_json(pt.path / "run.json")
-    assert [c["candidate"] for c in report["candidates"] if c["loads"]] == ["zoo:small"]
+    assert [c["name"] for c in report["candidates"] if c["loads"]] == ["zoo:small"]
     assert len(report["cases"]) == 1
 
 
 def test_min_quality_fails_one_named_item(suite):
     pt = suite(addition_extra=", min_quality=1.01")
-    result = pt.runpytest_inprocess(TWO, "--llm-report=run.json", "-rf")
+    result = pt.runpytest_subprocess(TWO, "--llm-report=run.json", "-rf")
     result.assert_outcomes(passed=40, failed=2)
     result.stdout.fnmatch_lines([
-        "FAILED *llm_min_quality[[]addition-zoo:tiny[]]*quality * [[]*, *[]]*below the minimum 1.01*",
+        "*_ llm_min_quality[[]addition-zoo:tiny[]] _*",
+        "addition: zoo:tiny quality * [[]*, *[]] (95% wilson interval, n=12) is below the minimum 1.01 *",
     ])
+    result.stdout.fnmatch_lines(["FAILED *llm_min_quality[[]addition-zoo:small[]]*"])
     # The report is still written when checks fail.
     assert read_json(pt.path / "run.json")["tasks"]
 
@@ -107,7 +113,7 @@ import pytest
 def test_hard(llm, llm_record, i):
     llm_record(0.0, output="wrong")
 ''')
-    result = pytester.runpytest_inprocess("--llm-candidates=zoo:tiny")
+    result = pytester.runpytest_subprocess("--llm-candidates=zoo:tiny")
     assert result.ret == 0
     result.assert_outcomes(passed=3)
 

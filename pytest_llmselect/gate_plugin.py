@@ -67,6 +67,7 @@ class GateState:
     incumbent: str | None = None        # as given; None: the baseline's selection
     error: str | None = None            # bad gate input, known before the run
     run_error: str | None = None        # found when comparing (e.g. no shared cases)
+    compared_at: int | None = None      # how many records the last comparison saw
     error_reported_by: str | None = None
     result: GateResult | None = None
     items_ran: bool = False
@@ -202,25 +203,27 @@ class LLMGateItem(pytest.Item):
         state.items_ran = True
         if state.error is not None:
             raise GateFailed(f"ERROR {state.error}")
-        if hasattr(self.config, "workerinput"):
-            pytest.skip("under pytest -n the gate is computed on the controller; see its summary")
+        assert self.task is not None and self.candidate is not None and state.settings is not None
+        if not self.config.stash[SESSION_KEY].scores(self.task, self.candidate):
+            where = " on this pytest -n worker (the controller's gate summary has it)" \
+                if hasattr(self.config, "workerinput") else ""
+            pytest.skip(f"no case of {self.task!r} was recorded for {self.candidate}{where}: nothing to compare")
         result = _ensure_result(state, self.config)
         if result is None:
             if state.error_reported_by is None:
                 state.error_reported_by = self.nodeid
                 raise GateFailed(f"ERROR {state.run_error}")
             pytest.skip(f"gate error, reported by {state.error_reported_by}")
-        assert self.task is not None and self.candidate is not None and state.settings is not None
         v = result.find(self.task, self.candidate)
-        if v is None:
-            pytest.skip(f"no case of {self.task!r} was recorded for {self.candidate}: nothing to compare")
+        assert v is not None, "compare_runs judges every (task, candidate) with a recorded case"
         line = verdict_line(v, state.settings)
         self.user_properties.extend([
             ("llm_gate_verdict", v.verdict), ("llm_gate_diff", v.diff), ("llm_gate_lo", v.lo),
             ("llm_gate_hi", v.hi), ("llm_gate_p_value", v.p_value), ("llm_gate_n_shared", v.n_shared),
             ("llm_gate_cost_ratio", v.cost_ratio), ("llm_gate_cases_needed", v.cases_needed),
         ])
-        print(line)  # shown by -rA / -rP under PASSES, and in JUnit system-out when enabled
+        if v.verdict == "PASS":
+            print(line)  # a pass has no message: -rA / -rP show this under PASSES (JUnit: system-out)
         if v.verdict == "FAIL":
             raise GateFailed(line)
         if v.verdict == "INCONCLUSIVE":
@@ -235,8 +238,7 @@ class LLMGateItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
         path, line = self._where
-        what = f"llm gate [{self.task}-{self.candidate}]" if self.task else "llm gate [baseline]"
-        return path, line, what
+        return path, line, self.name  # section headers then read "llm_gate[add-zoo:small]"
 
 
 def _skip_here(reason: str) -> None:
@@ -250,10 +252,14 @@ def _skip_here(reason: str) -> None:
 
 
 def _ensure_result(state: GateState, config: pytest.Config, report: dict[str, Any] | None = None) -> GateResult | None:
-    """Compare once per session, on the first gate item (or at session end)."""
-    if state.result is not None or state.run_error is not None:
+    """Compare on the first gate item, again only if records arrived since: under pytest -n a
+    worker may run one candidate's gate items before its next candidate's cases, and the
+    controller only has the workers' records at session end."""
+    records = len(config.stash[SESSION_KEY].records)
+    if state.compared_at == records:
         return state.result
     assert state.baseline is not None and state.settings is not None
+    state.compared_at, state.result, state.run_error = records, None, None
     try:
         if report is None:
             from pytest_llmselect.finish import build_session_report
@@ -362,10 +368,11 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if state is None:
         return
     tr = terminalreporter
-    if state.requested and (state.error or state.run_error or state.result):
+    if state.requested and (state.result or ((state.error or state.run_error) and not state.items_ran)):
         tr.write_sep("=", "LLM gate")
         if state.error or state.run_error:
-            tr.write_line(f"ERROR {state.error or state.run_error}", red=True)
+            if not state.items_ran:  # else the failed gate item has shown it already
+                tr.write_line(f"ERROR {state.error or state.run_error}", red=True)
         elif state.result is not None and state.settings is not None:
             res = state.result
             tr.write_line(f"gate {res.verdict} against {res.baseline} (incumbent {res.incumbent})",

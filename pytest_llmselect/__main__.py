@@ -63,10 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "zoo":
-            from pytest_llmselect.zoo import build_all
+            from pytest_llmselect.zoo.__main__ import main as zoo_main
 
-            build_all()
-            return 0
+            return zoo_main([])
         return _report(args)
     except LLMSelectError as exc:
         print(f"error: {exc}", file=sys.stderr)

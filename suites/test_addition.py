@@ -15,7 +15,7 @@ def request(case):
     return GenerateRequest(case["prompt"], max_new_tokens=5, stop=("\n",))
 
 
-@pytest.mark.llm_task("addition", metric="exact_match", min_quality=0.2, requests=request)
+@pytest.mark.llm_task("addition", metric="exact_match", requests=request)
 @pytest.mark.parametrize("case", CASES, ids=case_ids(CASES))
 def test_addition(llm, llm_record, case):
     output = llm.run(request(case)).text

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from suitekit import ADDITION_SUITE, head_jsonl, read_json
+from suitekit import LARGEST_SUITE, head_jsonl, read_json
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -281,17 +281,19 @@ def zoo_small_dir() -> Path:
     return Path(zoo_path("small"))
 
 
-def addition_suite(pt: pytest.Pytester, n: int) -> None:
+def largest_suite(pt: pytest.Pytester, n: int) -> None:
+    # `largest` separates zoo:small (0.78 held out) from its under-trained recipe (0.45) by far
+    # more than any margin; on addition both are too weak (0.15 vs 0.03) for a robust FAIL.
     data = pt.path / "data"
     data.mkdir(exist_ok=True)
-    (data / "addition.jsonl").write_text(head_jsonl("addition.jsonl", n), encoding="utf-8")
-    pt.makepyfile(test_addition=ADDITION_SUITE.replace("{extra}", ""))
+    (data / "largest.jsonl").write_text(head_jsonl("largest.jsonl", n), encoding="utf-8")
+    pt.makepyfile(test_largest=LARGEST_SUITE)
 
 
 def gate_line(result: pytest.RunResult, candidate: str) -> str:
     for verdict in ("PASS", "FAIL", "INCONCLUSIVE"):
         for ln in result.outlines:
-            if ln.startswith(f"{verdict} addition {candidate} vs zoo:small"):
+            if ln.startswith(f"{verdict} largest {candidate} vs zoo:small"):
                 return ln
     raise AssertionError(f"no gate line for {candidate}:\n{result.stdout.str()}")
 
@@ -303,15 +305,20 @@ def _models_imported_outside() -> None:
     # fails. Loading a model here first keeps those modules imported for every inner run.
     from pytest_llmselect.backends.hf import HFBackend
 
-    HFBackend.load(str(zoo_small_dir()), device="cpu").close()
+    from pytest_llmselect.backends.base import GenerateRequest, LoglikelihoodRequest
+
+    backend = HFBackend.load(str(zoo_small_dir()), device="cpu")
+    backend.generate([GenerateRequest("1+1=", max_new_tokens=2)])
+    backend.loglikelihood([LoglikelihoodRequest("largest of 1 2:", " 2")])
+    backend.close()
 
 
 @pytest.fixture
 def zoo_baseline(pytester: pytest.Pytester, _models_imported_outside: None):
-    """Store a zoo:small run on the first ``n`` addition cases; returns pytester."""
+    """Store a zoo:small run on the first ``n`` largest cases; returns pytester."""
 
     def make(n: int) -> pytest.Pytester:
-        addition_suite(pytester, n)
+        largest_suite(pytester, n)
         result = pytester.runpytest_inprocess("--llm-candidates=zoo:small", "--llm-save=small", "-p",
                                               "no:cacheprovider")
         assert result.ret == 0, result.stdout.str()
@@ -331,11 +338,11 @@ def test_zoo_undertrained_fails_and_identical_copy_passes(zoo_baseline):
     print(result.stdout.str()[-3000:])
     fail, ok = gate_line(result, "zoo:small-undertrained"), gate_line(result, "small-copy")
     assert fail.startswith("FAIL ") and f"n={ZOO_CASES}" in fail
-    assert ok.startswith("PASS addition small-copy vs zoo:small; diff +0.000")
+    assert ok.startswith("PASS largest small-copy vs zoo:small; diff +0.000")
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines_random([
-        "FAILED test_addition.py::llm_gate[[]addition-zoo:small-undertrained[]] - FAIL *",
-        "PASSED test_addition.py::llm_gate[[]addition-small-copy[]]",
+        "FAILED test_largest.py::llm_gate[[]largest-zoo:small-undertrained[]] - FAIL *",
+        "PASSED test_largest.py::llm_gate[[]largest-small-copy[]]",
     ])
 
 

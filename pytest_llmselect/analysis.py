@@ -128,7 +128,7 @@ def _task_block(task: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], can
         "name": name, "metric": task.get("metric"), "higher_is_better": hib, "binary": all_binary,
         "n_cases": len({cid for rows in by_cand.values() for cid in rows}),
         "min_quality": task.get("min_quality"), "weight": task.get("weight", 1.0),
-        "budgets": dict(task.get("budgets") or {}),
+        "budgets": dict(task.get("budgets") or {}), "generation": task.get("generation"),
         "results": results, "selection": selection,
         "pareto": list(pareto_front(points)) if points else [],
         "alpha_ranges": {p.name: _range_json(ranges.get(p.name)) for p in points},
@@ -204,6 +204,7 @@ def analyze(inputs: Mapping[str, Any], settings: AnalysisSettings) -> dict[str, 
 def inputs_from_report(report: Mapping[str, Any]) -> dict[str, Any]:
     """The inputs a saved report was built from, for re-selection without re-running models."""
     measures = {(t["name"], r["candidate"]): r.get("measures", {}) for t in report["tasks"] for r in t["results"]}
-    tasks = [{k: t.get(k) for k in ("name", "metric", "higher_is_better", "min_quality", "weight", "budgets")}
+    tasks = [{k: t.get(k) for k in ("name", "metric", "higher_is_better", "min_quality", "weight", "budgets",
+                                    "generation")}
              for t in report["tasks"]]
     return {"candidates": report["candidates"], "tasks": tasks, "cases": report["cases"], "measures": measures}

@@ -82,7 +82,7 @@ def session_inputs(s: LLMSession) -> dict[str, Any]:
         key: measures_dict(m, s.model_info.get(key[1], {}).get("num_parameters"), parallel)
         for key, m in merged.items() if m.requests
     }
-    tasks = {t.name: t.to_dict() for t in s.tasks.values()}
+    tasks = {t.name: {**t.to_dict(), "generation": s.generation_of(t.name)} for t in s.tasks.values()}
     tasks.update({k: v for k, v in s.remote_tasks.items() if k not in tasks})
     return {
         "candidates": candidates,

@@ -90,6 +90,8 @@ class LLMSession:
         self.remote_measures: dict[tuple[str, str], Measures] = {}
         self.is_worker = hasattr(config, "workerinput")
         self._sent_tasks: set[str] = set()
+        # Per task, the distinct request settings seen: a baseline run with other settings is flagged.
+        self.generation: dict[str, set[tuple[str, int | None, tuple[str, ...]]]] = {}
         self.written: list[str] = []
         self.report_errors: list[tuple[str, str]] = []
         self.started = time.time()
@@ -207,7 +209,8 @@ class LLMSession:
         task = task_of(item)
         if task is not None and task.name not in self._sent_tasks:
             self._sent_tasks.add(task.name)
-            item.user_properties.append(("llmselect.task", task.to_dict()))
+            item.user_properties.append(("llmselect.task", {**task.to_dict(),
+                                                             "generation": self.generation_of(task.name)}))
         item.user_properties.extend(self.pending)
         self.pending.clear()
         for key, group in self.groups.items():
@@ -273,6 +276,10 @@ class LLMSession:
         measured.peak_memory_bytes = peak.bytes
         group.cache.update(results)
         group.measures.merge(measured)
+        settings = self.generation.setdefault(group.task.name, set())
+        for req in requests:
+            settings.add(("generate", req.max_new_tokens, req.stop) if isinstance(req, GenerateRequest)
+                         else ("loglikelihood", None, ()))
 
     def ensure_prefetched(self, item: pytest.Item) -> tuple[Group, Backend]:
         group = self.group_of(item)
@@ -324,6 +331,10 @@ class LLMSession:
             self._log = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed in finish()
         self._log.write(json.dumps(rec, default=str) + "\n")
         self._log.flush()
+
+    def generation_of(self, task: str) -> list[dict[str, Any]]:
+        return [{"kind": k, "max_new_tokens": n, "stop": list(stop)}
+                for k, n, stop in sorted(self.generation.get(task, ()), key=repr)]
 
     def figures(self, task: str, candidate: str) -> dict[str, Any]:
         """The cost figures measured so far for one (task, candidate) group, with units as in the report."""

@@ -38,6 +38,8 @@ def test_two_models_two_tasks_report_order_and_loads(suite):
     tasks = {t["name"]: t for t in report["tasks"]}
     assert set(tasks) == {"addition", "largest"}
     assert tasks["addition"]["n_cases"] == 12 and tasks["largest"]["n_cases"] == 8
+    assert tasks["addition"]["generation"] == [{"kind": "generate", "max_new_tokens": 5, "stop": ["\n"]}]
+    assert tasks["largest"]["generation"] == [{"kind": "loglikelihood", "max_new_tokens": None, "stop": []}]
     for t in tasks.values():
         assert {r["candidate"] for r in t["results"]} == {"zoo:tiny", "zoo:small"}
         for r in t["results"]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import os
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -46,14 +46,6 @@ class Candidate:
     trust_remote_code: bool = False
     price: Price | None = None   # None: the session's default price applies
     batch_size: int | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict, compare=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "name": self.name, "spec": self.spec, "kind": self.kind, "source": self.source,
-            "dtype": self.dtype, "device": self.device, "revision": self.revision,
-            "trust_remote_code": self.trust_remote_code, "batch_size": self.batch_size,
-        }
 
 
 def _is_pathlike(spec: str) -> bool:

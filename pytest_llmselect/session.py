@@ -8,7 +8,6 @@ load per candidate, released before the next loads), the batched request cache p
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -389,7 +388,3 @@ def case_id_for(item: pytest.Item, cand: Candidate) -> str:
         if suffix and ids.endswith(suffix):
             return ids[: -len(suffix)]
     return ids.replace(f"-{token}-", "-", 1)
-
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "").lower() in ("1", "true", "yes")

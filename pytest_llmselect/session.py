@@ -158,8 +158,8 @@ class LLMSession:
         try:
             # Outside the timed load: importing torch is paid once per process, and a zoo
             # model's first-use training is not part of loading it.
-            _hf()
             source = resolve_source(cand)
+            _hf().import_model_class(source, revision=cand.revision, trust_remote_code=cand.trust_remote_code)
             if item is None:
                 backend, seconds = load()
             else:

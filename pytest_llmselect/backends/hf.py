@@ -456,3 +456,19 @@ def _pad(rows: list[list[int]], pad_id: int, device: torch.device, *, left: bool
     ids = [([pad_id] * (width - len(r)) + r) if left else (r + [pad_id] * (width - len(r))) for r in rows]
     mask = [([0] * (width - len(r)) + [1] * len(r)) if left else ([1] * len(r) + [0] * (width - len(r))) for r in rows]
     return torch.tensor(ids, device=device), torch.tensor(mask, device=device)
+
+
+def import_model_class(name_or_path: str, *, revision: str | None = None, trust_remote_code: bool = False) -> None:
+    """Import the model's architecture module ahead of a timed load.
+
+    The first model of an architecture pays about a second for importing its modelling
+    code; without this, the first candidate's load time would carry that cost and the
+    next one's would not. Failures are left to the load itself, which reports them.
+    """
+    try:
+        from transformers import AutoConfig, AutoModelForCausalLM
+
+        config = AutoConfig.from_pretrained(name_or_path, revision=revision, trust_remote_code=trust_remote_code)
+        AutoModelForCausalLM._model_mapping[type(config)]  # the lazy mapping imports on lookup
+    except Exception:  # noqa: BLE001 - the real load raises the one-line BackendError
+        return

@@ -13,7 +13,6 @@ Two kinds of runs:
 from __future__ import annotations
 
 import json
-import random
 import shutil
 import sys
 import xml.etree.ElementTree as ET
@@ -22,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from suitekit import LARGEST_SUITE, head_jsonl, read_json
+from tests.gate_samples import bernoulli, degrade
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -60,19 +60,6 @@ def tiny_model(tmp_path_factory) -> Path:
     from helpers_tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("gate") / "model", seed=0)
-
-
-def bernoulli(n: int, p: float, seed: int) -> list[float]:
-    rng = random.Random(seed)
-    return [1.0 if rng.random() < p else 0.0 for _ in range(n)]
-
-
-def degrade(values: list[float], flips: int) -> list[float]:
-    out, left = list(values), flips
-    for i, v in enumerate(out):
-        if left and v == 1.0:
-            out[i], left = 0.0, left - 1
-    return out
 
 
 BASE = bernoulli(120, 0.9, seed=1)

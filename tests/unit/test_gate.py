@@ -21,6 +21,7 @@ from pytest_llmselect.gate import (
 )
 from pytest_llmselect.report.gate_markdown import render_gate_error, render_gate_markdown
 from pytest_llmselect.stats import normal_quantile
+from tests.gate_samples import bernoulli, degrade
 
 Scores = dict[str, dict[str, list[float]]]  # candidate -> task -> per-case scores
 
@@ -51,20 +52,6 @@ def make_report(scores: Scores, seconds: dict[str, float] | None = None, *, ids:
     if generation is not None:
         report["settings"]["generation"] = generation
     return report
-
-
-def bernoulli(n: int, p: float, seed: int) -> list[float]:
-    rng = random.Random(seed)
-    return [1.0 if rng.random() < p else 0.0 for _ in range(n)]
-
-
-def degrade(values: list[float], flips: int) -> list[float]:
-    """The same answers with the first ``flips`` correct ones made wrong."""
-    out, left = list(values), flips
-    for i, v in enumerate(out):
-        if left and v == 1.0:
-            out[i], left = 0.0, left - 1
-    return out
 
 
 BASE = bernoulli(120, 0.9, seed=1)

@@ -27,14 +27,16 @@ def _describe(value: object) -> str:
     return f"{value!r} ({type(value).__name__})"
 
 
-def _check_non_negative(value: object, where: str, arg: str) -> float:
+def check_non_negative(value: object, where: str, arg: str) -> float:
+    """``value`` as a float if it is a finite real number >= 0 (bools excluded), else SpecError."""
     if (
         isinstance(value, bool)
         or not isinstance(value, numbers.Real)
         or not math.isfinite(value)
         or value < 0
     ):
-        raise SpecError(f"{where}: `{arg}` must be a finite number >= 0, got {_describe(value)}")
+        prefix = f"{where}: " if where else ""
+        raise SpecError(f"{prefix}`{arg}` must be a finite number >= 0, got {_describe(value)}")
     return float(value)
 
 
@@ -55,7 +57,7 @@ class Price:
         for arg in ("usd_per_hour", "usd_per_million_input_tokens", "usd_per_million_output_tokens"):
             value = getattr(self, arg)
             if value is not None:
-                _check_non_negative(value, "Price", arg)
+                check_non_negative(value, "Price", arg)
         if (
             self.usd_per_hour is None
             and self.usd_per_million_input_tokens is None
@@ -109,7 +111,7 @@ def dollars_per_1000_cases(
     if price.usd_per_hour is not None:
         if model_seconds is None:
             raise SpecError(f"{where}: `model_seconds` is needed for an hourly price, got None")
-        total += _check_non_negative(model_seconds, where, "model_seconds") / 3600.0 * price.usd_per_hour
+        total += check_non_negative(model_seconds, where, "model_seconds") / 3600.0 * price.usd_per_hour
     for arg, tokens, rate in (
         ("input_tokens", input_tokens, price.usd_per_million_input_tokens),
         ("output_tokens", output_tokens, price.usd_per_million_output_tokens),
@@ -118,15 +120,15 @@ def dollars_per_1000_cases(
             continue
         if tokens is None:
             raise SpecError(f"{where}: `{arg}` is needed for a per-token price, got None")
-        total += _check_non_negative(tokens, where, arg) / 1e6 * rate
+        total += check_non_negative(tokens, where, arg) / 1e6 * rate
     return total * 1000.0 / n_cases
 
 
 def inference_flops(num_parameters: float, tokens: float) -> float:
     """Approximate forward-pass FLOPs: ``2 * num_parameters * tokens`` (one
     multiply and one add per parameter per token; attention is ignored)."""
-    params = _check_non_negative(num_parameters, "inference_flops", "num_parameters")
-    return 2.0 * params * _check_non_negative(tokens, "inference_flops", "tokens")
+    params = check_non_negative(num_parameters, "inference_flops", "num_parameters")
+    return 2.0 * params * check_non_negative(tokens, "inference_flops", "tokens")
 
 
 def percentile(values: Iterable[float], q: float) -> float:

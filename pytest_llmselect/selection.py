@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
+from pytest_llmselect.cost import check_non_negative
 from pytest_llmselect.errors import SpecError
 
 __all__ = [
@@ -40,15 +41,8 @@ def _describe(value: object) -> str:
 
 
 def _non_negative(value: object, where: str, arg: str, *, optional: bool = False) -> None:
-    if optional and value is None:
-        return
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not math.isfinite(value)
-        or value < 0
-    ):
-        raise SpecError(f"{where}: `{arg}` must be a finite number >= 0, got {_describe(value)}")
+    if not (optional and value is None):
+        check_non_negative(value, where, arg)
 
 
 @dataclass(frozen=True)
@@ -85,14 +79,7 @@ class Point:
 
 
 def _check_alpha(alpha: object) -> float:
-    if (
-        isinstance(alpha, bool)
-        or not isinstance(alpha, numbers.Real)
-        or not math.isfinite(alpha)
-        or alpha < 0
-    ):
-        raise SpecError(f"`alpha` must be a finite number >= 0, got {_describe(alpha)}")
-    return float(alpha)
+    return check_non_negative(alpha, "", "alpha")
 
 
 def objective(cost: float, loss: float, alpha: float) -> float:

@@ -3,7 +3,7 @@ benchmark runs, so a CI job can compare with "run 3", "the last run named nightl
 
 A stored run is the full JSON run report (docs/report-schema.md: machine, suite fingerprint,
 candidates, every case's score and output, costs) plus ``"saved": {"number", "name"}``,
-written atomically as ``<folder>/0001_<name>.json``.
+written atomically (temporary file, then rename) as ``<folder>/0001_<name>.json``.
 """
 
 from __future__ import annotations
@@ -49,28 +49,24 @@ def list_runs(folder: PathLike) -> list[tuple[int, str, Path]]:
 def save_run(report: Mapping[str, Any], folder: PathLike, name: str | None = None) -> Path:
     """Store ``report`` as the next numbered run in ``folder`` and return its path.
 
-    The number is one more than the highest stored; the file is reserved with an exclusive
-    create first, so two jobs saving into one folder at once get different numbers.
+    The number is one more than the highest stored, whatever the names: jobs saving into one
+    folder at once take a lock file (``.lock``, via ``filelock``) around choosing the number,
+    so each gets its own. The run is written completely to a temporary file first and renamed
+    into place under the lock, so a reader (``--llm-baseline=latest``) never sees a partial or
+    empty run, and a job killed while storing leaves none behind.
+    Raises ``SpecError`` for a bad name, ``OSError`` when the folder is not writable.
     """
+    from filelock import FileLock
+
     label = check_name(name or DEFAULT_NAME)
     root = Path(folder)
     root.mkdir(parents=True, exist_ok=True)
-    number = max((n for n, _, _ in list_runs(root)), default=0) + 1
-    while True:
-        target = root / f"{number:04d}_{label}.json"
-        try:
-            with open(target, "x", encoding="utf-8"):
-                pass
-        except FileExistsError:
+    with FileLock(str(root / ".lock"), timeout=60):
+        number = max((n for n, _, _ in list_runs(root)), default=0) + 1
+        while any(root.glob(f"{number:04d}_*.json")):  # written by a job that did not take the lock
             number += 1
-            continue
-        break
-    stored = {**report, "saved": {"number": number, "name": label}}
-    try:
-        write_report(stored, target)
-    except BaseException:
-        target.unlink(missing_ok=True)  # never leave an empty reservation that looks like a run
-        raise
+        target = root / f"{number:04d}_{label}.json"
+        write_report({**report, "saved": {"number": number, "name": label}}, target)  # temp file + rename
     return target
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 
 import pytest
@@ -53,7 +54,7 @@ def test_failed_write_leaves_no_file(tmp_path: Path, report):
     bad = {**report, "oops": object()}
     with pytest.raises(TypeError):
         save_run(bad, tmp_path)
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] in ([], [".lock"])  # only the lock file may stay
 
 
 @pytest.mark.parametrize("name", ["", "a/b", "../x", "x.json", "with space", "-dash", "a" * 101])
@@ -102,3 +103,47 @@ def test_stored_run_is_strict_json(tmp_path: Path, report):
     # Unbounded alpha ranges are null on disk and infinity again once loaded.
     nulls = [r for r in data["overall"]["alpha_ranges"].values() if r and r[1] is None]
     assert nulls and any(r and r[1] == math.inf for r in load_report(path)["overall"]["alpha_ranges"].values())
+
+
+def _save_at_once(args: tuple[str, str, str]) -> str:
+    folder, name, barrier_file = args
+    # Every child waits until all have started, so the four saves really overlap.
+    Path(barrier_file + f".{name}").touch()
+    deadline = time.monotonic() + 30
+    while len(list(Path(barrier_file).parent.glob(Path(barrier_file).name + ".*"))) < 4:
+        if time.monotonic() > deadline:
+            break
+    return save_run(sample_report(hostile=False), folder, name).name
+
+
+def test_four_processes_saving_at_once_get_distinct_numbers(tmp_path: Path):
+    import multiprocessing
+
+    folder = tmp_path / "runs"
+    names = ["a", "b", "c", "d"]
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(4) as pool:
+        saved = pool.map(_save_at_once, [(str(folder), n, str(tmp_path / "go")) for n in names])
+    numbers = sorted(int(s[:4]) for s in saved)
+    assert numbers == [1, 2, 3, 4], saved
+    # Every stored run is whole, and nothing else (no reservation, no temp file) is left as a run.
+    assert sorted(p.name for p in folder.glob("*.json")) == sorted(saved)
+    for path in folder.glob("*.json"):
+        assert load_report(path)["saved"]["name"] in names
+
+
+def test_a_kill_while_storing_leaves_no_run_behind(tmp_path: Path, report, monkeypatch):
+    from pytest_llmselect.report import jsonio
+
+    save_run(report, tmp_path, "good")
+    real_replace = jsonio.os.replace
+
+    def killed(*args):  # the process dies between writing the temp file and renaming it
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(jsonio.os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        save_run(report, tmp_path, "bad")
+    monkeypatch.setattr(jsonio.os, "replace", real_replace)
+    assert [name for _, name, _ in list_runs(tmp_path)] == ["good"]
+    assert resolve_baseline("latest", tmp_path).name == "0001_good.json"

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -45,11 +46,50 @@ def reselect(report: dict, *, alpha: float | None = None, level: float | None = 
     return {**report, **derived}
 
 
+def _is_run_log(path: Path) -> bool:
+    """A ``.jsonl`` file, or one whose first line is a whole JSON object with a ``run_id``."""
+    if path.suffix.lower() == ".jsonl":
+        return True
+    try:
+        with open(path, encoding="utf-8") as fh:
+            first = json.loads(fh.readline())
+    except (OSError, ValueError):
+        return False  # load_report names the problem
+    return isinstance(first, dict) and "run_id" in first and "event" in first
+
+
+def report_from_run_log(path: Path, run_id: str | None = None) -> dict:
+    """A report built from one run of a run log (runlog.py), including a run that was killed:
+    ``complete`` is false and ``partial`` says so unless the run wrote its ``finish`` line."""
+    from pytest_llmselect import __version__
+    from pytest_llmselect.analysis import SCHEMA_VERSION, AnalysisSettings, analyze
+    from pytest_llmselect.runlog import report_inputs
+
+    inputs, about = report_inputs(path, run_id)
+    old = about["settings"]
+    derived = analyze(inputs, AnalysisSettings(alpha=old.get("alpha", 10.0), level=old.get("level", 0.95),
+                                               seed=old.get("seed", 0)))
+    partial = not about["finished"]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "pytest-llmselect", "version": __version__},
+        "complete": not partial,
+        "partial": partial,
+        "run_id": about["run_id"],
+        "source": {"run_log": str(path), "finished": about["finished"]},
+        **derived,
+        "candidates": inputs["candidates"],
+        "cases": inputs["cases"],
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pytest_llmselect")
     sub = parser.add_subparsers(dest="command", required=True)
     rep = sub.add_parser("report", help="print or write the report of a saved run, optionally re-selected")
-    rep.add_argument("run", type=Path, help="a run.json written by --llm-report")
+    rep.add_argument("run", type=Path, help="a run.json written by --llm-report, or a run log (.jsonl, "
+                     "--llm-run-log): a report of its last run (or --run-id), marked partial if unfinished")
+    rep.add_argument("--run-id", default=None, help="with a run log: which run (default: the last started)")
     rep.add_argument("--alpha", type=str, default=None, help="USD per 1,000 cases per unit of loss")
     rep.add_argument("--level", type=float, default=None, help="confidence level (default: the run's)")
     rep.add_argument("--weights", type=str, default="", help="per-task weights, e.g. addition=2,largest=1")
@@ -77,7 +117,7 @@ def _report(args: argparse.Namespace) -> int:
     from pytest_llmselect.report import load_report, render_html, render_markdown, render_terminal
     from pytest_llmselect.report.jsonio import to_json
 
-    report = load_report(args.run)
+    report = report_from_run_log(args.run, args.run_id) if _is_run_log(args.run) else load_report(args.run)
     new = reselect(
         report, alpha=None if args.alpha is None else parse_alpha(args.alpha, "--alpha"), level=args.level,
         weights=_weights(args.weights) or None, min_quality=args.min_quality, max_cost=args.max_cost,

@@ -68,6 +68,7 @@ def ingest(session: Any, report: pytest.TestReport) -> None:
             key2 = (value["task"], value["candidate"])
             delta = Measures(**value["delta"])
             session.remote_measures.setdefault(key2, Measures()).merge(delta)
+            session.log_state()
 
 
 class XdistController:

@@ -102,6 +102,7 @@ def build_session_report(s: LLMSession) -> dict[str, Any]:
         "tool": {"name": "pytest-llmselect", "version": __version__},
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "complete": True,
+        "run_id": s.run_id,
         "machine": machine_info(),
         "suite": {"fingerprint": suite_fingerprint(s.records),
                   "paths": [str(a) for a in s.config.args]},
@@ -119,7 +120,10 @@ def write_reports(s: LLMSession, config: pytest.Config) -> None:
         target = path if path.is_absolute() else config.invocation_params.dir / path
         try:
             write_report(s.report, target)
-        except Exception as exc:  # one bad report path must not lose the others
+        except OSError as exc:  # one bad report path must not lose the others
+            # strerror, not str(exc): the latter names the temporary file, not the report asked for
+            s.report_errors.append((str(path), exc.strerror or type(exc).__name__))
+        except Exception as exc:  # noqa: BLE001
             s.report_errors.append((str(path), f"{type(exc).__name__}: {exc}"))
         else:
             s.written.append(str(path))

@@ -323,8 +323,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
         try:
             state.saved = save_run(report, state.storage, state.save_name)
-        except Exception as exc:  # keep going: the summary must still be written
-            state.write_errors.append(f"could not store the run in {state.storage}: {type(exc).__name__}: {exc}")
+        except OSError as exc:  # keep going: the summary must still be written
+            # strerror, not str(exc), which names a temporary or lock file instead of the folder
+            state.write_errors.append(f"ERROR cannot store the run in {state.storage}: "
+                                      f"{exc.strerror or type(exc).__name__}")
+        except Exception as exc:  # noqa: BLE001
+            state.write_errors.append(f"ERROR cannot store the run in {state.storage}: {type(exc).__name__}: {exc}")
     if state.requested and (state.items_ran or report is not None):
         if state.error is None and report is not None:
             _ensure_result(state, config, report)

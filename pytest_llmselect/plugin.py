@@ -45,7 +45,9 @@ OPTIONS: list[tuple[str, str, str, str, Any]] = [
     ("--llm-benchmark-warmup", "llm_benchmark_warmup",
      "pytest-benchmark warm-up rounds before the timed ones", "string", "0"),
     ("--llm-run-log", "llm_run_log",
-     "append one JSON line per case to this file as results arrive ('' disables)", "string",
+     "append this run's events (one JSON line each, tagged with the run id: start, state, every case "
+     "as it is recorded, finish) to this file; never truncated, shared safely by concurrent runs "
+     "('' disables)", "string",
      ".llmselect/run-log.jsonl"),
     ("--llm-seed", "llm_seed", "seed of bootstrap resampling", "string", "0"),
 ]
@@ -194,17 +196,27 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if llm_session is None or hasattr(config, "workerinput"):
         return
     llm_session.release()
+    if llm_session.records:
+        llm_session.log_state()
+    if llm_session.logged_anything:
+        llm_session.log_event("finish", {"exitstatus": int(exitstatus)})
     if not llm_session.records:
         return
     from pytest_llmselect.finish import build_session_report, write_reports
 
     llm_session.report = build_session_report(llm_session)
     write_reports(llm_session, config)
+    if llm_session.report_errors and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a report asked for and not written fails the job
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     llm_session = config.stash.get(SESSION_KEY, None)
-    if llm_session is None or llm_session.report is None:
+    if llm_session is None:
+        return
+    for line in dict.fromkeys(llm_session.warnings):
+        terminalreporter.write_line(f"llmselect: warning: {line}", yellow=True)
+    if llm_session.report is None:
         return
     from pytest_llmselect.report import render_terminal
 
@@ -212,6 +224,6 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     tr.write_sep("=", "LLM selection report")
     tr.write_line(render_terminal(llm_session.report))
     for path, error in llm_session.report_errors:
-        tr.write_line(f"llmselect: could not write report {path}: {error}", red=True)
+        tr.write_line(f"llmselect: ERROR cannot write the report {path}: {error}", red=True)
     for path in llm_session.written:
         tr.write_line(f"llmselect: wrote {path}")

@@ -7,7 +7,6 @@ load per candidate, released before the next loads), the batched request cache p
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,7 +80,14 @@ class LLMSession:
         self.load_errors: dict[str, str] = {}
         self.model_info: dict[str, dict[str, Any]] = {}
         self._current: tuple[Candidate, Backend] | None = None
-        self._log = None
+        from pytest_llmselect.runlog import RunLogWriter, new_run_id
+
+        self.run_id = new_run_id()
+        # Only the controller writes the log (workers' records reach it through their reports).
+        self.run_log = RunLogWriter(settings.run_log, self.run_id) \
+            if settings.run_log is not None and not hasattr(config, "workerinput") else None
+        self._log_started = False
+        self.warnings: list[str] = []  # one line each, shown once in the terminal summary
         self.report: dict[str, Any] | None = None
         # xdist: worker events waiting for the next report; controller's merged view of workers
         self.pending: list[tuple[str, Any]] = []
@@ -279,6 +285,7 @@ class LLMSession:
         for req in requests:
             settings.add(("generate", req.max_new_tokens, req.stop) if isinstance(req, GenerateRequest)
                          else ("loglikelihood", None, ()))
+        self.log_state()
 
     def ensure_prefetched(self, item: pytest.Item) -> tuple[Group, Backend]:
         group = self.group_of(item)
@@ -322,14 +329,37 @@ class LLMSession:
         return rec
 
     def _append_log(self, rec: dict[str, Any]) -> None:
-        path = self.settings.run_log
-        if path is None or hasattr(self.config, "workerinput"):
+        self.log_event("case", rec)
+
+    def log_event(self, event: str, payload: dict[str, Any]) -> None:
+        """Append one event of this run to the run log (see runlog.py); a failure is one warning."""
+        log = self.run_log
+        if log is None or log.problem is not None:
             return
-        if self._log is None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._log = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed in finish()
-        self._log.write(json.dumps(rec, default=str) + "\n")
-        self._log.flush()
+        if not self._log_started:
+            self._log_started = True
+            s = self.settings
+            log.write("start", {"settings": {"alpha": s.alpha, "level": s.level, "seed": s.seed},
+                                "args": [str(a) for a in self.config.args]})
+        log.write(event, payload)
+        if log.problem is not None:
+            self.warnings.append(log.problem)
+
+    @property
+    def logged_anything(self) -> bool:
+        return self._log_started
+
+    def log_state(self) -> None:
+        """Write the candidates, tasks and measurements so far, so a killed run can still be reported."""
+        if self.run_log is None or self.run_log.problem is not None:
+            return
+        from pytest_llmselect.finish import session_inputs
+
+        inputs = session_inputs(self)
+        self.log_event("state", {
+            "candidates": inputs["candidates"], "tasks": inputs["tasks"],
+            "measures": [{"task": t, "candidate": c, "measures": m} for (t, c), m in inputs["measures"].items()],
+        })
 
     def generation_of(self, task: str) -> list[dict[str, Any]]:
         return [{"kind": k, "max_new_tokens": n, "stop": list(stop)}
@@ -365,9 +395,8 @@ class LLMSession:
 
     def close(self) -> None:
         self.release()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
+        if self.run_log is not None:
+            self.run_log.close()
 
 
 def case_id_for(item: pytest.Item, cand: Candidate) -> str:

@@ -12,7 +12,8 @@ from typing import Any, Mapping, Sequence
 
 from pytest_llmselect.cost import DEFAULT_PRICE, Price, dollars_per_1000_cases
 from pytest_llmselect.selection import Constraints, Point, alpha_ranges, pareto_front, select, weighted_overall
-from pytest_llmselect.stats import estimate, holm, paired_compare
+from pytest_llmselect.confidence import TaskData, cases_to_settle, objective_compare, pick_probability
+from pytest_llmselect.stats import estimate, normal_quantile
 
 SCHEMA_VERSION = 1
 UNITS = {
@@ -25,6 +26,19 @@ UNITS = {
 }
 
 
+# How each figure is made, for the report to say (rendered verbatim by every format).
+METHODS = {
+    "quality_interval": "0/1 scores: Wilson score interval; other scores: see stats.estimate",
+    "comparison": ("objective cost + alpha x loss of each candidate minus the selected one's, per case; "
+                   "0/1 losses: Tango's score test (McNemar's at a difference of 0) and the interval it "
+                   "implies; other losses: paired t with the cost's own variance added (Welch-Satterthwaite); "
+                   "Bonferroni over the comparisons, simultaneous intervals"),
+    "pick_probability": ("share of paired bootstrap resamples of the cases (and of the timed rounds, when "
+                         "recorded) each candidate wins; clear pick: the selected wins at least the "
+                         "confidence level of them and every other candidate is significantly worse"),
+}
+
+
 @dataclass(frozen=True)
 class AnalysisSettings:
     alpha: float
@@ -33,6 +47,7 @@ class AnalysisSettings:
     weights: Mapping[str, float] | None = None
     constraints: Constraints = field(default_factory=Constraints)
     near_tie: float = 0.01
+    n_resamples: int = 2000
 
 
 def price_of(candidate: Mapping[str, Any]) -> Price:
@@ -63,24 +78,57 @@ def _selection_json(sel: Any) -> dict[str, Any]:
     }
 
 
-def _verdict(cmp: Any, p_holm: float, higher_is_better: bool, level: float) -> str:
-    worse = cmp.diff < 0 if higher_is_better else cmp.diff > 0
-    if p_holm < 1 - level and cmp.diff != 0:
-        if worse:
-            return "significantly worse than the selected"
-        return "significantly better quality than the selected (which wins on cost)"
-    return (f"not distinguishable from the selected at this sample size "
-            f"(smallest detectable difference {cmp.mde:.3g})")
+def _verdict(cmp: Any) -> str:
+    """About the objective ``cost + alpha * loss``, the quantity the selection minimises."""
+    if cmp.worse:
+        return "significantly worse on the objective"
+    if cmp.better:
+        return "significantly better on the objective (on the shared cases)"
+    need = cases_to_settle(cmp)
+    settle = "a tie on this data" if need is None else f"about {need} cases would likely settle it"
+    return f"not distinguishable on the objective ({settle})"
+
+
+def _quality_verdict(cmp: Any, higher_is_better: bool) -> str:
+    if not (cmp.worse or cmp.better):
+        return "not distinguishable"
+    return "higher quality" if cmp.worse == higher_is_better else "lower quality"
+
+
+def _loss_of(score: float, hib: bool) -> float:
+    return 1.0 - score if hib else score
+
+
+def cost_se(row: Mapping[str, Any], level: float) -> float:
+    """Standard error of a row's cost from its interval (``cost_lo``/``cost_hi`` at ``level``),
+    0 when the row has none (cost taken as known)."""
+    lo, hi = row.get("cost_lo"), row.get("cost_hi")
+    if not isinstance(lo, (int, float)) or not isinstance(hi, (int, float)) or not hi > lo:
+        return 0.0
+    return (float(hi) - float(lo)) / (2.0 * normal_quantile(0.5 + level / 2.0))
+
+
+def _rounds(row: Mapping[str, Any]) -> list[float] | None:
+    m = row.get("measures") or {}
+    rounds = m.get("round_seconds")
+    if m.get("cost_model", "time") != "time" or not isinstance(rounds, list) or len(rounds) < 2:
+        return None
+    return [float(x) for x in rounds]
+
+
+def _by_candidate(cases: Sequence[Mapping[str, Any]], task: str) -> dict[str, dict[str, Mapping[str, Any]]]:
+    by_cand: dict[str, dict[str, Mapping[str, Any]]] = {}
+    for c in cases:
+        if c["task"] == task:
+            by_cand.setdefault(c["candidate"], {})[str(c["case_id"])] = c
+    return by_cand
 
 
 def _task_block(task: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], candidates: Sequence[Mapping[str, Any]],
                 measures: Mapping[tuple[str, str], Mapping[str, Any]], s: AnalysisSettings) -> dict[str, Any]:
     name = task["name"]
     hib = bool(task.get("higher_is_better", True))
-    by_cand: dict[str, dict[str, Mapping[str, Any]]] = {}
-    for c in cases:
-        if c["task"] == name:
-            by_cand.setdefault(c["candidate"], {})[str(c["case_id"])] = c
+    by_cand = _by_candidate(cases, name)
     results: list[dict[str, Any]] = []
     points: list[Point] = []
     excluded: dict[str, str] = {}
@@ -112,6 +160,7 @@ def _task_block(task: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], can
             "candidate": cname, "n": est.n, "quality": est.mean, "lo": est.lo, "hi": est.hi,
             "method": est.method, "loss": loss, "cost": cost, "objective": s.alpha * loss + cost,
             "measures": m, "min_quality_passed": passed, "comparison": None,
+            "quality_comparison": None,
         })
         points.append(Point(name=cname, cost=cost, loss=loss, quality=est.mean,
                             latency_p95=m.get("latency_p95"), peak_memory_bytes=m.get("peak_memory_bytes")))
@@ -122,8 +171,11 @@ def _task_block(task: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], can
     selection["excluded"] = {**excluded, **selection["excluded"]}
     selected = selection["selected"]
     ranges = alpha_ranges([p for p in eligible if p.name not in selection["excluded"]]) if eligible else {}
+    confidence = {"pick_probability": None, "clear_pick": None, "runner_up": None, "cases_needed": None}
     if selected is not None:
-        _compare(results, by_cand, selected, hib, s)
+        live = [r for r in results if r["candidate"] not in selection["excluded"]]
+        cmps = _compare(results, by_cand, selected, hib, s)
+        confidence = _task_confidence(live, by_cand, cmps, selected, hib, s)
     return {
         "name": name, "metric": task.get("metric"), "higher_is_better": hib, "binary": all_binary,
         "n_cases": len({cid for rows in by_cand.values() for cid in rows}),
@@ -132,30 +184,97 @@ def _task_block(task: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], can
         "results": results, "selection": selection,
         "pareto": list(pareto_front(points)) if points else [],
         "alpha_ranges": {p.name: _range_json(ranges.get(p.name)) for p in points},
+        **confidence,
     }
 
 
+def task_data(rows: Sequence[Mapping[str, Any]], by_cand: Mapping[str, Mapping[str, Mapping[str, Any]]],
+              hib: bool, level: float) -> TaskData:
+    """The resampling inputs of one task: per-case losses over the union of case ids."""
+    ids = sorted({cid for r in rows for cid in by_cand[r["candidate"]]})
+    losses = {r["candidate"]: [_loss_of(by_cand[r["candidate"]][c]["score"], hib)
+                               if c in by_cand[r["candidate"]] else math.nan for c in ids] for r in rows}
+    return TaskData(losses=losses, costs={r["candidate"]: r["cost"] for r in rows},
+                    cost_se={r["candidate"]: cost_se(r, level) for r in rows},
+                    rounds={r["candidate"]: _rounds(r) or [] for r in rows})
+
+
+def _task_confidence(live: Sequence[dict[str, Any]], by_cand: Mapping[str, Mapping[str, Mapping[str, Any]]],
+                     cmps: Mapping[str, Any], selected: str, hib: bool, s: AnalysisSettings) -> dict[str, Any]:
+    """Pick probability of each eligible candidate; the pick is clear when every other one is
+    significantly worse on the objective and the selected wins at least ``level`` of resamples."""
+    pick = pick_probability({"task": task_data(live, by_cand, hib, s.level)}, s.alpha,
+                            candidates=[r["candidate"] for r in live], n_resamples=s.n_resamples, seed=s.seed)
+    others = [r for r in live if r["candidate"] != selected]
+    open_ = [r for r in others if not (r["candidate"] in cmps and cmps[r["candidate"]].worse)]
+    share = pick.shares.get(selected, 0.0)
+    runner_up = max(others, key=lambda r: (pick.shares[r["candidate"]], -r["objective"]), default=None)
+    needed: int | None = None
+    if open_:
+        wants = [cases_to_settle(cmps[r["candidate"]]) if r["candidate"] in cmps else None for r in open_]
+        needed = None if None in wants else max(w for w in wants if w is not None)
+    return {"pick_probability": pick.shares, "clear_pick": not open_ and share >= s.level,
+            "runner_up": None if runner_up is None else runner_up["candidate"], "cases_needed": needed}
+
+
 def _compare(results: list[dict[str, Any]], by_cand: Mapping[str, Mapping[str, Mapping[str, Any]]],
-             selected: str, hib: bool, s: AnalysisSettings) -> None:
+             selected: str, hib: bool, s: AnalysisSettings) -> dict[str, Any]:
+    """Objective comparison (``comparison``) and quality comparison (``quality_comparison``)
+    of every other candidate with the selected one, Bonferroni over the m comparisons."""
     base = by_cand[selected]
-    pending: list[tuple[dict[str, Any], Any]] = []
+    base_row = next(r for r in results if r["candidate"] == selected)
+    pairs = []
     for row in results:
         if row["candidate"] == selected:
             continue
         mine = by_cand[row["candidate"]]
         shared = sorted(set(mine) & set(base))
-        if len(shared) < 2:
-            continue
-        cmp = paired_compare([mine[c]["score"] for c in shared], [base[c]["score"] for c in shared],
-                             level=s.level, seed=s.seed)
-        pending.append((row, cmp))
-    adjusted = holm([cmp.p_value for _, cmp in pending]) if pending else []
-    for (row, cmp), p_adj in zip(pending, adjusted):
+        if len(shared) >= 2:
+            pairs.append((row, shared))
+    m = max(1, len(pairs))
+    out = {}
+    for row, shared in pairs:
+        mine = by_cand[row["candidate"]]
+        qa, qb = [mine[c]["score"] for c in shared], [base[c]["score"] for c in shared]
+        cmp = objective_compare([_loss_of(x, hib) for x in qa], [_loss_of(x, hib) for x in qb], alpha=s.alpha,
+                                cost_a=row["cost"], cost_b=base_row["cost"], cost_se_a=cost_se(row, s.level),
+                                cost_se_b=cost_se(base_row, s.level), level=s.level, m=m)
+        q = objective_compare(qa, qb, alpha=1.0, level=s.level, m=m)
+        out[row["candidate"]] = cmp
         row["comparison"] = {
             "vs": selected, "n": cmp.n, "diff": cmp.diff, "lo": cmp.lo, "hi": cmp.hi,
-            "p_value": cmp.p_value, "p_holm": p_adj, "method": cmp.method, "mde": cmp.mde,
-            "verdict": _verdict(cmp, p_adj, hib, s.level),
+            "p_value": cmp.p_value, "p_adjusted": cmp.p_adjusted, "adjustment": f"bonferroni x{m}",
+            "method": cmp.method, "mde": cmp.mde, "loss_diff": cmp.loss_diff, "cost_diff": cmp.cost_diff,
+            "cost_se": cmp.cost_se, "cases_needed": cases_to_settle(cmp), "verdict": _verdict(cmp),
         }
+        row["quality_comparison"] = {
+            "vs": selected, "n": q.n, "diff": q.diff, "lo": q.lo, "hi": q.hi, "p_value": q.p_value,
+            "p_adjusted": q.p_adjusted, "adjustment": f"bonferroni x{m}", "method": q.method, "mde": q.mde,
+            "verdict": _quality_verdict(q, hib),
+        }
+    return out
+
+
+def _overall_confidence(blocks: Sequence[Mapping[str, Any]], cases: Sequence[Mapping[str, Any]],
+                        weights: Mapping[str, float], selection: Mapping[str, Any],
+                        s: AnalysisSettings) -> dict[str, Any]:
+    """Pick probability over the weighted tasks, each task's cases resampled on their own.
+    Clear when the selected candidate wins at least ``level`` of the resamples."""
+    selected = selection["selected"]
+    active = [b for b in blocks if weights.get(b["name"], 0.0) > 0]
+    names = sorted({r["candidate"] for b in active for r in b["results"]} - set(selection["excluded"]))
+    if selected is None or not names:
+        return {"pick_probability": None, "clear_pick": None, "runner_up": None}
+    data = {}
+    for b in active:
+        rows = [r for r in b["results"] if r["candidate"] in names]
+        data[b["name"]] = task_data(rows, _by_candidate(cases, b["name"]), b["higher_is_better"], s.level)
+    pick = pick_probability(data, s.alpha, candidates=names, weights={b["name"]: weights[b["name"]] for b in active},
+                            n_resamples=s.n_resamples, seed=s.seed)
+    others = [c for c in names if c != selected]
+    runner_up = max(others, key=lambda c: (pick.shares[c], c), default=None)
+    return {"pick_probability": pick.shares, "clear_pick": pick.shares.get(selected, 0.0) >= s.level,
+            "runner_up": runner_up}
 
 
 def analyze(inputs: Mapping[str, Any], settings: AnalysisSettings) -> dict[str, Any]:
@@ -186,6 +305,7 @@ def analyze(inputs: Mapping[str, Any], settings: AnalysisSettings) -> dict[str, 
         "selection": selection,
         "pareto": list(pareto_front(overall_points)) if overall_points else [],
         "alpha_ranges": {p.name: _range_json(ranges.get(p.name)) for p in overall_points},
+        **_overall_confidence(task_blocks, cases, weights, selection, settings),
     }
     return {
         "alpha": settings.alpha,
@@ -195,6 +315,7 @@ def analyze(inputs: Mapping[str, Any], settings: AnalysisSettings) -> dict[str, 
                             ("min_quality", "max_cost", "max_latency_p95", "max_peak_memory")},
         },
         "units": dict(UNITS),
+        "methods": dict(METHODS),
         "tasks": task_blocks,
         "overall": overall,
         "selected": selection["selected"],

@@ -41,10 +41,18 @@ def _measures(seconds: float, p50: float, p95: float, tps: float, mem: int, para
 
 
 def _comparison(vs: str, diff: float, lo: float, hi: float, p: float, verdict: str) -> dict[str, Any]:
+    """The objective comparison (``comparison``) of a row; ``diff`` is a quality difference,
+    turned into an objective one at alpha 50."""
     return {
-        "vs": vs, "diff": diff, "lo": lo, "hi": hi, "p_value": p, "p_holm": min(1.0, 2 * p),
-        "method": "mcnemar-exact", "mde": 0.08, "verdict": verdict,
+        "vs": vs, "n": 6, "diff": -50 * diff, "lo": -50 * hi, "hi": -50 * lo, "p_value": p,
+        "p_adjusted": min(1.0, 2 * p), "adjustment": "bonferroni x2", "method": "tango_score", "mde": 4.0,
+        "loss_diff": -diff, "cost_diff": 0.001, "cost_se": 0.0, "cases_needed": None, "verdict": verdict,
     }
+
+
+def _quality(vs: str, diff: float, lo: float, hi: float, p: float, verdict: str) -> dict[str, Any]:
+    return {"vs": vs, "n": 6, "diff": diff, "lo": lo, "hi": hi, "p_value": p, "p_adjusted": min(1.0, 2 * p),
+            "adjustment": "bonferroni x2", "method": "paired_t", "mde": 0.08, "verdict": verdict}
 
 
 def sample_report(hostile: bool = True) -> dict[str, Any]:
@@ -84,7 +92,8 @@ def sample_report(hostile: bool = True) -> dict[str, Any]:
              "loss": 0.5, "cost": 0.0041, "objective": 25.0041,
              "measures": _measures(0.85, 0.0042, 0.0051, 705.9, 123_456_789),
              "min_quality_passed": True,
-             "comparison": _comparison(small, -0.5, -0.9, -0.1, 0.06, "not significantly different (underpowered)")},
+             "comparison": _comparison(small, -0.5, -0.9, 0.1, 0.12, "not distinguishable on the objective (about 31 cases would likely settle it)"),
+             "quality_comparison": _quality(small, -0.5, -0.9, 0.1, 0.12, "not distinguishable")},
             {"candidate": small, "n": 6, "quality": 1.0, "lo": 0.61, "hi": 1.0, "method": "wilson",
              "loss": 0.0, "cost": 0.0123, "objective": 0.0123,
              "measures": _measures(1.9, 0.0091, 0.0122, 312.4, 301_989_888),
@@ -93,13 +102,16 @@ def sample_report(hostile: bool = True) -> dict[str, Any]:
              "loss": 5 / 6, "cost": 0.0518, "objective": 41.7185,
              "measures": _measures(7.6, 0.031, 0.048, 78.0, 1_207_959_552, parallel=False),
              "min_quality_passed": False,
-             "comparison": _comparison(small, -0.833, -1.0, -0.5, 0.03, "significantly worse than the selected")},
+             "comparison": _comparison(small, -0.833, -1.0, -0.5, 0.03, "significantly worse on the objective"),
+             "quality_comparison": _quality(small, -0.833, -1.0, -0.5, 0.03, "lower quality")},
         ],
         "selection": {"selected": small, "objectives": {tiny: 25.0041, small: 0.0123},
                       "excluded": {third: "quality 0.167 below min_quality 0.5"},
                       "ties": [small], "near_ties": [tiny]},
         "pareto": [tiny, small],
         "alpha_ranges": {tiny: [0.0, 0.0164], small: [0.0164, math.inf], third: None},
+        "pick_probability": {tiny: 0.38, small: 0.62}, "clear_pick": False, "runner_up": tiny,
+        "cases_needed": 31,
     }
     summary = {
         "name": "summary", "metric": "rouge_l", "higher_is_better": True, "binary": False,
@@ -108,19 +120,23 @@ def sample_report(hostile: bool = True) -> dict[str, Any]:
             {"candidate": tiny, "n": 4, "quality": 0.4025, "lo": 0.32, "hi": 0.48, "method": "bootstrap",
              "loss": 0.5975, "cost": 0.0039, "objective": 29.8789, "measures": {},
              "min_quality_passed": None,
-             "comparison": _comparison(small, -0.2, -0.26, -0.14, 0.001, "significantly worse than the selected")},
+             "comparison": _comparison(small, -0.2, -0.26, -0.14, 0.001, "significantly worse on the objective"),
+             "quality_comparison": _quality(small, -0.2, -0.26, -0.14, 0.001, "lower quality")},
             {"candidate": small, "n": 4, "quality": 0.60, "lo": 0.51, "hi": 0.69, "method": "bootstrap",
              "loss": 0.40, "cost": 0.0119, "objective": 20.0119, "measures": {},
              "min_quality_passed": None, "comparison": None},
             {"candidate": third, "n": 4, "quality": 0.1125, "lo": 0.05, "hi": 0.18, "method": "bootstrap",
              "loss": 0.8875, "cost": 0.0502, "objective": 44.4252, "measures": {},
              "min_quality_passed": None,
-             "comparison": _comparison(small, -0.4875, -0.56, -0.41, 0.0001, "significantly worse than the selected")},
+             "comparison": _comparison(small, -0.4875, -0.56, -0.41, 0.0001, "significantly worse on the objective"),
+             "quality_comparison": _quality(small, -0.4875, -0.56, -0.41, 0.0001, "lower quality")},
         ],
         "selection": {"selected": small, "objectives": {tiny: 29.8789, small: 20.0119, third: 44.4252},
                       "excluded": {}, "ties": [small], "near_ties": []},
         "pareto": [tiny, small],
         "alpha_ranges": {tiny: [0.0, 0.0406], small: [0.0406, math.inf], third: None},
+        "pick_probability": {tiny: 0.0, small: 0.9995, third: 0.0005}, "clear_pick": True, "runner_up": third,
+        "cases_needed": None,
     }
     return {
         "schema_version": 1,
@@ -136,6 +152,9 @@ def sample_report(hostile: bool = True) -> dict[str, Any]:
         },
         "units": {"cost": "USD per 1,000 cases", "alpha": "USD per 1,000 cases per unit of loss",
                   "latency": "s", "memory": "bytes", "throughput": "tokens/s"},
+        "methods": {"quality_interval": "0/1 scores: Wilson score interval",
+                    "comparison": "objective difference per case; Tango score test",
+                    "pick_probability": "share of paired bootstrap resamples each candidate wins"},
         "candidates": [
             _candidate(tiny, 13_920, _price(1.0, "default")),
             _candidate(small, 52_480, _price(1.0, "default")),
@@ -154,6 +173,7 @@ def sample_report(hostile: bool = True) -> dict[str, Any]:
                           "ties": [small], "near_ties": []},
             "pareto": [tiny, small],
             "alpha_ranges": {tiny: [0.0, 0.0204], small: [0.0204, math.inf], third: None},
+            "pick_probability": {tiny: 0.04, small: 0.96}, "clear_pick": True, "runner_up": tiny,
         },
         "selected": small,
         "cases": cases,

@@ -172,6 +172,10 @@ def header_notes(report: Report) -> list[Note]:
         notes.append(Note("Quoted prices", "; ".join(
             f"{c.get('name')}: {price_text(c.get('price'))} (from {(c.get('price') or {}).get('source', '?')})"
             for c in quoted)))
+    methods = report.get("methods") or {}
+    labels = (("quality_interval", "Quality intervals"), ("comparison", "Comparisons"),
+              ("pick_probability", "Pick probability"))
+    notes += [Note(label, str(methods[key])) for key, label in labels if methods.get(key)]
     constraints = {k: v for k, v in (settings.get("constraints") or {}).items() if v is not None}
     if constraints:
         notes.append(Note("Constraints", ", ".join(f"{k} = {num(v)}" for k, v in constraints.items())))
@@ -198,6 +202,9 @@ def selection_notes(block: Mapping[str, Any], extra_excluded: Mapping[str, Any] 
     if show_selected:
         notes.append(Note("Selected", str(selected) if selected is not None
                           else "none (every candidate was excluded)", warning=selected is None))
+    pick = pick_note(block)
+    if pick is not None:
+        notes.append(pick)
     ties = [t for t in sel.get("ties") or [] if t != selected]
     if ties:
         notes.append(Note("Ties", f"{names(ties)} have the same objective as {selected}", warning=True))
@@ -212,6 +219,39 @@ def selection_notes(block: Mapping[str, Any], extra_excluded: Mapping[str, Any] 
     if ranges:
         notes.append(Note("Selected for alpha in", "; ".join(f"{k} {alpha_range(v)}" for k, v in ranges.items())))
     return notes
+
+
+def percent(share: Any) -> str:
+    if not isinstance(share, (int, float)) or isinstance(share, bool):
+        return DASH
+    text = f"{100 * share:.0f}%"
+    # A share that rounds to 0% or 100% but is not exactly that must not read as certain.
+    if text == "0%" and share > 0:
+        return "<1%"
+    if text == "100%" and share < 1:
+        return ">99%"
+    return text
+
+
+def pick_note(block: Mapping[str, Any]) -> Note | None:
+    """How often each candidate wins the argmin over resamples, and whether the pick is clear."""
+    shares = block.get("pick_probability")
+    if not isinstance(shares, Mapping) or not shares:
+        return None
+    selected = (block.get("selection") or {}).get("selected")
+    ranked = sorted(shares.items(), key=lambda kv: (-float(kv[1] or 0), str(kv[0])))
+    shown = [(c, v) for c, v in ranked if v] or ranked[:1]
+    text = "; ".join(f"{c} wins in {percent(v)}" for c, v in shown) + " of resamples"
+    if block.get("clear_pick"):
+        return Note("Pick probability", f"clear pick ({selected}): {text}")
+    needed = block.get("cases_needed")
+    if "cases_needed" not in block:
+        settle = ""
+    elif needed is None:
+        settle = "; the runner-up ties the selected on this data, more cases may not settle it"
+    else:
+        settle = f"; about {needed} cases (now {num(block.get('n_cases'))}) would likely settle it"
+    return Note("Pick probability", f"NO CLEAR PICK: {text}{settle}", warning=True)
 
 
 def _verdict(result: Mapping[str, Any], selected: Any, excluded: Mapping[str, Any]) -> str:
@@ -233,36 +273,58 @@ def task_tables(task: Mapping[str, Any], report: Report) -> list[Table]:
     if not results:
         return []  # selection_notes says so; an empty table would only add noise
     pass_text = {True: "pass", False: "FAIL", None: DASH}
+    shares = task.get("pick_probability") or {}
     rows = tuple(
         (str(r.get("candidate")), num(r.get("n")), interval(r.get("quality"), r.get("lo"), r.get("hi")),
          _cost_cell(r.get("cost"), cands.get(str(r.get("candidate")))), num(r.get("objective")),
+         percent(shares.get(r.get("candidate"))),
          pass_text.get(r.get("min_quality_passed"), str(r.get("min_quality_passed"))),
          _verdict(r, selected, excluded))
         for r in results)
     tables = [Table(
         title="Results",
-        headers=("candidate", "n", f"quality [{ci}]", "cost $/1k", "objective", "min quality", "verdict"),
-        rows=rows, numeric=(False, True, True, True, True, False, False),
+        headers=("candidate", "n", f"quality [{ci}]", "cost $/1k", "objective", "wins", "min quality", "verdict"),
+        rows=rows, numeric=(False, True, True, True, True, True, False, False),
         highlight=tuple(r.get("candidate") == selected for r in results),
         footnotes=_default_footnote([row[0] for row in rows], report))]
 
-    compared = [r for r in results if r.get("comparison")]
+    compared = [r for r in results if r.get("comparison") or r.get("quality_comparison")]
     if compared:
         tables.append(Table(
-            title=f"Paired comparison with the selected ({selected})",
-            headers=("candidate", "vs", f"\u0394 quality [{ci}]", "p", "p (Holm)", "test", "MDE"),
-            rows=tuple((str(r["candidate"]), str(r["comparison"].get("vs", DASH)),
-                        interval(r["comparison"].get("diff"), r["comparison"].get("lo"),
-                                 r["comparison"].get("hi"), signed=True),
-                        num(r["comparison"].get("p_value"), 2), num(r["comparison"].get("p_holm"), 2),
-                        str(r["comparison"].get("method", DASH)), num(r["comparison"].get("mde"), 3))
-                       for r in compared),
-            numeric=(False, False, True, True, True, False, True)))
+            title=f"Paired comparison with the selected ({selected}): objective (decides) and quality",
+            headers=("candidate", f"\u0394 objective [{ci}]", "p adj", f"\u0394 quality [{ci}]", "p adj", "quality"),
+            rows=tuple((str(r["candidate"]), *_comparison_cells(r.get("comparison") or {}, False),
+                        *_comparison_cells(r.get("quality_comparison") or {}, True)) for r in compared),
+            numeric=(False, True, True, True, True, False),
+            footnotes=_comparison_footnotes(compared)))
 
     measures_table = _measures_table(results, cands)
     if measures_table is not None:
         tables.append(measures_table)
     return tables
+
+
+def _comparison_cells(cmp: Mapping[str, Any], quality: bool) -> tuple[str, ...]:
+    if not cmp:
+        return (DASH, DASH, DASH) if quality else (DASH, DASH)
+    p = num(cmp.get("p_adjusted", cmp.get("p_holm")), 2)
+    if quality:
+        return (interval(cmp.get("diff"), cmp.get("lo"), cmp.get("hi"), signed=True), p,
+                str(cmp.get("verdict") or DASH))
+    return (f"{num(cmp.get('diff'), 3)} [{num(cmp.get('lo'), 3)}, {num(cmp.get('hi'), 3)}]", p)
+
+
+def _comparison_footnotes(compared: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    adjustments = sorted({str(c.get("adjustment")) for r in compared
+                          for c in (r.get("comparison") or {}, r.get("quality_comparison") or {}) if c.get("adjustment")})
+    notes = ["\u0394 objective > 0: the candidate costs more per 1,000 cases, quality included; "
+             "each interval is the one its test implies"]
+    tests = {kind: sorted({str((r.get(key) or {}).get("method")) for r in compared if r.get(key)})
+             for kind, key in (("objective", "comparison"), ("quality", "quality_comparison"))}
+    notes.append("tests: " + "; ".join(f"{kind} {', '.join(ms)}" for kind, ms in tests.items() if ms))
+    if adjustments:
+        notes.append(f"p adjusted and intervals simultaneous over the comparisons ({', '.join(adjustments)})")
+    return tuple(notes)
 
 
 # (header, getter) of the optional measures columns; a column shows only if some row has it.
@@ -300,11 +362,13 @@ def overall_table(report: Report) -> Table:
     cands = candidates_by_name(report)
     selected = (overall.get("selection") or {}).get("selected", report.get("selected"))
     results = list(overall.get("results") or [])
+    shares = overall.get("pick_probability") or {}
     rows = tuple((str(r.get("candidate")), qual(r.get("quality")), qual(r.get("loss")),
-                  _cost_cell(r.get("cost"), cands.get(str(r.get("candidate")))), num(r.get("objective")))
+                  _cost_cell(r.get("cost"), cands.get(str(r.get("candidate")))), num(r.get("objective")),
+                  percent(shares.get(r.get("candidate"))))
                  for r in results)
-    return Table(title="Overall", headers=("candidate", "quality", "loss", "cost $/1k", "objective"),
-                 rows=rows, numeric=(False, True, True, True, True),
+    return Table(title="Overall", headers=("candidate", "quality", "loss", "cost $/1k", "objective", "wins"),
+                 rows=rows, numeric=(False, True, True, True, True, True),
                  highlight=tuple(r.get("candidate") == selected for r in results),
                  footnotes=_default_footnote([row[0] for row in rows], report))
 

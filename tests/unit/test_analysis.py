@@ -40,8 +40,13 @@ def test_objective_cost_and_selection():
     assert rep["tasks"][0]["alpha_ranges"]["a"][1] is None  # unbounded above
     assert analyze(inputs, AnalysisSettings(alpha=1.0))["selected"] == "b"
     cmp = res["b"]["comparison"]
-    assert cmp["vs"] == "a" and cmp["diff"] == pytest.approx(-0.5)
-    assert cmp["verdict"] == "significantly worse than the selected"
+    # The comparison is about the objective: b's is 0.1 + 10 * 0.75 = 7.6 against a's 3.5.
+    assert cmp["vs"] == "a" and cmp["diff"] == pytest.approx(7.6 - 3.5)
+    assert cmp["cost_diff"] == pytest.approx(0.1 - 1.0) and cmp["loss_diff"] == pytest.approx(0.5)
+    assert cmp["verdict"] == "significantly worse on the objective"
+    assert cmp["lo"] > 0
+    quality = res["b"]["quality_comparison"]
+    assert quality["diff"] == pytest.approx(-0.5) and quality["verdict"] == "lower quality"
     assert res["a"]["comparison"] is None
 
 
@@ -60,8 +65,9 @@ def test_underpowered_difference_is_called_indistinguishable():
     inputs = make_inputs({"a": [1, 0, 1, 1, 0], "b": [1, 0, 1, 0, 0]}, {"a": 1.0, "b": 1.0})
     rep = analyze(inputs, AnalysisSettings(alpha=10.0))
     cmp = {r["candidate"]: r["comparison"] for r in rep["tasks"][0]["results"]}["b"]
-    assert cmp["verdict"].startswith("not distinguishable from the selected at this sample size")
-    assert "smallest detectable difference" in cmp["verdict"]
+    assert cmp["verdict"].startswith("not distinguishable on the objective")
+    assert "cases would likely settle it" in cmp["verdict"]
+    assert cmp["lo"] <= 0 <= cmp["hi"]
 
 
 def test_reanalysis_from_a_report_round_trips():

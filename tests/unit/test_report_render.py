@@ -67,7 +67,8 @@ def test_terminal_tables_and_measures() -> None:
         assert header in text
     assert "0.500 [0.190, 0.810]" in text
     assert "FAIL" in text and "pass" in text
-    assert "EXCLUDED; significantly" in text  # the verdict column wraps to fit 120 columns
+    # the verdict column wraps to fit 120 columns
+    assert "EXCLUDED; significantly worse on the objective" in " ".join(text.split())
     # Measures only for the task that has them (addition), with memory in MiB.
     assert text.count("Measures (") == 1
     assert "1152.0" in text and "13.9k" in text
@@ -206,3 +207,43 @@ def test_importing_the_report_package_does_not_import_matplotlib_or_pandas() -> 
             "print(sorted(m for m in ('matplotlib', 'pandas', 'tabulate') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# -- confidence in the pick (objective comparison, quality comparison, pick probability) -------
+
+
+@pytest.mark.parametrize("render", RENDERERS)
+def test_every_format_shows_objective_and_quality_comparisons_and_pick_probability(render) -> None:
+    import html
+
+    # Read the text as a reader sees it: Markdown and HTML escapes undone.
+    flat = " ".join(html.unescape(render(sample_report()).replace("\\", "")).split())
+    assert "objective (decides) and quality" in flat
+    assert "\u0394 objective" in flat and "\u0394 quality" in flat
+    # The objective interval and the quality interval of the same row, side by side.
+    assert "-0.5 [-0.9, 0.1]" in flat or "-0.500 [-0.900, +0.100]" in flat
+    assert "+25 [-5, 45]" in flat or "25 [-5, 45]" in flat
+    assert "not distinguishable" in flat and "lower quality" in flat
+    assert "bonferroni x2" in flat
+    # Pick probability: a column in the task and overall tables, and a note per block.
+    assert "wins" in flat and "62%" in flat and "38%" in flat and "96%" in flat
+    assert "NO CLEAR PICK: zoo:small wins in 62%; zoo:tiny wins in 38% of resamples" in flat
+    assert "about 31 cases (now 6) would likely settle it" in flat
+    # 0.9995 must not read as certain, 0.0005 not as never.
+    assert ">99%" in flat and "<1%" in flat
+    assert "clear pick (zoo:small)" in flat
+    assert "Pick probability" in flat and "Comparisons" in flat
+
+
+@pytest.mark.parametrize("render", RENDERERS)
+def test_old_reports_without_the_new_fields_still_render(render) -> None:
+    report = sample_report(hostile=False)
+    for block in [*report["tasks"], report["overall"]]:
+        for key in ("pick_probability", "clear_pick", "runner_up", "cases_needed"):
+            block.pop(key, None)
+        for r in block["results"]:
+            r.pop("quality_comparison", None)
+    report.pop("methods")
+    text = render(report)
+    assert "clear pick" not in text.lower()
+    assert "Selected overall: zoo:small" in text

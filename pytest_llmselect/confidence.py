@@ -46,6 +46,7 @@ __all__ = [
 ]
 
 _BISECT_STEPS = 90
+TANGO_CORRECTION = 0.0
 # Welch-Satterthwaite degrees of freedom above this are as good as normal.
 _DF_CAP = 1e7
 
@@ -54,12 +55,15 @@ def _is_binary(xs: Sequence[float]) -> bool:
     return all(x == 0.0 or x == 1.0 for x in xs)
 
 
-def tango_statistic(delta: float, b: float, c: float, n: float, extra_var: float = 0.0) -> float:
+def tango_statistic(delta: float, b: float, c: float, n: float, extra_var: float = 0.0,
+                    correction: float = 0.0) -> float:
     """Tango's (1998, Stat Med 17:891) score statistic for H: p_b - p_c = ``delta``.
 
     ``b`` (``c``) counts the pairs (a=1, b=0) ((a=0, b=1)) of ``n``; ``extra_var`` is an
     added variance of the mean difference (independent of the pairs, e.g. a cost term in
-    loss units). Decreasing in ``delta``; outside [-1, 1] the variance is held at its end value.
+    loss units). ``correction``: continuity correction subtracted from ``|b - c - n * delta|``
+    (1 gives Edwards' correction of McNemar's test at ``delta = 0``). Non-increasing in
+    ``delta``; outside [-1, 1] the variance is held at its end value.
     """
     d = min(1.0, max(-1.0, delta))
     qa = 2.0 * n
@@ -68,12 +72,14 @@ def tango_statistic(delta: float, b: float, c: float, n: float, extra_var: float
     p01 = (math.sqrt(max(0.0, qb * qb - 4.0 * qa * qc)) - qb) / (2.0 * qa)  # restricted MLE
     var = n * (2.0 * p01 + d * (1.0 - d)) + n * n * extra_var
     num = b - c - n * delta
+    num = math.copysign(max(0.0, abs(num) - correction), num)
     if var <= 0.0:
         return math.copysign(math.inf, num) if num else 0.0
     return num / math.sqrt(var)
 
 
-def tango_interval(b: float, c: float, n: float, z: float, extra_var: float = 0.0) -> tuple[float, float]:
+def tango_interval(b: float, c: float, n: float, z: float, extra_var: float = 0.0,
+                   correction: float = 0.0) -> tuple[float, float]:
     """{delta : -z < tango_statistic(delta) < z}, by bisection; contains (b - c) / n."""
     d = (b - c) / n
     reach = 1.0 + 10.0 * z * math.sqrt(extra_var)
@@ -81,7 +87,7 @@ def tango_interval(b: float, c: float, n: float, z: float, extra_var: float = 0.
     def solve(target: float, lo: float, hi: float) -> float:
         for _ in range(_BISECT_STEPS):
             mid = (lo + hi) / 2.0
-            lo, hi = (mid, hi) if tango_statistic(mid, b, c, n, extra_var) > target else (lo, mid)
+            lo, hi = (mid, hi) if tango_statistic(mid, b, c, n, extra_var, correction) > target else (lo, mid)
         return (lo + hi) / 2.0
 
     return min(solve(z, -reach, d), d), max(solve(-z, d, reach), d)
@@ -166,9 +172,9 @@ def objective_compare(
     if alpha > 0 and extra < 1e12 and _is_binary(a.tolist()) and _is_binary(b.tolist()):
         nb, nc = float((d > 0).sum()), float((d < 0).sum())
         z = float(sps.norm.isf(tail))
-        dlo, dhi = tango_interval(nb, nc, n, z, extra)
+        dlo, dhi = tango_interval(nb, nc, n, z, extra, TANGO_CORRECTION)
         delta0 = -cost_diff / alpha  # the loss difference at which the objectives are equal
-        stat = tango_statistic(delta0, nb, nc, n, extra)
+        stat = tango_statistic(delta0, nb, nc, n, extra, TANGO_CORRECTION)
         p = float(2.0 * sps.norm.sf(abs(stat))) if math.isfinite(stat) else 0.0
         lo, hi = alpha * dlo + cost_diff, alpha * dhi + cost_diff
         # Variance of the mean loss difference, as if at least one pair differed.

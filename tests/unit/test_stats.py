@@ -190,11 +190,11 @@ def test_cluster_needs_two_groups() -> None:
 
 def test_estimate_picks_method() -> None:
     assert estimate([1, 0, 1, 1]).method == "wilson"
-    assert estimate([0.5, 0.25, 1.0]).method == "bootstrap"
+    assert estimate([0.5, 0.25, 1.0]).method == "t"
     assert estimate([0.5, 0.25, 1.0, 0.0], groups=["a", "a", "b", "b"]).method == "cluster"
     # Trivial clustering (every case alone, or one cluster) falls back.
     assert estimate([1, 0, 1], groups=[1, 2, 3]).method == "wilson"
-    assert estimate([0.5, 0.2], groups=["x", "x"]).method == "bootstrap"
+    assert estimate([0.5, 0.2], groups=["x", "x"]).method == "t"
 
 
 def test_estimate_wilson_values() -> None:
@@ -416,3 +416,39 @@ def test_cases_needed_textbook() -> None:
 def test_cases_needed_inverts_mde_formula(n: int, sd: float) -> None:
     margin = (Z975 + Z80) * sd / math.sqrt(n)
     assert cases_needed(sd, margin) == n
+
+
+# ------------------------------------------------------- small-n intervals (t, BCa)
+
+
+def test_t_interval_matches_scipy_and_the_textbook_formula() -> None:
+    from pytest_llmselect.stats import t_interval
+
+    values = [0.2, 0.9, 0.4, 0.65, 0.3]
+    lo, hi = t_interval(values, 0.95)
+    half = 2.7764451051977987 * statistics.stdev(values) / math.sqrt(5)  # t_{0.975, 4}
+    assert (lo, hi) == pytest.approx((statistics.fmean(values) - half, statistics.fmean(values) + half))
+    assert t_interval([0.3, 0.3, 0.3]) == (0.3, 0.3)
+
+
+@given(st.lists(st.floats(0, 1), min_size=3, max_size=30), levels)
+def test_estimate_of_continuous_scores_is_the_clipped_t_interval(values: list[float], level: float) -> None:
+    from pytest_llmselect.stats import t_interval
+
+    if all(v in (0.0, 1.0) for v in values):
+        return
+    e = estimate(values, level=level)
+    lo, hi = t_interval(values, level)
+    assert e.method == "t"
+    assert e.lo == pytest.approx(max(0.0, min(lo, e.mean)), abs=1e-12)
+    assert e.hi == pytest.approx(min(1.0, max(hi, e.mean)), abs=1e-12)
+
+
+def test_bca_interval_is_seeded_and_contains_the_mean() -> None:
+    from pytest_llmselect.stats import bca_interval
+
+    values = [0.1, 0.5, 0.52, 0.9, 0.33, 0.71, 0.05, 0.6]
+    first = bca_interval(values, seed=4)
+    assert first == bca_interval(values, seed=4)
+    assert first[0] < statistics.fmean(values) < first[1]
+    assert bca_interval([0.4, 0.4]) == (0.4, 0.4)

@@ -25,6 +25,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
+from pytest_llmselect.confidence import tango_interval as _tango_interval
 from pytest_llmselect.errors import DataError, SpecError
 from pytest_llmselect.stats import cases_needed as _cases_needed
 from pytest_llmselect.stats import PairedComparison, normal_quantile, paired_compare
@@ -186,35 +187,6 @@ def _scale(a: Sequence[float], b: Sequence[float]) -> float:
     """The most one case can move the mean by: 1 for scores in [0, 1], else the observed range."""
     pooled = [*a, *b]
     return 1.0 if all(0.0 <= x <= 1.0 for x in pooled) else (max(pooled) - min(pooled)) or 1.0
-
-
-def _tango_stat(delta: float, b: float, c: float, n: float) -> float:
-    """Tango's (1998, Stat Med 17:891) score statistic for H: p10 - p01 = delta, where b (c)
-    counts the cases only the candidate (only the incumbent) got right. Decreasing in delta."""
-    qa = 2.0 * n
-    qb = -(b + c) + (2.0 * n - b + c) * delta
-    qc = -c * delta * (1.0 - delta)
-    p01 = (math.sqrt(max(0.0, qb * qb - 4.0 * qa * qc)) - qb) / (2.0 * qa)  # restricted MLE of p01
-    var = n * (2.0 * p01 + delta * (1.0 - delta))
-    num = b - c - n * delta
-    if var <= 0.0:
-        return math.copysign(math.inf, num) if num else 0.0
-    return num / math.sqrt(var)
-
-
-def _tango_interval(b: float, c: float, n: float, z: float) -> tuple[float, float]:
-    """Score interval for p10 - p01 with one-sided bounds at N(0,1) quantile ``z``, by bisection."""
-    d = (b - c) / n
-
-    def solve(target: float, lo: float, hi: float) -> float:
-        for _ in range(80):
-            mid = (lo + hi) / 2.0
-            lo, hi = (mid, hi) if _tango_stat(mid, b, c, n) > target else (lo, mid)
-        return (lo + hi) / 2.0
-
-    lower = -1.0 if c >= n else solve(z, -1.0, d)
-    upper = 1.0 if b >= n else solve(-z, d, 1.0)
-    return min(lower, d), max(upper, d)
 
 
 def _bounds(a: Sequence[float], b: Sequence[float], z: float, cmp: PairedComparison) -> tuple[float, float, str]:

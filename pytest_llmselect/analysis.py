@@ -173,9 +173,10 @@ def _task_block(task: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], can
     ranges = alpha_ranges([p for p in eligible if p.name not in selection["excluded"]]) if eligible else {}
     confidence = {"pick_probability": None, "clear_pick": None, "runner_up": None, "cases_needed": None}
     if selected is not None:
-        live = [r for r in results if r["candidate"] not in selection["excluded"]]
+        # Candidates under min_quality stay in the resampling: a resample may lift them over it.
+        live = [r for r in results if r["candidate"] in excluded or r["candidate"] not in selection["excluded"]]
         cmps = _compare(results, by_cand, selected, hib, s)
-        confidence = _task_confidence(live, by_cand, cmps, selected, hib, s)
+        confidence = _task_confidence(live, by_cand, cmps, selected, task.get("min_quality"), hib, s)
     return {
         "name": name, "metric": task.get("metric"), "higher_is_better": hib, "binary": all_binary,
         "n_cases": len({cid for rows in by_cand.values() for cid in rows}),
@@ -189,31 +190,48 @@ def _task_block(task: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], can
 
 
 def task_data(rows: Sequence[Mapping[str, Any]], by_cand: Mapping[str, Mapping[str, Mapping[str, Any]]],
-              hib: bool, level: float) -> TaskData:
-    """The resampling inputs of one task: per-case losses over the union of case ids."""
+              hib: bool, level: float, min_quality: float | None = None) -> TaskData:
+    """The resampling inputs of one task: per-case losses over the union of case ids, and
+    the task's ``min_quality`` as the largest eligible loss."""
     ids = sorted({cid for r in rows for cid in by_cand[r["candidate"]]})
     losses = {r["candidate"]: [_loss_of(by_cand[r["candidate"]][c]["score"], hib)
                                if c in by_cand[r["candidate"]] else math.nan for c in ids] for r in rows}
     return TaskData(losses=losses, costs={r["candidate"]: r["cost"] for r in rows},
                     cost_se={r["candidate"]: cost_se(r, level) for r in rows},
-                    rounds={r["candidate"]: _rounds(r) or [] for r in rows})
+                    rounds={r["candidate"]: _rounds(r) or [] for r in rows},
+                    max_loss=None if min_quality is None else (1.0 - min_quality if hib else min_quality))
+
+
+def _min_quality_settled(row: Mapping[str, Any], min_quality: float | None, hib: bool) -> bool:
+    """Whether the whole quality interval lies on the side of ``min_quality`` the row's mean is on."""
+    if min_quality is None:
+        return True
+    above = row["lo"] >= min_quality if hib else row["hi"] <= min_quality
+    below = row["hi"] < min_quality if hib else row["lo"] > min_quality
+    return above if row["min_quality_passed"] else below
 
 
 def _task_confidence(live: Sequence[dict[str, Any]], by_cand: Mapping[str, Mapping[str, Mapping[str, Any]]],
-                     cmps: Mapping[str, Any], selected: str, hib: bool, s: AnalysisSettings) -> dict[str, Any]:
-    """Pick probability of each eligible candidate; the pick is clear when every other one is
-    significantly worse on the objective and the selected wins at least ``level`` of resamples."""
-    pick = pick_probability({"task": task_data(live, by_cand, hib, s.level)}, s.alpha,
+                     cmps: Mapping[str, Any], selected: str, min_quality: float | None, hib: bool,
+                     s: AnalysisSettings) -> dict[str, Any]:
+    """Pick probability of each candidate not excluded by a hard constraint (min_quality is
+    applied in every resample). The pick is clear when the selected wins at least ``level``
+    of the resamples, passes min_quality beyond doubt, and every other candidate is
+    significantly worse on the objective or below min_quality beyond doubt."""
+    pick = pick_probability({"task": task_data(live, by_cand, hib, s.level, min_quality)}, s.alpha,
                             candidates=[r["candidate"] for r in live], n_resamples=s.n_resamples, seed=s.seed)
     others = [r for r in live if r["candidate"] != selected]
-    open_ = [r for r in others if not (r["candidate"] in cmps and cmps[r["candidate"]].worse)]
+    open_ = [r for r in others if not (r["candidate"] in cmps and cmps[r["candidate"]].worse)
+             and not (not r["min_quality_passed"] and _min_quality_settled(r, min_quality, hib))]
+    sel_row = next(r for r in live if r["candidate"] == selected)
     share = pick.shares.get(selected, 0.0)
     runner_up = max(others, key=lambda r: (pick.shares[r["candidate"]], -r["objective"]), default=None)
     needed: int | None = None
     if open_:
         wants = [cases_to_settle(cmps[r["candidate"]]) if r["candidate"] in cmps else None for r in open_]
         needed = None if None in wants else max(w for w in wants if w is not None)
-    return {"pick_probability": pick.shares, "clear_pick": not open_ and share >= s.level,
+    clear = not open_ and share >= s.level and _min_quality_settled(sel_row, min_quality, hib)
+    return {"pick_probability": pick.shares, "clear_pick": clear,
             "runner_up": None if runner_up is None else runner_up["candidate"], "cases_needed": needed}
 
 
@@ -268,7 +286,8 @@ def _overall_confidence(blocks: Sequence[Mapping[str, Any]], cases: Sequence[Map
     data = {}
     for b in active:
         rows = [r for r in b["results"] if r["candidate"] in names]
-        data[b["name"]] = task_data(rows, _by_candidate(cases, b["name"]), b["higher_is_better"], s.level)
+        data[b["name"]] = task_data(rows, _by_candidate(cases, b["name"]), b["higher_is_better"], s.level,
+                                    b.get("min_quality"))
     pick = pick_probability(data, s.alpha, candidates=names, weights={b["name"]: weights[b["name"]] for b in active},
                             n_resamples=s.n_resamples, seed=s.seed)
     others = [c for c in names if c != selected]

@@ -229,7 +229,8 @@ def cases_to_settle(cmp: ObjectiveComparison, power: float = 0.8) -> int | None:
 
 @dataclass(frozen=True)
 class PickProbability:
-    """Share of resamples each candidate wins (sums to 1), resamples drawn, and the seed."""
+    """Share of resamples each candidate wins (sums to 1 unless some resamples leave no
+    candidate eligible), resamples drawn, and the seed."""
 
     shares: dict[str, float]
     n_resamples: int
@@ -245,12 +246,15 @@ class TaskData:
     cost. ``cost_se``: candidate -> standard error of the cost (drawn as a normal, floored at
     0). ``rounds``: candidate -> model seconds of each timed round; when given, the cost's
     time part is resampled from them instead (cost scaled by resampled mean / mean).
+    ``max_loss``: a candidate whose resampled mean loss exceeds it is not eligible in that
+    resample (the task's ``min_quality`` as a loss).
     """
 
     losses: Mapping[str, Sequence[float]]
     costs: Mapping[str, float]
     cost_se: Mapping[str, float] | None = None
     rounds: Mapping[str, Sequence[float]] | None = None
+    max_loss: float | None = None
 
 
 def _resample_task(task: TaskData, names: Sequence[str], rng: np.random.Generator,
@@ -271,7 +275,11 @@ def _resample_task(task: TaskData, names: Sequence[str], rng: np.random.Generato
             cost[:, j] *= rounds[r_idx].mean(axis=1) / rounds.mean()
         elif se > 0:
             cost[:, j] = np.maximum(0.0, cost[:, j] + se * rng.standard_normal(n_resamples))
-    return cost + alpha * loss
+    objective = cost + alpha * loss
+    if task.max_loss is not None:
+        # 1e-12: the loss of a quality exactly at min_quality must not fail by rounding.
+        objective[loss > task.max_loss + 1e-12] = math.inf
+    return objective
 
 
 def pick_probability(
@@ -284,7 +292,8 @@ def pick_probability(
     One task: its cases are resampled with replacement, the same draw for every candidate
     (paired). Several tasks: each task is resampled independently and the objectives are
     combined with ``weights`` (normalised; equal by default), as ``selection.overall`` does.
-    Exact ties go to the candidate with the lower full-data cost, then the name, as
+    A candidate over a task's ``max_loss`` in a resample cannot win it (with several tasks:
+    over any task's). Exact ties go to the candidate with the lower full-data cost, then the name, as
     ``selection.select`` breaks them. Deterministic for a given ``seed`` (numpy PCG64).
     Raises ``SpecError`` when ``candidates`` is empty or a task lacks one of them.
     """
@@ -308,6 +317,7 @@ def pick_probability(
     for t, data in tasks.items():
         if raw[t] > 0:
             objective += raw[t] / total * _resample_task(data, order, rng, n_resamples, alpha)
-    wins = np.bincount(np.argmin(objective, axis=1), minlength=len(order))
+    winners = np.argmin(objective, axis=1)[np.isfinite(objective.min(axis=1))]  # none eligible: no winner
+    wins = np.bincount(winners, minlength=len(order))
     shares = {c: float(wins[j]) / n_resamples for j, c in enumerate(order)}
     return PickProbability(shares={c: shares[c] for c in names}, n_resamples=n_resamples, seed=seed)

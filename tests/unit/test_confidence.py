@@ -244,3 +244,22 @@ def test_report_rows_never_contradict_their_intervals(cands, alpha, binary_score
             if word:
                 assert verdict.startswith(word) == (cmp["lo"] > 0), cmp
     assert sum(task["pick_probability"].values()) == pytest.approx(1.0)
+
+
+def test_min_quality_is_applied_in_every_resample() -> None:
+    """A candidate just under min_quality can win resamples that lift it over, and a pick
+    that rests on such a close exclusion is not clear."""
+    cheap = [1.0] * 11 + [0.0] * 9     # 0.55, under min_quality 0.6 but not beyond doubt
+    dear = [1.0] * 15 + [0.0] * 5      # 0.75
+    inputs = _inputs({"cheap": cheap, "dear": dear}, {"cheap": 0.0, "dear": 1.0})
+    inputs["tasks"][0]["min_quality"] = 0.6
+    task = analyze(inputs, AnalysisSettings(alpha=0.1, n_resamples=400))["tasks"][0]
+    assert task["selection"]["selected"] == "dear"
+    assert 0.0 < task["pick_probability"]["cheap"] < 0.5
+    assert task["clear_pick"] is False
+    # Far under the minimum, the exclusion is beyond doubt and the pick is clear.
+    inputs = _inputs({"cheap": [0.0] * 20, "dear": [1.0] * 20}, {"cheap": 0.0, "dear": 1.0})
+    inputs["tasks"][0]["min_quality"] = 0.6
+    task = analyze(inputs, AnalysisSettings(alpha=0.1, n_resamples=400))["tasks"][0]
+    assert task["pick_probability"] == {"cheap": 0.0, "dear": 1.0}
+    assert task["clear_pick"] is True

@@ -33,12 +33,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Mapping, Sequence
-
-import numpy as np
-from scipy import stats as sps
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 from pytest_llmselect.errors import SpecError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "ObjectiveComparison", "PickProbability", "cases_to_settle", "objective_compare", "pick_probability",
@@ -131,6 +131,8 @@ class ObjectiveComparison:
 
 def _check(fn: str, loss_a: Sequence[float], loss_b: Sequence[float], alpha: float, level: float,
            m: int) -> tuple[np.ndarray, np.ndarray]:
+    import numpy as np
+
     a = np.asarray(loss_a, dtype=float)
     b = np.asarray(loss_b, dtype=float)
     if a.ndim != 1 or a.shape != b.shape or a.size < 1:
@@ -158,6 +160,8 @@ def objective_compare(
     standard error (0 when unmeasured). ``m``: comparisons made against the same candidate
     (Bonferroni). Raises ``SpecError`` for mismatched or non-finite input.
     """
+    from scipy import stats as sps
+
     a, b = _check("objective_compare", loss_a, loss_b, alpha, level, m)
     n = a.size
     d = a - b
@@ -218,6 +222,8 @@ def cases_to_settle(cmp: ObjectiveComparison, power: float = 0.8) -> int | None:
     rounded up. The cost term's uncertainty is treated as shrinking with n like the rest
     (an approximation: more cases also mean more timed work). None when ``diff`` is 0 (an
     exact tie never settles) or more than ten million cases would be needed."""
+    from scipy import stats as sps
+
     if cmp.diff == 0.0:
         return None
     z = float(sps.norm.isf((1.0 - cmp.level) / (2.0 * cmp.m))) + float(sps.norm.ppf(power))
@@ -260,6 +266,8 @@ class TaskData:
 def _resample_task(task: TaskData, names: Sequence[str], rng: np.random.Generator,
                    n_resamples: int, alpha: float) -> np.ndarray:
     """(n_resamples, len(names)) objectives, one paired case resample per row."""
+    import numpy as np
+
     mat = np.array([np.asarray(task.losses[c], dtype=float) for c in names])
     n = mat.shape[1]
     idx = rng.integers(0, n, size=(n_resamples, n))
@@ -297,6 +305,8 @@ def pick_probability(
     ``selection.select`` breaks them. Deterministic for a given ``seed`` (numpy PCG64).
     Raises ``SpecError`` when ``candidates`` is empty or a task lacks one of them.
     """
+    import numpy as np
+
     names = list(candidates)
     if not names:
         raise SpecError("pick_probability: `candidates` must not be empty")

@@ -19,9 +19,6 @@ from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import compress
 
-import numpy as np
-from scipy import stats as sps
-
 from pytest_llmselect.errors import SpecError
 
 __all__ = [
@@ -96,17 +93,24 @@ def _quantile_sorted(xs: Sequence[float], q: float) -> float:
     return xs[i] + (h - i) * (xs[i + 1] - xs[i])
 
 
+def _scipy_stats():  # type: ignore[no-untyped-def]
+    # Imported on first use: the gate plugin imports this module at every pytest start.
+    from scipy import stats
+
+    return stats
+
+
 def normal_quantile(p: float) -> float:
     """Inverse of the standard normal CDF (``scipy.stats.norm.ppf``); ``p`` strictly in (0, 1)."""
     p = _check_prob(p, "normal_quantile", "p")
-    return float(sps.norm.ppf(p))
+    return float(_scipy_stats().norm.ppf(p))
 
 
 def t_quantile(p: float, df: int) -> float:
     """Quantile of Student's t with integer ``df >= 1`` (``scipy.stats.t.ppf``)."""
     p = _check_prob(p, "t_quantile", "p")
     df = _check_int(df, "t_quantile", "df", 1)
-    return float(sps.t.ppf(p, df))
+    return float(_scipy_stats().t.ppf(p, df))
 
 
 def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:
@@ -128,7 +132,7 @@ def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, flo
     if n < 2 or min(xs) == max(xs):
         return (mean, mean)
     sd = math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (n - 1))
-    half = float(sps.t.ppf(0.5 + level / 2.0, n - 1)) * sd / math.sqrt(n)
+    half = float(_scipy_stats().t.ppf(0.5 + level / 2.0, n - 1)) * sd / math.sqrt(n)
     return (mean - half, mean + half)
 
 
@@ -142,7 +146,9 @@ def bca_interval(
     mean = _mean(xs)
     if len(xs) < 2 or min(xs) == max(xs):
         return (mean, mean)
-    res = sps.bootstrap((np.asarray(xs),), np.mean, confidence_level=level, n_resamples=n_resamples,
+    import numpy as np
+
+    res = _scipy_stats().bootstrap((np.asarray(xs),), np.mean, confidence_level=level, n_resamples=n_resamples,
                         method="BCa", rng=np.random.default_rng(seed))
     lo, hi = float(res.confidence_interval.low), float(res.confidence_interval.high)
     if not (math.isfinite(lo) and math.isfinite(hi)):  # degenerate resamples: fall back to t

@@ -100,12 +100,19 @@ def _loss_of(score: float, hib: bool) -> float:
 
 
 def cost_se(row: Mapping[str, Any], level: float) -> float:
-    """Standard error of a row's cost from its interval (``cost_lo``/``cost_hi`` at ``level``),
-    0 when the row has none (cost taken as known)."""
+    """Standard error of a row's cost: from its interval (``cost_lo``/``cost_hi`` at ``level``,
+    taken as a normal interval), else from the spread of the timed rounds
+    (``measures.round_seconds``: ``cost * sd / (sqrt(k) * mean)`` of the k rounds), else 0
+    (the cost is taken as known)."""
     lo, hi = row.get("cost_lo"), row.get("cost_hi")
-    if not isinstance(lo, (int, float)) or not isinstance(hi, (int, float)) or not hi > lo:
-        return 0.0
-    return (float(hi) - float(lo)) / (2.0 * normal_quantile(0.5 + level / 2.0))
+    if isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and hi > lo:
+        return (float(hi) - float(lo)) / (2.0 * normal_quantile(0.5 + level / 2.0))
+    rounds = _rounds(row)
+    if rounds and math.fsum(rounds) > 0:
+        k, mean = len(rounds), math.fsum(rounds) / len(rounds)
+        sd = math.sqrt(math.fsum((x - mean) ** 2 for x in rounds) / (k - 1))
+        return float(row["cost"]) * sd / (math.sqrt(k) * mean)
+    return 0.0
 
 
 def _rounds(row: Mapping[str, Any]) -> list[float] | None:

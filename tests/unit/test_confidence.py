@@ -263,3 +263,22 @@ def test_min_quality_is_applied_in_every_resample() -> None:
     task = analyze(inputs, AnalysisSettings(alpha=0.1, n_resamples=400))["tasks"][0]
     assert task["pick_probability"] == {"cheap": 0.0, "dear": 1.0}
     assert task["clear_pick"] is True
+
+
+def test_cost_uncertainty_from_the_row_widens_the_objective_interval() -> None:
+    """Equal quality, b costs more: significantly worse when the cost is known, not when
+    the cost interval (or the timed rounds) say the costs could be equal."""
+    scores = {"a": [1.0, 0.0] * 10, "b": [1.0, 0.0] * 10}
+
+    def compare(extra: dict[str, dict]) -> dict:
+        inputs = _inputs(scores, {"a": 1.0, "b": 1.2})
+        for cand, fields in extra.items():
+            inputs["measures"][("addition", cand)].update(fields)
+        report = analyze(inputs, AnalysisSettings(alpha=1.0, n_resamples=200))
+        return {r["candidate"]: r for r in report["tasks"][0]["results"]}["b"]["comparison"]
+
+    known = compare({})
+    assert known["cost_se"] == 0.0 and known["verdict"].startswith("significantly worse")
+    noisy = compare({"a": {"round_seconds": [10.0, 30.0, 20.0]}, "b": {"round_seconds": [12.0, 36.0, 24.0]}})
+    assert noisy["cost_se"] > 0 and noisy["lo"] < 0 < noisy["hi"]
+    assert noisy["verdict"].startswith("not distinguishable")

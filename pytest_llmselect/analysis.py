@@ -229,7 +229,7 @@ def _task_confidence(live: Sequence[dict[str, Any]], by_cand: Mapping[str, Mappi
                             candidates=[r["candidate"] for r in live], n_resamples=s.n_resamples, seed=s.seed)
     others = [r for r in live if r["candidate"] != selected]
     open_ = [r for r in others if not (r["candidate"] in cmps and cmps[r["candidate"]].worse)
-             and not (not r["min_quality_passed"] and _min_quality_settled(r, min_quality, hib))]
+             and not (r["min_quality_passed"] is False and _min_quality_settled(r, min_quality, hib))]
     sel_row = next(r for r in live if r["candidate"] == selected)
     share = pick.shares.get(selected, 0.0)
     runner_up = max(others, key=lambda r: (pick.shares[r["candidate"]], -r["objective"]), default=None)

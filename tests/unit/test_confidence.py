@@ -282,3 +282,17 @@ def test_cost_uncertainty_from_the_row_widens_the_objective_interval() -> None:
     noisy = compare({"a": {"round_seconds": [10.0, 30.0, 20.0]}, "b": {"round_seconds": [12.0, 36.0, 24.0]}})
     assert noisy["cost_se"] > 0 and noisy["lo"] < 0 < noisy["hi"]
     assert noisy["verdict"].startswith("not distinguishable")
+
+
+def test_a_pick_is_not_clear_while_the_runner_up_is_not_significantly_worse() -> None:
+    """Found by the calibration benchmark: with no min_quality on the task, every other
+    candidate counted as settled, so a majority of resamples alone made a pick "clear"."""
+    a = [1.0] * 6 + [0.0] * 1 + [1.0] * 6 + [0.0] * 7     # wins 6 cases, loses 1, 7 ties at 0
+    b = [0.0] * 6 + [1.0] * 1 + [1.0] * 6 + [0.0] * 7
+    task = analyze(_inputs({"a": a, "b": b}, {"a": 0.0, "b": 0.0}),
+                   AnalysisSettings(alpha=1.0, n_resamples=2000))["tasks"][0]
+    assert task["selection"]["selected"] == "a"
+    assert task["pick_probability"]["a"] >= 0.95
+    row = {r["candidate"]: r for r in task["results"]}["b"]
+    assert row["comparison"]["verdict"].startswith("not distinguishable")
+    assert task["clear_pick"] is False

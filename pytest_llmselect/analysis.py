@@ -28,7 +28,10 @@ UNITS = {
 
 # How each figure is made, for the report to say (rendered verbatim by every format).
 METHODS = {
-    "quality_interval": "0/1 scores: Wilson score interval; other scores: see stats.estimate",
+    "quality_interval": ("0/1 scores: Wilson score interval; other scores: Student t interval of the mean "
+                         "(near-nominal coverage at small n, where bootstrap and normal intervals run short: "
+                         "Bowyer, Aitchison & Ivanova 2025, 'Don't use the CLT in LLM evals with fewer than a "
+                         "few hundred datapoints'); grouped cases: cluster-robust t"),
     "comparison": ("objective cost + alpha x loss of each candidate minus the selected one's, per case; "
                    "0/1 losses: Tango's score test (McNemar's at a difference of 0) and the interval it "
                    "implies; other losses: paired t with the cost's own variance added (Welch-Satterthwaite); "

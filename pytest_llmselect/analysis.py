@@ -88,7 +88,8 @@ def _verdict(cmp: Any) -> str:
     if cmp.better:
         return "significantly better on the objective (on the shared cases)"
     need = cases_to_settle(cmp)
-    settle = "a tie on this data" if need is None else f"about {need} cases would likely settle it"
+    settle = ("practically a tie: more than ten million cases would be needed" if need is None
+              else f"about {need} cases would likely settle it")
     return f"not distinguishable on the objective ({settle})"
 
 

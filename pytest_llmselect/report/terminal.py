@@ -248,7 +248,7 @@ def pick_note(block: Mapping[str, Any]) -> Note | None:
     if "cases_needed" not in block:
         settle = ""
     elif needed is None:
-        settle = "; the runner-up ties the selected on this data, more cases may not settle it"
+        settle = "; practically a tie: more than ten million cases would be needed to settle it"
     else:
         settle = f"; about {needed} cases (now {num(block.get('n_cases'))}) would likely settle it"
     return Note("Pick probability", f"NO CLEAR PICK: {text}{settle}", warning=True)

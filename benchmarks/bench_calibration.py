@@ -36,7 +36,8 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+if "--use-installed" not in sys.argv:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pytest_llmselect.analysis import AnalysisSettings, analyze, inputs_from_report  # noqa: E402
 from pytest_llmselect.stats import bca_interval, bootstrap_interval, t_interval  # noqa: E402
@@ -60,6 +61,19 @@ def subsample(inputs: dict[str, Any], ids: set[str], fraction: float) -> dict[st
                 m[k] = type(m[k])(m[k] * fraction) if k == "model_seconds" else round(m[k] * fraction)
         measures[key] = m
     return {**inputs, "cases": [c for c in inputs["cases"] if str(c["case_id"]) in ids], "measures": measures}
+
+
+def confident_pick(task: dict[str, Any]) -> bool:
+    """The report's ``clear_pick``; for a report made before it existed (run this script with
+    an older checkout first on ``PYTHONPATH`` to compare), every other eligible candidate
+    labelled "significantly worse"."""
+    if "clear_pick" in task:
+        return bool(task["clear_pick"])
+    sel = task["selection"]["selected"]
+    others = [r for r in task["results"] if r["candidate"] != sel
+              and r["candidate"] not in task["selection"]["excluded"]]
+    return sel is not None and all((r.get("comparison") or {}).get("verdict", "").startswith("significantly worse")
+                                   for r in others)
 
 
 def switch_alphas(block: dict[str, Any]) -> list[float]:
@@ -94,8 +108,8 @@ def run(path: Path, reps: int, sizes: list[int], n_resamples: int, methods: bool
                     out = analyze(sub, AnalysisSettings(alpha=alpha, n_resamples=n_resamples))["tasks"][0]
                     sel = out["selection"]["selected"]
                     right += sel == t_pick
-                    stated.append((out["pick_probability"] or {}).get(sel, 0.0))
-                    if out["clear_pick"]:
+                    stated.append((out.get("pick_probability") or {}).get(sel, math.nan))
+                    if confident_pick(out):
                         confident += 1
                         wrong_conf += sel != t_pick
                     for r in out["results"]:
@@ -132,7 +146,8 @@ def run(path: Path, reps: int, sizes: list[int], n_resamples: int, methods: bool
     for task, n, alpha, reps_, p_right, stated, conf, wrong, labels, false in rows:
         wrong_share = f"{wrong}/{conf} ({100 * wrong / conf:.1f}%)" if conf else "0/0"
         false_share = f"{false}/{labels} ({100 * false / labels:.1f}%)" if labels else "0/0"
-        print(f"| {task} | {n} | {alpha:.4g} | {100 * p_right:.1f}% | {100 * stated:.1f}% | {conf} | "
+        stated_text = "-" if math.isnan(stated) else f"{100 * stated:.1f}%"
+        print(f"| {task} | {n} | {alpha:.4g} | {100 * p_right:.1f}% | {stated_text} | {conf} | "
               f"{wrong_share} | {labels} | {false_share} |")
     total_conf = sum(r[6] for r in rows)
     total_wrong = sum(r[7] for r in rows)
@@ -162,6 +177,8 @@ def main() -> None:
     ap.add_argument("--resamples", type=int, default=500, help="bootstrap resamples of the pick probability")
     ap.add_argument("--methods", action="store_true", help="also compare interval methods on non-binary scores")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--use-installed", action="store_true",
+                    help="analyse with the pytest_llmselect on PYTHONPATH (e.g. an older checkout), not this one")
     a = ap.parse_args()
     run(a.run, a.reps, [int(x) for x in a.sizes.split(",")], a.resamples, a.methods, a.seed)
 

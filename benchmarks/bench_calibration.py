@@ -40,7 +40,13 @@ if "--use-installed" not in sys.argv:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pytest_llmselect.analysis import AnalysisSettings, analyze, inputs_from_report  # noqa: E402
-from pytest_llmselect.stats import bca_interval, bootstrap_interval, t_interval  # noqa: E402
+
+
+def settings(alpha: float, n_resamples: int) -> AnalysisSettings:
+    # An older checkout has no n_resamples setting.
+    if "n_resamples" in AnalysisSettings.__dataclass_fields__:
+        return settings(alpha, n_resamples)
+    return AnalysisSettings(alpha=alpha)
 
 
 def one_task(inputs: dict[str, Any], task: str) -> dict[str, Any]:
@@ -90,7 +96,7 @@ def run(path: Path, reps: int, sizes: list[int], n_resamples: int, methods: bool
     method_rows: dict[tuple[str, int, str], list[int]] = defaultdict(lambda: [0, 0])
     for task in [t["name"] for t in inputs["tasks"]]:
         full_in = one_task(inputs, task)
-        full = analyze(full_in, AnalysisSettings(alpha=50.0, n_resamples=n_resamples))["tasks"][0]
+        full = analyze(full_in, settings(50.0, n_resamples))["tasks"][0]
         ids = sorted({str(c["case_id"]) for c in full_in["cases"]})
         truth_q = {r["candidate"]: r["quality"] for r in full["results"]}
         binary = full["binary"]
@@ -99,13 +105,13 @@ def run(path: Path, reps: int, sizes: list[int], n_resamples: int, methods: bool
             draws = [set(rng.choice(ids, size=n, replace=False).tolist()) for _ in range(reps)]
             subs = [subsample(full_in, d, n / len(ids)) for d in draws]
             for alpha in alphas:
-                truth = analyze(full_in, AnalysisSettings(alpha=alpha, n_resamples=10))["tasks"][0]
+                truth = analyze(full_in, settings(alpha, 10))["tasks"][0]
                 t_obj = dict(truth["selection"]["objectives"])
                 t_pick = truth["selection"]["selected"]
                 right = confident = wrong_conf = labels = false_labels = 0
                 stated = []
                 for sub in subs:
-                    out = analyze(sub, AnalysisSettings(alpha=alpha, n_resamples=n_resamples))["tasks"][0]
+                    out = analyze(sub, settings(alpha, n_resamples))["tasks"][0]
                     sel = out["selection"]["selected"]
                     right += sel == t_pick
                     stated.append((out.get("pick_probability") or {}).get(sel, math.nan))
@@ -127,6 +133,8 @@ def run(path: Path, reps: int, sizes: list[int], n_resamples: int, methods: bool
                 rows.append((task, n, alpha, reps, right / reps, float(np.mean(stated)), confident, wrong_conf,
                              labels, false_labels))
             if methods and not binary:
+                from pytest_llmselect.stats import bca_interval, bootstrap_interval, t_interval
+
                 for sub in subs:
                     by_c: dict[str, list[float]] = defaultdict(list)
                     for c in sub["cases"]:

@@ -45,7 +45,7 @@ from pytest_llmselect.analysis import AnalysisSettings, analyze, inputs_from_rep
 def settings(alpha: float, n_resamples: int) -> AnalysisSettings:
     # An older checkout has no n_resamples setting.
     if "n_resamples" in AnalysisSettings.__dataclass_fields__:
-        return settings(alpha, n_resamples)
+        return AnalysisSettings(alpha=alpha, n_resamples=n_resamples)
     return AnalysisSettings(alpha=alpha)
 
 

@@ -24,3 +24,14 @@ else:
     _hypothesis_settings.register_profile("llmselect", deadline=None, print_blob=True,
                                           derandomize=bool(os.environ.get("CI")))
     _hypothesis_settings.load_profile("llmselect")
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _no_xdist_worker_env(monkeypatch):
+    """Inner pytest runs must not believe they are xdist workers when the outer run uses ``-n``:
+    pytest-benchmark reads PYTEST_XDIST_WORKER from the environment and switches itself off."""
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)

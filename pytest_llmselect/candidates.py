@@ -4,6 +4,8 @@ A spec is one of
 - ``zoo:NAME``           a reference model this project trains itself (``pytest_llmselect.zoo``)
 - a local directory      anything ``AutoModelForCausalLM.from_pretrained`` reads (``./ckpt``, ``/models/x``)
 - a hub id               ``gpt2``, ``Qwen/Qwen2.5-0.5B`` (needs network or a warm HF cache)
+- ``openai:MODEL@URL``   a model behind an OpenAI-compatible server (``pytest_llmselect.endpoints``)
+- ``vllm:MODEL``         a directory or hub id run in-process by vLLM (``vllm.LLM``), if installed
 - ``@candidates.toml``   a file of ``[[candidate]]`` tables with per-candidate settings
 """
 
@@ -17,6 +19,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from pytest_llmselect.cost import Price
+from pytest_llmselect.endpoints import PREFIX as SERVED_PREFIX
+from pytest_llmselect.endpoints import SERVED_KEYS, ServedSettings, parse_served_spec, served_from_table
 from pytest_llmselect.errors import SpecError
 
 try:  # Python 3.11+
@@ -28,7 +32,9 @@ DTYPES = ("auto", "float32", "float16", "bfloat16")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 _CANDIDATE_KEYS = {
     "spec", "name", "dtype", "device", "revision", "trust_remote_code", "price", "batch_size",
-}
+} | SERVED_KEYS
+# Keys that mean nothing for a served model (the server decides them).
+_LOCAL_ONLY_KEYS = {"dtype", "device", "revision", "trust_remote_code"}
 _PRICE_KEYS = {"usd_per_hour", "usd_per_million_input_tokens", "usd_per_million_output_tokens"}
 
 
@@ -38,14 +44,19 @@ class Candidate:
 
     name: str                    # display name, unique in a session; used in test ids and reports
     spec: str                    # what the user wrote
-    kind: str                    # "zoo" | "local" | "hub"
-    source: str                  # zoo name, absolute directory, or hub id
+    kind: str                    # "zoo" | "local" | "hub" | "openai" | "vllm"
+    source: str                  # zoo name, absolute directory, hub id, or a served model's base URL
     dtype: str | None = None     # None: bfloat16 on CUDA, float32 on CPU
     device: str | None = None    # None: cuda when available, else cpu
     revision: str | None = None
     trust_remote_code: bool = False
     price: Price | None = None   # None: the session's default price applies
     batch_size: int | None = None
+    served: ServedSettings | None = None  # kind "openai" only
+
+    @property
+    def is_served(self) -> bool:
+        return self.served is not None
 
 
 def _is_pathlike(spec: str) -> bool:
@@ -62,18 +73,32 @@ def parse_spec(spec: str, *, base_dir: Path | None = None) -> Candidate:
     base = base_dir or Path.cwd()
     if text.startswith("zoo:"):
         from pytest_llmselect.zoo import ZOO_NAMES
+        from pytest_llmselect.zoo.chat import CHAT_NAMES
 
         zoo_name = text[4:]
-        if zoo_name not in ZOO_NAMES:
+        if zoo_name not in ZOO_NAMES + CHAT_NAMES:
             raise SpecError(
                 f"unknown zoo model {zoo_name!r} in candidate spec {text!r}; "
-                f"known: {', '.join(ZOO_NAMES)}"
+                f"known: {', '.join(ZOO_NAMES + CHAT_NAMES)}"
             )
         return Candidate(name=text, spec=text, kind="zoo", source=zoo_name)
+    if text.startswith(SERVED_PREFIX):
+        served = parse_served_spec(text)
+        return Candidate(name=text, spec=text, kind="openai", source=served.base_url, served=served)
+    if text.startswith("vllm:"):
+        inner = text[5:].strip()
+        try:
+            target = parse_spec(inner, base_dir=base) if inner and not inner.startswith(("zoo:", "vllm:", "openai:", "@")) \
+                else None
+        except SpecError as exc:
+            raise SpecError(f"vllm spec {text!r}: {exc}") from None
+        if target is None:
+            raise SpecError(f"malformed vllm spec {text!r}: expected vllm:DIRECTORY or vllm:HUB_ID")
+        return Candidate(name=text, spec=text, kind="vllm", source=target.source)
     if ":" in text.split("/")[0] and not text.startswith(("./", "/")):
         raise SpecError(
             f"malformed candidate spec {text!r}: unknown prefix {text.split(':')[0]!r}; "
-            "use zoo:NAME, a directory, a hub id or @candidates.toml"
+            "use zoo:NAME, a directory, a hub id, openai:MODEL@URL, vllm:MODEL or @candidates.toml"
         )
     path = (base / os.path.expanduser(text)).resolve() if not os.path.isabs(os.path.expanduser(text)) \
         else Path(os.path.expanduser(text))
@@ -112,15 +137,26 @@ def _from_table(table: Any, index: int, path: Path) -> Candidate:
     unknown = set(table) - _CANDIDATE_KEYS
     if unknown:
         raise SpecError(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(_CANDIDATE_KEYS)}")
-    if "spec" not in table:
+    spec = table.get("spec")
+    served_keys = sorted(SERVED_KEYS & set(table))
+    if spec is None and not served_keys:
         raise SpecError(f"{where}: missing required key 'spec'")
-    spec = table["spec"]
-    if not isinstance(spec, str) or spec.startswith("@"):
+    if spec is not None and (not isinstance(spec, str) or spec.startswith("@")):
         raise SpecError(f"{where}: spec must be a model spec string (not an @file), got {spec!r}")
-    try:
-        cand = parse_spec(spec, base_dir=path.parent)
-    except SpecError as exc:
-        raise SpecError(f"{where}: {exc}") from None
+    if served_keys or (spec is not None and spec.startswith(SERVED_PREFIX)):
+        if spec is not None and not spec.startswith(SERVED_PREFIX):
+            raise SpecError(f"{where}: key(s) {served_keys} are for served models; "
+                            f"spec {spec!r} is not openai:MODEL@BASE_URL")
+        local = sorted(_LOCAL_ONLY_KEYS & set(table))
+        if local:
+            raise SpecError(f"{where}: key(s) {local} do not apply to a served model (its server sets them)")
+        served = served_from_table(table, where)
+        cand = Candidate(name=served.spec, spec=served.spec, kind="openai", source=served.base_url, served=served)
+    else:
+        try:
+            cand = parse_spec(spec, base_dir=path.parent)
+        except SpecError as exc:
+            raise SpecError(f"{where}: {exc}") from None
     changes: dict[str, Any] = {}
     if "name" in table:
         name = table["name"]

@@ -4,7 +4,8 @@ The session gathers every request the group's cases will make, hands them here
 once, and later cases are served from the results. Requests are sorted by length
 and cut into batches here (not only inside the backend) so each batch can be timed:
 a request's latency is the wall time of the batch that served it, which is what a
-caller of a batched server experiences.
+caller of a batched server experiences. A served backend, whose requests run
+concurrently one by one, reports each request's own latency instead.
 """
 
 from __future__ import annotations
@@ -55,8 +56,8 @@ class Measures:
         self.model_seconds += seconds
         self.batches += 1
         self.requests += len(results)
-        self.latencies.extend([seconds] * len(results))
         for r in results:
+            self.latencies.append(seconds if r.latency_seconds is None else r.latency_seconds)
             if isinstance(r, GenerateResult):
                 self.input_tokens += r.input_tokens
                 self.output_tokens += r.output_tokens
@@ -67,11 +68,13 @@ class Measures:
 
 
 def _length(req: Request) -> int:
-    return len(req.prompt) if isinstance(req, GenerateRequest) else len(req.context) + len(req.continuation)
+    if isinstance(req, GenerateRequest):
+        return sum(len(m.content) for m in req.messages) if req.messages is not None else len(req.prompt)
+    return len(req.context) + len(req.continuation)
 
 
 def _gen_key(req: GenerateRequest) -> tuple:
-    return (req.max_new_tokens, req.stop)
+    return (req.max_new_tokens, req.stop, req.is_chat)
 
 
 def plan_batches(requests: Iterable[Request], batch_size: int) -> list[list[Request]]:

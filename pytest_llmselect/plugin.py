@@ -17,7 +17,8 @@ SESSION_KEY = pytest.StashKey[LLMSession]()
 # (option, ini key, help, ini type, ini default)
 OPTIONS: list[tuple[str, str, str, str, Any]] = [
     ("--llm-candidates", "llm_candidates",
-     "comma-separated candidate models: zoo:NAME, a local directory, a hub id, or @candidates.toml",
+     "comma-separated candidate models: zoo:NAME, a local directory, a hub id, openai:MODEL@BASE_URL, "
+     "vllm:MODEL, or @candidates.toml",
      "string", ""),
     ("--llm-alpha", "llm_alpha",
      "price of quality in cost + alpha * loss: USD per 1,000 cases that one whole unit of loss is worth",
@@ -147,6 +148,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
     try:
         settings = settings_from_config(config)
+        if not hasattr(config, "workerinput") and not config.getoption("help", False):
+            from pytest_llmselect.backends import check_served
+
+            check_served(settings.candidates)  # an unreachable server is one line, before anything runs
     except LLMSelectError as exc:
         raise pytest.UsageError(str(exc)) from None
     config.stash[SESSION_KEY] = LLMSession(config, settings)

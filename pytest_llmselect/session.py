@@ -154,7 +154,7 @@ class LLMSession:
         if cand.name in self.load_errors:
             raise BackendError(self.load_errors[cand.name])
         self.release()
-        from pytest_llmselect.backends import _hf, load_backend, resolve_source
+        from pytest_llmselect.backends import _hf, is_local, load_backend, resolve_source
 
         def load() -> tuple[Backend, float]:
             start = time.perf_counter()
@@ -164,8 +164,9 @@ class LLMSession:
         try:
             # Outside the timed load: importing torch is paid once per process, and a zoo
             # model's first-use training is not part of loading it.
-            source = resolve_source(cand)
-            _hf().import_model_class(source, revision=cand.revision, trust_remote_code=cand.trust_remote_code)
+            source = resolve_source(cand) if is_local(cand) else None
+            if source is not None:
+                _hf().import_model_class(source, revision=cand.revision, trust_remote_code=cand.trust_remote_code)
             if item is None:
                 backend, seconds = load()
             else:
@@ -185,6 +186,8 @@ class LLMSession:
             "num_parameters": info.num_parameters, "device": info.device, "dtype": info.dtype,
             "source": info.extra.get("source", cand.source),
         }
+        if "identity" in info.extra:  # a served model: base URL, model name, server (never the key)
+            self.model_info[cand.name]["identity"] = info.extra["identity"]
         if self.is_worker:
             self.pending.append(("llmselect.model", {"name": cand.name, "loads": 1, "load_seconds": seconds,
                                                      "info": self.model_info[cand.name]}))
@@ -235,6 +238,10 @@ class LLMSession:
         return self.groups[key]
 
     def _batch_size(self, cand: Candidate) -> int:
+        if cand.served is not None and cand.batch_size is None:
+            # A served model gets the whole group at once: the server batches, and the backend
+            # keeps max_concurrency requests in flight without waiting for a batch's slowest.
+            return 1 << 30
         return cand.batch_size or self.settings.batch_size
 
     def _prefetch(self, group: Group, backend: Backend) -> None:
@@ -283,7 +290,8 @@ class LLMSession:
         group.measures.merge(measured)
         settings = self.generation.setdefault(group.task.name, set())
         for req in requests:
-            settings.add(("generate", req.max_new_tokens, req.stop) if isinstance(req, GenerateRequest)
+            settings.add(("chat" if req.is_chat else "generate", req.max_new_tokens, req.stop)
+                         if isinstance(req, GenerateRequest)
                          else ("loglikelihood", None, ()))
         self.log_state()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 from pytest_llmselect.errors import MissingDependency
 
@@ -33,9 +33,51 @@ def resolve_source(cand: "Candidate") -> str:
     return cand.source
 
 
+def _openai():
+    try:
+        from pytest_llmselect.backends import openai
+    except ImportError as exc:  # httpx / tenacity missing
+        raise MissingDependency(
+            f"served models (openai:MODEL@URL) need httpx and tenacity ({exc.name or exc} is missing): "
+            "pip install 'pytest-llmselect[openai]'"
+        ) from None
+    return openai
+
+
+def _vllm():
+    try:
+        from pytest_llmselect.backends import vllm
+    except ImportError as exc:
+        raise MissingDependency(
+            f"vllm: candidates need vLLM ({exc.name or exc} is missing): install vllm for your CUDA version"
+        ) from None
+    return vllm
+
+
+def check_served(candidates: "Sequence[Candidate]") -> None:
+    """Before anything runs: every served candidate's key variable is set and its server answers
+    ``GET /models``; otherwise one SpecError line naming the candidate and the URL."""
+    served = [c for c in candidates if c.served is not None]
+    if not served:
+        return
+    openai = _openai()
+    for cand in served:
+        assert cand.served is not None
+        openai.probe_server(cand.served, name=cand.name, api_key=cand.served.api_key())
+
+
+def is_local(cand: "Candidate") -> bool:
+    """True for models run by the transformers backend in this process (zoo, directory, hub id)."""
+    return cand.kind in ("zoo", "local", "hub")
+
+
 def load_backend(cand: "Candidate", *, device: str | None = None, dtype: str | None = None,
                  source: str | None = None) -> "Backend":
     """Load ``cand``'s model; candidate settings win over session-wide ``device``/``dtype``."""
+    if cand.served is not None:
+        return _openai().OpenAIBackend.load(cand.served, display_name=cand.name)
+    if cand.kind == "vllm":
+        return _vllm().VLLMBackend.load(cand.source, display_name=cand.name, dtype=cand.dtype or dtype)
     hf = _hf()
     return hf.HFBackend.load(
         source or resolve_source(cand),
@@ -55,9 +97,13 @@ class Peak:
 @contextlib.contextmanager
 def peak_memory(device: str) -> Iterator[Peak]:
     """Peak memory of the work inside the block: CUDA allocator peak after a reset on GPU;
-    on CPU the process's resident-set high-water mark (cannot be reset, so it is an upper bound)."""
-    hf = _hf()
+    on CPU the process's resident-set high-water mark (cannot be reset, so it is an upper bound).
+    A served model ("remote") has no memory here to measure: the peak stays None."""
     peak = Peak()
+    if device == "remote":
+        yield peak
+        return
+    hf = _hf()
     hf.reset_peak_memory(device)
     try:
         yield peak

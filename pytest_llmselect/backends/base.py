@@ -7,26 +7,88 @@ Backends receive whole lists of requests so they can batch; the session gathers 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
+
+
+ROLES = ("system", "user", "assistant")
+
+
+@dataclass(frozen=True)
+class Message:
+    """One chat turn: ``role`` is "system", "user" or "assistant"; ``content`` is its text."""
+
+    role: str
+    content: str
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise ValueError(f"message role must be one of {', '.join(ROLES)}, got {self.role!r}")
+        if not isinstance(self.content, str):
+            raise TypeError(
+                f"message content must be str, got {self.content!r} of type {type(self.content).__name__}"
+            )
+
+    @classmethod
+    def coerce(cls, value: Any) -> "Message":
+        """A ``Message`` from itself or from a mapping with ``role`` and ``content`` (OpenAI's shape)."""
+        if isinstance(value, Message):
+            return value
+        if isinstance(value, Mapping):
+            extra = set(value) - {"role", "content"}
+            if extra or "role" not in value or "content" not in value:
+                raise ValueError(f"a chat message needs exactly the keys 'role' and 'content', got {dict(value)!r}")
+            return cls(value["role"], value["content"])
+        raise TypeError(f"a chat message must be a Message or a {{'role', 'content'}} dict, got {value!r}")
+
+    def to_dict(self) -> dict[str, str]:
+        return {"role": self.role, "content": self.content}
 
 
 @dataclass(frozen=True)
 class GenerateRequest:
-    """Greedy generation of up to ``max_new_tokens`` tokens, cut at the first stop string."""
+    """Greedy generation of up to ``max_new_tokens`` tokens, cut at the first stop string.
 
-    prompt: str
+    Either a raw ``prompt`` or chat ``messages`` (a sequence of :class:`Message` or
+    ``{"role", "content"}`` dicts, kept as a tuple of ``Message``); a local model renders
+    messages with its tokenizer's chat template, a served one sends them to chat completions.
+    """
+
+    prompt: str = ""
     max_new_tokens: int = 32
     stop: tuple[str, ...] = ()
+    messages: tuple[Message, ...] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.prompt, str):
             raise TypeError(f"prompt must be str, got {self.prompt!r} of type {type(self.prompt).__name__}")
-        if not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
+        if isinstance(self.max_new_tokens, bool) or not isinstance(self.max_new_tokens, int) \
+                or self.max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be a positive int, got {self.max_new_tokens!r}")
         if isinstance(self.stop, str):
             object.__setattr__(self, "stop", (self.stop,))
         else:
             object.__setattr__(self, "stop", tuple(self.stop))
+        for s in self.stop:
+            if not isinstance(s, str):
+                raise TypeError(f"stop strings must be str, got {s!r} of type {type(s).__name__}")
+        if self.messages is not None:
+            if isinstance(self.messages, (str, bytes, Mapping)):
+                raise TypeError(f"messages must be a sequence of chat messages, got {self.messages!r}")
+            messages = tuple(Message.coerce(m) for m in self.messages)
+            if not messages:
+                raise ValueError("messages must not be empty (pass a prompt for a raw completion)")
+            if self.prompt:
+                raise ValueError("give a prompt or messages, not both")
+            object.__setattr__(self, "messages", messages)
+
+    @classmethod
+    def chat(cls, messages: Sequence[Any], max_new_tokens: int = 32, stop: str | Sequence[str] = ()) -> "GenerateRequest":
+        """A chat request: ``GenerateRequest.chat([{"role": "user", "content": "2+2="}], max_new_tokens=4)``."""
+        return cls("", max_new_tokens, tuple([stop] if isinstance(stop, str) else stop), tuple(messages))
+
+    @property
+    def is_chat(self) -> bool:
+        return self.messages is not None
 
 
 @dataclass(frozen=True)
@@ -52,7 +114,11 @@ class GenerateResult:
     output_tokens: int
     # Seconds from the start of the batch's forward pass to its first new token;
     # shared by every request of one batch (they get their first token together).
+    # A served model measures it per request (streamed), from sending the request.
     first_token_seconds: float | None = None
+    # Seconds this request took on its own (a served model's request round trip, retries
+    # included); None for a local batch, whose latency is the batch's wall time.
+    latency_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +128,7 @@ class LoglikelihoodResult:
     num_chars: int          # characters in the continuation
     is_greedy: bool         # every continuation token was the argmax
     input_tokens: int = 0   # context + continuation tokens fed to the model
+    latency_seconds: float | None = None  # as GenerateResult.latency_seconds
 
     @property
     def logprob_per_token(self) -> float:

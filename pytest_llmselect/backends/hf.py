@@ -2,6 +2,8 @@
 
 Rules the session, cost module and reports rely on:
 
+* Chat requests (``messages``) are rendered with the tokenizer's chat template, generation
+  prompt added; a tokenizer without one is a ``BackendError`` before anything runs.
 * Greedy generation, batched; a result does not depend on its batch: prompts are
   left-padded with an attention mask and ``generate`` derives position ids from it
   (transformers >= 4.45, 5.x).  Identity is exact up to float noise from padded
@@ -289,7 +291,7 @@ class HFBackend:
         _check_batch_size(batch_size)
         if not requests:
             return []
-        encoded = tokenizer([r.prompt for r in requests])["input_ids"]
+        encoded = self._encode_prompts(tokenizer, requests)
         prompts: list[list[int]] = []
         for req, ids in zip(requests, encoded):
             ids = list(ids) or list(self._empty_context)
@@ -314,6 +316,33 @@ class HFBackend:
             for i, res in zip(rows, batch):
                 results[i] = res
         return results  # type: ignore[return-value]
+
+    def _encode_prompts(self, tokenizer: Any, requests: Sequence[GenerateRequest]) -> list[list[int]]:
+        """Token ids per request: a raw prompt as the tokenizer encodes it; chat messages rendered by
+        the tokenizer's chat template with the generation prompt added (as ``transformers serve``
+        and other OpenAI-compatible servers do), then encoded without adding special tokens again."""
+        chats = [r for r in requests if r.messages is not None]
+        if chats and not getattr(tokenizer, "chat_template", None):
+            raise BackendError(
+                f"model {self.info.name!r} has no chat template, so it cannot take chat messages: send a raw "
+                "prompt, or set tokenizer.chat_template and save it with the model"
+            )
+        raw = [i for i, r in enumerate(requests) if r.messages is None]
+        out: list[list[int]] = [[] for _ in requests]
+        if raw:
+            for i, ids in zip(raw, tokenizer([requests[i].prompt for i in raw])["input_ids"]):
+                out[i] = list(ids)
+        for i, req in enumerate(requests):
+            if req.messages is None:
+                continue
+            try:
+                text = tokenizer.apply_chat_template([m.to_dict() for m in req.messages], tokenize=False,
+                                                     add_generation_prompt=True)
+            except Exception as exc:  # noqa: BLE001 - a template may raise anything (jinja errors, raise_exception)
+                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise BackendError(f"model {self.info.name!r}: its chat template rejected the messages: {first}") from exc
+            out[i] = list(tokenizer(text, add_special_tokens=False)["input_ids"])
+        return out
 
     def _generate_batch(self, model: Any, tokenizer: Any, prompts: list[list[int]],
                         requests: list[GenerateRequest]) -> list[GenerateResult]:

@@ -46,6 +46,10 @@ def zoo_path(name: str, *, build: bool = True) -> Path:
     not cached yet; otherwise the path is returned as is and may not exist yet.
     Raises ``KeyError`` for an unknown name.
     """
+    from pytest_llmselect.zoo.chat import CHAT_MODELS, chat_model_path
+
+    if name in CHAT_MODELS:  # a chat variant: a base model's weights with a chat template
+        return chat_model_path(name, build=build)
     get_recipe(name)  # KeyError listing the valid names, before touching the disk
     final = cache_dir() / "zoo" / f"{name}-{recipe_hash(name)}"
     if not build or _is_built(final):
@@ -60,8 +64,10 @@ def zoo_path(name: str, *, build: bool = True) -> Path:
 
 def build_all(*, verbose: bool = False) -> dict[str, Path]:
     """Build (or find cached) every zoo model; returns name -> directory."""
+    from pytest_llmselect.zoo.chat import CHAT_NAMES
+
     paths = {}
-    for name in ZOO_NAMES:
+    for name in ZOO_NAMES + CHAT_NAMES:
         if verbose and not _is_built(zoo_path(name, build=False)):
             print(f"building {name} ...", file=sys.stderr, flush=True)
         paths[name] = zoo_path(name)

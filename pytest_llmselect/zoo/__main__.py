@@ -6,11 +6,13 @@ import argparse
 import time
 
 from pytest_llmselect.zoo import ZOO_NAMES, cache_dir, read_build_record, zoo_path
+from pytest_llmselect.zoo.chat import CHAT_NAMES
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pytest_llmselect.zoo", description=__doc__)
-    parser.add_argument("names", nargs="*", default=list(ZOO_NAMES), help=f"models to build (default: all of {', '.join(ZOO_NAMES)})")
+    names = ZOO_NAMES + CHAT_NAMES
+    parser.add_argument("names", nargs="*", default=list(names), help=f"models to build (default: all of {', '.join(names)})")
     args = parser.parse_args(argv)
     for name in args.names:
         try:

@@ -22,6 +22,14 @@ SERVED_KEYS = frozenset({"base_url", "model", "api_key_env", "max_concurrency", 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # The model name runs up to the first "@http://" or "@https://": model ids may contain "@" elsewhere.
 _SPEC = re.compile(r"^openai:(?P<model>.*?)(?:@(?P<url>https?://.*))?$", re.DOTALL)
+_OTHER_SCHEME = re.compile(r"@[A-Za-z][A-Za-z0-9+.-]*://")
+_USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
+
+
+def redact_url(text: str) -> str:
+    """``text`` with the user-info part of any URL in it (``//user:secret@host``) replaced by ``***@``,
+    so an error message that quotes what the user wrote never repeats a credential."""
+    return _USERINFO.sub("***@", text)
 
 
 @dataclass(frozen=True)
@@ -86,23 +94,24 @@ def check_base_url(url: Any) -> str:
     if not isinstance(url, str):
         raise SpecError(f"base_url must be a string such as 'http://127.0.0.1:8000/v1', got {url!r}")
     text = url.strip().rstrip("/")
+    shown = redact_url(repr(url))
     if any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in text):
-        raise SpecError(f"base_url {url!r} contains whitespace or control characters")
+        raise SpecError(f"base_url {shown} contains whitespace or control characters")
     try:
         parts = urlsplit(text)
         port = parts.port  # raises ValueError on a non-numeric or out-of-range port
     except ValueError as exc:
-        raise SpecError(f"base_url {url!r} is not a valid URL ({exc})") from None
+        raise SpecError(f"base_url {shown} is not a valid URL ({redact_url(str(exc))})") from None
     if parts.scheme not in ("http", "https"):
-        raise SpecError(f"base_url {url!r} must start with http:// or https://")
+        raise SpecError(f"base_url {shown} must start with http:// or https://")
     if not parts.hostname:
-        raise SpecError(f"base_url {url!r} has no host")
+        raise SpecError(f"base_url {shown} has no host")
     if parts.username is not None or parts.password is not None:
         # A key in the URL would end up in every report that names the candidate.
         raise SpecError("base_url must not carry credentials; put the key in an environment variable "
                         "and name it with api_key_env")
     if parts.query or parts.fragment or text.endswith(("?", "#")):
-        raise SpecError(f"base_url {url!r} must not have a query or fragment")
+        raise SpecError(f"base_url {shown} must not have a query or fragment")
     del port
     return text
 
@@ -110,16 +119,19 @@ def check_base_url(url: Any) -> str:
 def parse_served_spec(text: str) -> ServedSettings:
     """``openai:MODEL@BASE_URL`` -> settings with defaults; a SpecError names what is wrong."""
     match = _SPEC.match(text)
+    shown = redact_url(repr(text))
     if match is None or not match.group("model"):
-        raise SpecError(f"malformed served spec {text!r}: expected openai:MODEL@BASE_URL, "
+        raise SpecError(f"malformed served spec {shown}: expected openai:MODEL@BASE_URL, "
                         "e.g. openai:my-model@http://127.0.0.1:8000/v1")
     if match.group("url") is None:
-        raise SpecError(f"served spec {text!r} has no base URL: expected openai:MODEL@BASE_URL "
+        if _OTHER_SCHEME.search(match.group("model")):
+            raise SpecError(f"served spec {shown}: the base URL must start with http:// or https://")
+        raise SpecError(f"served spec {shown} has no base URL: expected openai:MODEL@BASE_URL "
                         "(or set base_url in a candidates file)")
     try:
         return ServedSettings(base_url=match.group("url"), model=match.group("model"))
     except SpecError as exc:
-        raise SpecError(f"served spec {text!r}: {exc}") from None
+        raise SpecError(f"served spec {shown}: {exc}") from None
 
 
 def served_from_table(table: Mapping[str, Any], where: str) -> ServedSettings:
@@ -132,7 +144,7 @@ def served_from_table(table: Mapping[str, Any], where: str) -> ServedSettings:
     if isinstance(spec, str) and spec.startswith(PREFIX):
         match = _SPEC.match(spec)
         if match is None or not match.group("model") and "model" not in table:
-            raise SpecError(f"{where}: malformed served spec {spec!r}: expected openai:MODEL@BASE_URL")
+            raise SpecError(f"{where}: malformed served spec {redact_url(repr(spec))}: expected openai:MODEL@BASE_URL")
         if match.group("model"):
             base["model"] = match.group("model")
         if match.group("url") is not None:

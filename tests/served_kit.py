@@ -164,7 +164,10 @@ class FaultProxy:
                 if self.delay_s:
                     await asyncio.sleep(self.delay_s)
                 if not self.upstream:
-                    return JSONResponse(_canned(body, request.url.path))
+                    canned = _canned(body, request.url.path)
+                    if body.get("stream"):
+                        return Response(_as_stream(canned, request.url.path), media_type="text/event-stream")
+                    return JSONResponse(canned)
                 up_req = client.build_request("POST", f"{self.upstream}{request.url.path[3:]}", json=body)
                 up = await client.send(up_req, stream=True)
                 if not body.get("stream"):
@@ -199,6 +202,17 @@ def _canned(body: dict[str, Any], path: str) -> dict[str, Any]:
                                                           "finish_reason": "stop"}], "usage": usage}
     return {"object": "text_completion", "choices": [{"index": 0, "text": "ok", "finish_reason": "stop"}],
             "usage": usage}
+
+
+def _as_stream(canned: dict[str, Any], path: str) -> str:
+    """The canned answer as server-sent events: one chunk of text, then a chunk with the usage."""
+    import json
+
+    chat = path.endswith("chat/completions")
+    text = canned["choices"][0]["message"]["content"] if chat else canned["choices"][0]["text"]
+    piece = {"index": 0, "delta": {"content": text}} if chat else {"index": 0, "text": text}
+    chunks = [{"choices": [piece]}, {"choices": [], "usage": canned["usage"]}]
+    return "".join(f"data: {json.dumps(c)}\n\n" for c in chunks) + "data: [DONE]\n\n"
 
 
 class LogprobServer:

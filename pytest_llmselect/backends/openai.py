@@ -30,6 +30,7 @@ Rules the session, cost module and reports rely on:
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 import time
 from typing import Any, Awaitable, Callable, Sequence, TypeVar
@@ -81,7 +82,10 @@ class RetryAfterWait(tenacity.wait.wait_base):
     capped at ``maximum``), but never shorter than the failed attempt's ``Retry-After``."""
 
     def __init__(self, initial: float = 0.5, maximum: float = 30.0, jitter: float = 0.5) -> None:
-        self._backoff = tenacity.wait_exponential_jitter(initial=initial, max=maximum, jitter=jitter)
+        # tenacity 9.2 renamed ``initial`` to ``multiplier``; older releases know only ``initial``.
+        first = "multiplier" if "multiplier" in inspect.signature(tenacity.wait_exponential_jitter).parameters \
+            else "initial"
+        self._backoff = tenacity.wait_exponential_jitter(**{first: initial}, max=maximum, jitter=jitter)
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> float:
         wait = float(self._backoff(retry_state))

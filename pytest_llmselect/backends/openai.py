@@ -50,6 +50,7 @@ from pytest_llmselect.backends.openai_protocol import (
     chat_body,
     chunk_text,
     completion_body,
+    finished,
     cut_at_stop,
     parse_retry_after,
     parse_sse_line,
@@ -327,10 +328,11 @@ class OpenAIBackend:
                 if "error" in chunk:
                     raise self._error(f"{path} stream reported an error: {str(chunk['error'])[:200]}")
                 piece = chunk_text(chunk, chat=chat)
-                if piece:
-                    if timing["ttft"] is None:
-                        timing["ttft"] = time.perf_counter() - (timing["start"] or 0.0)
-                    parts.append(piece)
+                # The first token shows as the first text, or, for an answer that is only an EOS,
+                # as the chunk that says it finished.
+                if timing["ttft"] is None and (piece or finished(chunk)):
+                    timing["ttft"] = time.perf_counter() - (timing["start"] or 0.0)
+                parts.append(piece)
                 usage = usage_tokens(chunk) or usage
         return "".join(parts), usage
 
@@ -408,7 +410,7 @@ class OpenAIBackend:
             scored = prompt_token_logprobs(choices[0], usage[0])
             if scored is None:
                 raise ProtocolError("no prompt log-probabilities in the response")
-            logprob, count, greedy = score_continuation(scored, len(context))
+            logprob, count, greedy = score_continuation(scored, len(context), len(prompt))
         except ProtocolError as exc:
             raise self._error(f"/completions: cannot score {req.continuation!r}: {exc}") from None
         return LoglikelihoodResult(logprob=logprob, num_tokens=count, num_chars=len(req.continuation),

@@ -94,6 +94,13 @@ def chunk_text(chunk: Mapping[str, Any], *, chat: bool) -> str:
     return text if isinstance(text, str) else ""
 
 
+def finished(chunk: Mapping[str, Any]) -> bool:
+    """True when a streamed chunk carries a ``finish_reason`` (the answer ended)."""
+    choices = chunk.get("choices")
+    return (isinstance(choices, list) and bool(choices) and isinstance(choices[0], Mapping)
+            and bool(choices[0].get("finish_reason")))
+
+
 def response_text(body: Mapping[str, Any], *, chat: bool) -> str:
     """The text of a non-streamed response."""
     choices = body.get("choices")
@@ -238,15 +245,22 @@ def _is_top(value: float | None, top: Any) -> bool | None:
     return None if best is None else value >= best - 1e-6
 
 
-def score_continuation(scored: ScoredPrompt, boundary: int) -> tuple[float, int, bool]:
+def score_continuation(scored: ScoredPrompt, boundary: int, prompt_length: int) -> tuple[float, int, bool]:
     """(summed log-probability, tokens scored, all greedy) of the tokens that end after character
-    ``boundary`` of the prompt; a token that straddles the boundary counts as continuation.
-    A token ends at its ``text_offset`` plus its length, or, without offsets, where the
-    concatenated token texts reach."""
+    ``boundary`` of a prompt of ``prompt_length`` characters; a token that straddles the boundary
+    counts as continuation. A token ends at its ``text_offset`` plus its length; without offsets,
+    ends are counted back from the end of the prompt (the token texts concatenate to the prompt,
+    and the first token's text may be unknown, as in vLLM's ``prompt_logprobs``)."""
+    if scored.offsets is not None:
+        ends = [o + len(t) for o, t in zip(scored.offsets, scored.tokens)]
+    else:
+        ends, end = [], prompt_length
+        for tok in reversed(scored.tokens):
+            ends.append(end)
+            end -= len(tok)
+        ends.reverse()
     total, count, greedy = 0.0, 0, True
-    end = 0
-    for i, (tok, value, top) in enumerate(zip(scored.tokens, scored.logprobs, scored.greedy)):
-        end = (scored.offsets[i] if scored.offsets is not None else end) + len(tok)
+    for end, value, top in zip(ends, scored.logprobs, scored.greedy):
         if end <= boundary:
             continue
         if value is None:

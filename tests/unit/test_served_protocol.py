@@ -224,10 +224,13 @@ def test_echo_logprobs_score_the_continuation():
                            "text_offset": [0, 1, 2, 4, 5]}}
     scored = prompt_token_logprobs(choice, 4)  # the fifth token was generated, not prompt
     assert scored.offsets == (0, 1, 2, 4)
-    assert score_continuation(scored, len("ab")) == (-2.5, 2, False)
-    assert score_continuation(scored, len("ab c")) == (-0.5, 1, True)
+    assert score_continuation(scored, len("ab"), len("ab cd")) == (-2.5, 2, False)
+    assert score_continuation(scored, len("ab c"), len("ab cd")) == (-0.5, 1, True)
     # A token straddling the boundary ("ab |c" cut inside " c") counts as continuation.
-    assert score_continuation(scored, 3) == (-2.5, 2, False)
+    assert score_continuation(scored, 3, len("ab cd")) == (-2.5, 2, False)
+    # Without offsets, token ends are counted back from the end of the prompt.
+    bare = ScoredPrompt(scored.tokens, scored.logprobs, scored.greedy)
+    assert score_continuation(bare, len("ab"), len("ab cd")) == (-2.5, 2, False)
 
 
 def test_prompt_logprobs_shape_of_vllm():
@@ -235,7 +238,9 @@ def test_prompt_logprobs_shape_of_vllm():
                                   {"9": {"logprob": -0.25, "rank": 3, "decoded_token": "c"}}]}
     scored = prompt_token_logprobs(choice, 3)
     assert scored == ScoredPrompt(("", "b", "c"), (None, -1.5, -0.25), (None, True, False))
-    assert score_continuation(scored, 1) == (-0.25, 1, False)
+    # The first token's text is unknown (""): ends are counted back from the prompt "abc".
+    assert score_continuation(scored, 2, 3) == (-0.25, 1, False)
+    assert score_continuation(scored, 1, 3) == (-1.75, 2, False)
 
 
 def test_missing_prompt_logprobs_is_none_not_an_error():

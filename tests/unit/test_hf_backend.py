@@ -480,3 +480,36 @@ def test_cuda_peak_memory_resets_and_close_frees(model_dir):
     assert hf.read_peak_memory(device) < 64 * 2**20
     b.close()
     assert torch.cuda.memory_allocated() <= before
+
+
+# ---- chat messages --------------------------------------------------------------------------
+
+
+def test_messages_without_a_chat_template_are_one_clear_error(backend):
+    req = GenerateRequest.chat([{"role": "user", "content": "Hello"}], max_new_tokens=3)
+    with pytest.raises(BackendError, match="has no chat template, so it cannot take chat messages") as info:
+        backend.generate([GenerateRequest("a", max_new_tokens=2), req])
+    assert "\n" not in str(info.value)
+
+
+def test_messages_use_the_chat_template_with_the_generation_prompt(model_dir, tmp_path):
+    from transformers import AutoTokenizer
+
+    import shutil
+
+    chat_dir = tmp_path / "chat"
+    shutil.copytree(model_dir, chat_dir)
+    tok = AutoTokenizer.from_pretrained(chat_dir)
+    # A template whose generation prompt is visible: "<user text>\nA:".
+    tok.chat_template = ("{% for m in messages %}{{ m['role'][0] | upper }}:{{ m['content'] }}\n{% endfor %}"
+                         "{% if add_generation_prompt %}A:{% endif %}")
+    tok.save_pretrained(chat_dir)
+    chat_backend = HFBackend.load(str(chat_dir), device="cpu")
+    try:
+        messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "Hello"}]
+        chat = chat_backend.generate([GenerateRequest.chat(messages, max_new_tokens=6)])[0]
+        raw = chat_backend.generate([GenerateRequest("S:be brief\nU:Hello\nA:", max_new_tokens=6)])[0]
+    finally:
+        chat_backend.close()
+    assert (chat.text, chat.input_tokens, chat.output_tokens) == (raw.text, raw.input_tokens, raw.output_tokens)
+    assert chat.input_tokens == len("S:be brief\nU:Hello\nA:")

@@ -5,7 +5,7 @@ A spec is one of
 - a local directory      anything ``AutoModelForCausalLM.from_pretrained`` reads (``./ckpt``, ``/models/x``)
 - a hub id               ``gpt2``, ``Qwen/Qwen2.5-0.5B`` (needs network or a warm HF cache)
 - ``openai:MODEL@URL``   a model behind an OpenAI-compatible server (``pytest_llmselect.endpoints``)
-- ``vllm:MODEL``         a directory or hub id run in-process by vLLM (``vllm.LLM``), if installed
+- ``vllm:MODEL``         a directory, hub id or zoo:NAME run in-process by vLLM (``vllm.LLM``), if installed
 - ``@candidates.toml``   a file of ``[[candidate]]`` tables with per-candidate settings
 """
 
@@ -88,13 +88,15 @@ def parse_spec(spec: str, *, base_dir: Path | None = None) -> Candidate:
     if text.startswith("vllm:"):
         inner = text[5:].strip()
         try:
-            target = parse_spec(inner, base_dir=base) if inner and not inner.startswith(("zoo:", "vllm:", "openai:", "@")) \
+            target = parse_spec(inner, base_dir=base) if inner and not inner.startswith(("vllm:", "openai:", "@")) \
                 else None
         except SpecError as exc:
             raise SpecError(f"vllm spec {text!r}: {exc}") from None
         if target is None:
-            raise SpecError(f"malformed vllm spec {text!r}: expected vllm:DIRECTORY or vllm:HUB_ID")
-        return Candidate(name=text, spec=text, kind="vllm", source=target.source)
+            raise SpecError(f"malformed vllm spec {text!r}: expected vllm:DIRECTORY, vllm:HUB_ID or vllm:zoo:NAME")
+        # A zoo model keeps its "zoo:" prefix: it is built (or found in the cache) when it loads.
+        source = f"zoo:{target.source}" if target.kind == "zoo" else target.source
+        return Candidate(name=text, spec=text, kind="vllm", source=source)
     if ":" in text.split("/")[0] and not text.startswith(("./", "/")):
         raise SpecError(
             f"malformed candidate spec {text!r}: unknown prefix {text.split(':')[0]!r}; "

@@ -77,7 +77,13 @@ def load_backend(cand: "Candidate", *, device: str | None = None, dtype: str | N
     if cand.served is not None:
         return _openai().OpenAIBackend.load(cand.served, display_name=cand.name)
     if cand.kind == "vllm":
-        return _vllm().VLLMBackend.load(cand.source, display_name=cand.name, dtype=cand.dtype or dtype)
+        backend = _vllm()
+        target = cand.source
+        if target.startswith("zoo:"):
+            from pytest_llmselect.zoo import zoo_path
+
+            target = str(zoo_path(target[4:]))
+        return backend.VLLMBackend.load(target, display_name=cand.name, dtype=cand.dtype or dtype)
     hf = _hf()
     return hf.HFBackend.load(
         source or resolve_source(cand),

@@ -9,18 +9,28 @@ __version__ = "0.1.0"
 
 from pytest_llmselect.backends.base import (
     GenerateRequest,
+    Message,
     GenerateResult,
     LoglikelihoodRequest,
     LoglikelihoodResult,
 )
 from pytest_llmselect.data import case_ids, load_jsonl
-from pytest_llmselect.errors import BackendError, DataError, LLMSelectError, MissingDependency, SpecError
+from pytest_llmselect.errors import (
+    BackendError,
+    CapabilityError,
+    DataError,
+    LLMSelectError,
+    MissingDependency,
+    SpecError,
+)
 from pytest_llmselect.metrics import contains, exact_match, token_f1
 
 __all__ = [
     "BackendError",
+    "CapabilityError",
     "DataError",
     "GenerateRequest",
+    "Message",
     "GenerateResult",
     "LLMSelectError",
     "LoglikelihoodRequest",

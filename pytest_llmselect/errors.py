@@ -19,5 +19,11 @@ class BackendError(LLMSelectError, RuntimeError):
     """A model could not be loaded or run."""
 
 
+class CapabilityError(BackendError):
+    """The candidate cannot do what a request asks (a server without prompt log-probabilities, a
+    model without a chat template). Raised before any of the request's work is sent; a test that
+    hits it fails with this one line instead of a traceback."""
+
+
 class MissingDependency(LLMSelectError, ImportError):
     """An optional dependency is missing; the message names the extra to install."""

@@ -188,6 +188,17 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     items[:] = make_check_items(llm_session, llm_session.order_items(items))
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A candidate that cannot do what a case asks fails it with one line, not a traceback
+    through the plugin's own frames."""
+    outcome = yield
+    from pytest_llmselect.errors import CapabilityError
+
+    if call.excinfo is not None and call.excinfo.errisinstance(CapabilityError):
+        outcome.get_result().longrepr = f"{type(call.excinfo.value).__name__}: {call.excinfo.value}"
+
+
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
     llm_session = item.config.stash.get(SESSION_KEY, None)
     if llm_session is not None:

@@ -54,7 +54,7 @@ from pytest_llmselect.backends.base import (
     LoglikelihoodResult,
     ModelInfo,
 )
-from pytest_llmselect.errors import BackendError
+from pytest_llmselect.errors import BackendError, CapabilityError
 
 __all__ = ["HFBackend", "read_peak_memory", "reset_peak_memory", "resolve_device", "resolve_dtype", "synchronize"]
 
@@ -323,7 +323,7 @@ class HFBackend:
         and other OpenAI-compatible servers do), then encoded without adding special tokens again."""
         chats = [r for r in requests if r.messages is not None]
         if chats and not getattr(tokenizer, "chat_template", None):
-            raise BackendError(
+            raise CapabilityError(
                 f"model {self.info.name!r} has no chat template, so it cannot take chat messages: send a raw "
                 "prompt, or set tokenizer.chat_template and save it with the model"
             )

@@ -60,7 +60,7 @@ from pytest_llmselect.backends.openai_protocol import (
     usage_tokens,
 )
 from pytest_llmselect.endpoints import ServedSettings
-from pytest_llmselect.errors import BackendError, SpecError
+from pytest_llmselect.errors import BackendError, CapabilityError, SpecError
 
 __all__ = ["OpenAIBackend", "RetryAfterWait", "probe_server"]
 
@@ -349,7 +349,7 @@ class OpenAIBackend:
             raise self._error(
                 "cannot score log-likelihood (multiple-choice tasks): the server returns no prompt "
                 "log-probabilities (tried completions with echo+logprobs and prompt_logprobs); "
-                "serve the model with vLLM, or use generation tasks for this candidate")
+                "serve the model with vLLM, or use generation tasks for this candidate", CapabilityError)
         return self._run(self._all(requests, lambda r: self._score_one(r, mode)))
 
     def logprob_mode(self) -> str | None:

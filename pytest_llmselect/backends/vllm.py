@@ -31,7 +31,7 @@ from pytest_llmselect.backends.base import (
     LoglikelihoodResult,
     ModelInfo,
 )
-from pytest_llmselect.errors import BackendError
+from pytest_llmselect.errors import BackendError, CapabilityError
 
 __all__ = ["VLLMBackend"]
 
@@ -95,7 +95,7 @@ class VLLMBackend:
         if req.messages is None:
             return req.prompt
         if not getattr(self._tokenizer, "chat_template", None):
-            raise BackendError(f"model {self.info.name!r} has no chat template, so it cannot take chat messages")
+            raise CapabilityError(f"model {self.info.name!r} has no chat template, so it cannot take chat messages")
         return self._tokenizer.apply_chat_template([m.to_dict() for m in req.messages], tokenize=False,
                                                    add_generation_prompt=True)
 

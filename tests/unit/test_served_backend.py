@@ -5,6 +5,7 @@ concurrency limits, key handling and validation."""
 from __future__ import annotations
 
 import socket
+import time
 
 import pytest
 
@@ -22,6 +23,27 @@ from tests.served_kit import FaultProxy  # noqa: E402
 KEY = "sk-test-0123456789abcdef"
 
 
+@pytest.fixture(scope="module")
+def running():
+    """One fault server for the module (starting uvicorn per test costs more than the tests)."""
+    proxy = FaultProxy()
+    with proxy.serve() as server:
+        yield proxy, server
+
+
+@pytest.fixture
+def fault(running):
+    """The module's fault server, reset: no script, no delay, no key, nothing recorded."""
+    proxy, server = running
+    deadline = time.monotonic() + 10
+    while proxy.in_flight and time.monotonic() < deadline:  # a stalled request of an earlier test
+        time.sleep(0.05)
+    proxy.script[:] = []
+    proxy.attempts.clear()
+    proxy.delay_s, proxy.require_key, proxy.max_in_flight = 0.0, None, 0
+    return proxy, server
+
+
 def backend_for(server, *, backoff_s: float = 0.05, **settings) -> OpenAIBackend:
     return OpenAIBackend.load(ServedSettings(server.base_url, "canned", **settings), display_name="served",
                               backoff_s=backoff_s)
@@ -32,14 +54,13 @@ def requests(n: int) -> list[GenerateRequest]:
 
 
 @pytest.mark.parametrize("stream", [True, False])
-def test_generate_reads_text_usage_and_latency(stream):
-    proxy = FaultProxy()
-    with proxy.serve() as server:
-        backend = backend_for(server, stream=stream)
-        try:
-            (res,) = backend.generate(requests(1))
-        finally:
-            backend.close()
+def test_generate_reads_text_usage_and_latency(fault, stream):
+    proxy, server = fault
+    backend = backend_for(server, stream=stream)
+    try:
+        (res,) = backend.generate(requests(1))
+    finally:
+        backend.close()
     assert (res.text, res.input_tokens, res.output_tokens) == ("ok", 3, 1)
     assert res.latency_seconds is not None and res.latency_seconds > 0
     assert (res.first_token_seconds is not None) == stream
@@ -48,116 +69,115 @@ def test_generate_reads_text_usage_and_latency(stream):
     assert attempt.body.get("stream", False) == stream
 
 
-def test_chat_messages_go_to_chat_completions():
-    proxy = FaultProxy()
+def test_chat_messages_go_to_chat_completions(fault):
+    proxy, server = fault
     req = GenerateRequest.chat([{"role": "system", "content": "add"}, {"role": "user", "content": "2+2="}],
                                max_new_tokens=3)
-    with proxy.serve() as server:
-        backend = backend_for(server)
-        try:
-            (res,) = backend.generate([req])
-        finally:
-            backend.close()
+    backend = backend_for(server)
+    try:
+        (res,) = backend.generate([req])
+    finally:
+        backend.close()
     assert res.text == "ok"
     (attempt,) = proxy.attempts
     assert attempt.path == "/v1/chat/completions"
     assert attempt.body["messages"] == [{"role": "system", "content": "add"}, {"role": "user", "content": "2+2="}]
 
 
-def test_429_with_retry_after_then_success():
-    proxy = FaultProxy(script=["status:429:0.3"])
-    with proxy.serve() as server:
-        backend = backend_for(server)
-        try:
-            (res,) = backend.generate(requests(1))
-        finally:
-            backend.close()
+def test_429_with_retry_after_then_success(fault):
+    proxy, server = fault
+    proxy.script[:] = ["status:429:0.3"]
+    backend = backend_for(server)
+    try:
+        (res,) = backend.generate(requests(1))
+    finally:
+        backend.close()
     assert res.text == "ok"
     assert [a.action for a in proxy.attempts] == ["status:429:0.3", "pass"]
     assert backend.retries == 1
 
 
-def test_5xx_retried_until_max_retries_then_one_line_naming_the_url():
-    proxy = FaultProxy(script=["status:500", "status:503"])
-    with proxy.serve() as server:
-        ok = backend_for(server, max_retries=2)
-        try:
-            assert ok.generate(requests(1))[0].text == "ok"
-        finally:
-            ok.close()
-        proxy.script[:] = ["status:500", "status:502"]
-        failing = backend_for(server, max_retries=1)
-        try:
-            with pytest.raises(BackendError) as info:
-                failing.generate(requests(1))
-        finally:
-            failing.close()
+def test_5xx_retried_until_max_retries_then_one_line_naming_the_url(fault):
+    proxy, server = fault
+    proxy.script[:] = ["status:500", "status:503"]
+    ok = backend_for(server, max_retries=2)
+    try:
+        assert ok.generate(requests(1))[0].text == "ok"
+    finally:
+        ok.close()
+    proxy.script[:] = ["status:500", "status:502"]
+    failing = backend_for(server, max_retries=1)
+    try:
+        with pytest.raises(BackendError) as info:
+            failing.generate(requests(1))
+    finally:
+        failing.close()
     message = str(info.value)
     assert server.base_url in message and "after 2 attempt(s)" in message and "HTTP 502" in message
     assert "\n" not in message
 
 
-def test_timeout_is_retried():
-    proxy = FaultProxy(script=["stall:1.5"])
-    with proxy.serve() as server:
-        backend = backend_for(server, timeout_s=0.3)
-        try:
-            (res,) = backend.generate(requests(1))
-        finally:
-            backend.close()
+def test_timeout_is_retried(fault):
+    proxy, server = fault
+    proxy.script[:] = ["stall:1.5"]
+    backend = backend_for(server, timeout_s=0.3)
+    try:
+        (res,) = backend.generate(requests(1))
+    finally:
+        backend.close()
     assert res.text == "ok"
     assert [a.action for a in proxy.attempts] == ["stall:1.5", "pass"]
 
 
-def test_client_error_is_not_retried():
-    proxy = FaultProxy(script=["status:400"])
-    with proxy.serve() as server:
-        backend = backend_for(server)
-        try:
-            with pytest.raises(BackendError, match="answered HTTP 400"):
-                backend.generate(requests(1))
-        finally:
-            backend.close()
+def test_client_error_is_not_retried(fault):
+    proxy, server = fault
+    proxy.script[:] = ["status:400"]
+    backend = backend_for(server)
+    try:
+        with pytest.raises(BackendError, match="answered HTTP 400"):
+            backend.generate(requests(1))
+    finally:
+        backend.close()
     assert len(proxy.attempts) == 1
 
 
-def test_at_most_max_concurrency_in_flight_and_they_overlap():
-    proxy = FaultProxy(delay_s=0.3)
-    with proxy.serve() as server:
-        backend = backend_for(server, max_concurrency=3)
-        try:
-            results = backend.generate(requests(7))
-        finally:
-            backend.close()
+def test_at_most_max_concurrency_in_flight_and_they_overlap(fault):
+    proxy, server = fault
+    proxy.delay_s = 0.3
+    backend = backend_for(server, max_concurrency=3)
+    try:
+        results = backend.generate(requests(7))
+    finally:
+        backend.close()
     assert [r.text for r in results] == ["ok"] * 7
     assert proxy.max_in_flight == 3
 
 
-def test_key_is_sent_from_the_named_variable_and_kept_out_of_errors(monkeypatch):
+def test_key_is_sent_from_the_named_variable_and_kept_out_of_errors(fault, monkeypatch):
     monkeypatch.setenv("LLMSELECT_TEST_KEY", KEY)
-    proxy = FaultProxy(require_key=KEY)
-    with proxy.serve() as server:
-        backend = backend_for(server, api_key_env="LLMSELECT_TEST_KEY")
-        try:
-            assert backend.generate(requests(1))[0].text == "ok"
-        finally:
-            backend.close()
-        assert proxy.attempts[0].authorization == f"Bearer {KEY}"
-        assert KEY not in repr(backend.settings) and KEY not in repr(backend.info)
-        # The server stops accepting the key; it echoes the key it got in its 401 body.
-        proxy.require_key = "another-key"
-        settings = ServedSettings(server.base_url, "canned", api_key_env="LLMSELECT_TEST_KEY")
-        with pytest.raises(SpecError) as refused:
-            probe_server(settings, name="served", api_key=KEY)
-        assert "refused the API key from $LLMSELECT_TEST_KEY" in str(refused.value)
-        proxy.require_key = KEY
-        live = OpenAIBackend.load(settings, display_name="served")
-        proxy.require_key = "another-key"
-        try:
-            with pytest.raises(BackendError) as info:
-                live.generate(requests(1))
-        finally:
-            live.close()
+    proxy, server = fault
+    proxy.require_key = KEY
+    backend = backend_for(server, api_key_env="LLMSELECT_TEST_KEY")
+    try:
+        assert backend.generate(requests(1))[0].text == "ok"
+    finally:
+        backend.close()
+    assert proxy.attempts[0].authorization == f"Bearer {KEY}"
+    assert KEY not in repr(backend.settings) and KEY not in repr(backend.info)
+    # The server stops accepting the key; it echoes the key it got in its 401 body.
+    proxy.require_key = "another-key"
+    settings = ServedSettings(server.base_url, "canned", api_key_env="LLMSELECT_TEST_KEY")
+    with pytest.raises(SpecError) as refused:
+        probe_server(settings, name="served", api_key=KEY)
+    assert "refused the API key from $LLMSELECT_TEST_KEY" in str(refused.value)
+    proxy.require_key = KEY
+    live = OpenAIBackend.load(settings, display_name="served")
+    proxy.require_key = "another-key"
+    try:
+        with pytest.raises(BackendError) as info:
+            live.generate(requests(1))
+    finally:
+        live.close()
     assert "401" in str(info.value) and "***" in str(info.value)
     assert KEY not in str(info.value) and KEY not in str(refused.value)
 
@@ -180,17 +200,16 @@ def test_unreachable_server_is_one_line_naming_the_url():
     assert f"cannot reach the server at http://127.0.0.1:{port}/v1" in message and "\n" not in message
 
 
-def test_loglikelihood_without_prompt_logprobs_fails_before_any_scoring_request():
-    proxy = FaultProxy()  # answers completions without log-probabilities, whatever is asked
-    with proxy.serve() as server:
-        backend = backend_for(server)
-        try:
-            with pytest.raises(BackendError, match="no prompt log-probabilities"):
-                backend.loglikelihood([LoglikelihoodRequest("largest of 1 2:", " 2")])
-            with pytest.raises(BackendError, match="no prompt log-probabilities"):
-                backend.loglikelihood([LoglikelihoodRequest("largest of 1 2:", " 1")])
-        finally:
-            backend.close()
+def test_loglikelihood_without_prompt_logprobs_fails_before_any_scoring_request(fault):
+    proxy, server = fault  # answers completions without log-probabilities, whatever is asked
+    backend = backend_for(server)
+    try:
+        with pytest.raises(BackendError, match="no prompt log-probabilities"):
+            backend.loglikelihood([LoglikelihoodRequest("largest of 1 2:", " 2")])
+        with pytest.raises(BackendError, match="no prompt log-probabilities"):
+            backend.loglikelihood([LoglikelihoodRequest("largest of 1 2:", " 1")])
+    finally:
+        backend.close()
     # Only the capability probes went out (once, both modes), never the task's prompt.
     assert [a.body["prompt"] for a in proxy.attempts] == ["1 2", "1 2"]
 

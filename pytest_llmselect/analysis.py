@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 from pytest_llmselect.cost import DEFAULT_PRICE, Price, dollars_per_1000_cases
-from pytest_llmselect.selection import Constraints, Point, alpha_ranges, pareto_front, select, weighted_overall
+from pytest_llmselect.selection import Constraints, Point, alpha_ranges, pareto_front, select
+from pytest_llmselect.selection import overall as combine_tasks
 from pytest_llmselect.confidence import TaskData, cases_to_settle, objective_compare, pick_probability
 from pytest_llmselect.stats import estimate, normal_quantile
 
@@ -291,7 +292,10 @@ def _overall_confidence(blocks: Sequence[Mapping[str, Any]], cases: Sequence[Map
     Clear when the selected candidate wins at least ``level`` of the resamples."""
     selected = selection["selected"]
     active = [b for b in blocks if weights.get(b["name"], 0.0) > 0]
-    names = sorted({r["candidate"] for b in active for r in b["results"]} - set(selection["excluded"]))
+    # As the overall selection: only candidates with results on every weighted task take part (one
+    # missing from a task, e.g. a served model that cannot score it, is excluded with a reason there).
+    present = [{r["candidate"] for r in b["results"]} for b in active]
+    names = sorted(set.intersection(*present) - set(selection["excluded"])) if present else []
     if selected is None or not names:
         return {"pick_probability": None, "clear_pick": None, "runner_up": None}
     data = {}
@@ -318,9 +322,13 @@ def analyze(inputs: Mapping[str, Any], settings: AnalysisSettings) -> dict[str, 
     weights = dict(settings.weights) if settings.weights else {b["name"]: float(b["weight"]) for b in task_blocks}
     per_task = {b["name"]: [Point(name=r["candidate"], cost=r["cost"], loss=r["loss"], quality=r["quality"])
                             for r in b["results"]] for b in task_blocks}
-    overall_points = weighted_overall(per_task, weights) if per_task else []
+    combined = combine_tasks(per_task, weights) if per_task else None
+    overall_points = list(combined.points) if combined else []
     failed_somewhere = {c: f"{reason} on task {b['name']!r}" for b in task_blocks
                         for c, reason in b["selection"]["excluded"].items()}
+    # A candidate with no scored case on some task is not in the overall comparison; say why.
+    failed_somewhere.update({c: r for c, r in (combined.excluded if combined else {}).items()
+                             if c not in failed_somewhere})
     eligible = [p for p in overall_points if p.name not in failed_somewhere]
     sel = select(eligible, settings.alpha, settings.constraints, near_tie=settings.near_tie) if eligible else None
     selection = _selection_json(sel) if sel else {

@@ -198,6 +198,7 @@ def _task_block(task: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], can
         "pareto": list(pareto_front(points)) if points else [],
         "alpha_ranges": {p.name: _range_json(ranges.get(p.name)) for p in points},
         **confidence,
+        **({"demos": dict(task["demos"])} if task.get("demos") else {}),  # the task's demonstration pool
     }
 
 
@@ -364,6 +365,6 @@ def inputs_from_report(report: Mapping[str, Any]) -> dict[str, Any]:
     """The inputs a saved report was built from, for re-selection without re-running models."""
     measures = {(t["name"], r["candidate"]): r.get("measures", {}) for t in report["tasks"] for r in t["results"]}
     tasks = [{k: t.get(k) for k in ("name", "metric", "higher_is_better", "min_quality", "weight", "budgets",
-                                    "generation")}
+                                    "generation", "demos")}
              for t in report["tasks"]]
     return {"candidates": report["candidates"], "tasks": tasks, "cases": report["cases"], "measures": measures}

@@ -16,12 +16,15 @@ import os
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from pytest_llmselect.cost import Price
 from pytest_llmselect.endpoints import PREFIX as SERVED_PREFIX
 from pytest_llmselect.endpoints import SERVED_KEYS, ServedSettings, parse_served_spec, served_from_table
 from pytest_llmselect.errors import SpecError
+
+if TYPE_CHECKING:
+    from pytest_llmselect.demos.config import DemoConfig
 
 try:  # Python 3.11+
     import tomllib
@@ -54,9 +57,27 @@ class Candidate:
     batch_size: int | None = None
     served: ServedSettings | None = None  # kind "openai" only
 
+    # A (model, demonstration strategy, k) configuration: the demonstration config and the
+    # name of the model candidate it runs on. Configurations of one model share its load.
+    demos: DemoConfig | None = None
+    model: str | None = None
+
     @property
     def is_served(self) -> bool:
         return self.served is not None
+
+    @property
+    def model_name(self) -> str:
+        """The name of the loaded model this candidate runs on (its own name unless a configuration)."""
+        return self.model or self.name
+
+
+def with_demo_configs(candidates: Sequence[Candidate], configs: Sequence[DemoConfig]) -> list[Candidate]:
+    """Each (candidate, configuration) as a candidate named ``MODEL+CONFIG`` (``zoo:base+knn:4``),
+    model-major so each model's configurations run together after one load. No configs: unchanged."""
+    if not configs:
+        return list(candidates)
+    return [replace(c, name=f"{c.name}+{cfg.name}", demos=cfg, model=c.name) for c in candidates for cfg in configs]
 
 
 def _is_pathlike(spec: str) -> bool:
@@ -72,14 +93,14 @@ def parse_spec(spec: str, *, base_dir: Path | None = None) -> Candidate:
         raise SpecError("empty candidate spec (check for a stray comma in --llm-candidates)")
     base = base_dir or Path.cwd()
     if text.startswith("zoo:"):
-        from pytest_llmselect.zoo import ZOO_NAMES
+        from pytest_llmselect.zoo import ALL_ZOO_NAMES
         from pytest_llmselect.zoo.chat import CHAT_NAMES
 
         zoo_name = text[4:]
-        if zoo_name not in ZOO_NAMES + CHAT_NAMES:
+        if zoo_name not in ALL_ZOO_NAMES + CHAT_NAMES:
             raise SpecError(
                 f"unknown zoo model {zoo_name!r} in candidate spec {text!r}; "
-                f"known: {', '.join(ZOO_NAMES + CHAT_NAMES)}"
+                f"known: {', '.join(ALL_ZOO_NAMES + CHAT_NAMES)}"
             )
         return Candidate(name=text, spec=text, kind="zoo", source=zoo_name)
     if text.startswith(SERVED_PREFIX):

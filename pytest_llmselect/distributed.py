@@ -84,21 +84,24 @@ class XdistController:
         # Only replace xdist's default distribution; an explicit --dist choice is the user's.
         if getattr(config.option, "dist", None) != "load":
             return None
-        return make_candidate_scheduler(config, log, [c.name for c in self.session.settings.candidates])
+        cands = self.session.settings.candidates
+        return make_candidate_scheduler(config, log, [c.name for c in cands], {c.name: c.model_name for c in cands})
 
 
-def candidate_scope(nodeid: str, names: list[str]) -> str:
-    """The candidate an item belongs to, read from its test id; else its module."""
+def candidate_scope(nodeid: str, names: list[str], model_of: dict[str, str] | None = None) -> str:
+    """The candidate an item belongs to, read from its test id; else its module. With
+    ``model_of`` (configuration name -> model name), configurations of one model share a scope."""
     params = nodeid[nodeid.find("[") + 1:-1] if nodeid.endswith("]") and "[" in nodeid else ""
     if params:
         for name in sorted(names, key=len, reverse=True):
             if params == name or params.startswith(name + "-") or params.endswith("-" + name) \
                     or f"-{name}-" in params:
-                return "llm-candidate:" + name
+                return "llm-candidate:" + (model_of or {}).get(name, name)
     return nodeid.split("::", 1)[0]
 
 
-def make_candidate_scheduler(config: pytest.Config, log: Any, names: list[str]) -> Any:
+def make_candidate_scheduler(config: pytest.Config, log: Any, names: list[str],
+                             model_of: dict[str, str] | None = None) -> Any:
     """Each candidate's items (and its check items) form one unit of work for one worker:
     one model load per candidate, and whole (task, candidate) groups batched together.
     (xdist's own ``loadgroup`` mode cannot do this on pytest 9: it renames node ids through
@@ -107,6 +110,6 @@ def make_candidate_scheduler(config: pytest.Config, log: Any, names: list[str]) 
 
     class CandidateScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return candidate_scope(nodeid, names)
+            return candidate_scope(nodeid, names, model_of)
 
     return CandidateScheduling(config, log)

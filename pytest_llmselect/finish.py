@@ -66,6 +66,7 @@ def session_inputs(s: LLMSession) -> dict[str, Any]:
         price = c.price or s.settings.price
         candidates.append({
             "name": c.name, "spec": c.spec, "kind": c.kind, "source": info.get("source", c.source),
+            "model": c.model_name, "demos": c.demos.name if c.demos is not None else None,
             "num_parameters": info.get("num_parameters"), "loads": s.loads.get(c.name, 0),
             "load_seconds": s.load_seconds.get(c.name, 0.0), "device": info.get("device"),
             "dtype": info.get("dtype"), "load_error": s.load_errors.get(c.name),

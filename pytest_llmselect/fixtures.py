@@ -115,6 +115,14 @@ def llm_record(request: pytest.FixtureRequest, llm: LLM) -> Callable[..., dict[s
     return record
 
 
+@pytest.fixture
+def llm_demos(request: pytest.FixtureRequest, llm: LLM) -> Any:
+    """This case's few-shot demonstrations (``demos.Shots``: ``.text`` to prepend to the
+    prompt, ``.ids``, ``.examples``), chosen by the candidate's configuration from the pool
+    the task declared with ``llm_task(demos=DemoPool(...))``; empty for a task without one."""
+    return _session(request.config).demos_for(request.node)
+
+
 class Cost:
     """Measured cost of the current candidate on the current task, so far.
 

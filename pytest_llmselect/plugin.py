@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from pytest_llmselect.errors import LLMSelectError, SpecError
-from pytest_llmselect.fixtures import llm, llm_cost, llm_record  # noqa: F401  (fixtures registered via this module)
+from pytest_llmselect.fixtures import llm, llm_cost, llm_demos, llm_record  # noqa: F401  (fixtures registered via this module)
 from pytest_llmselect.session import LLMSession, Settings
 from pytest_llmselect.tasks import MARKER_HELP
 
@@ -51,6 +51,10 @@ OPTIONS: list[tuple[str, str, str, str, Any]] = [
      "('' disables)", "string",
      ".llmselect/run-log.jsonl"),
     ("--llm-seed", "llm_seed", "seed of bootstrap resampling", "string", "0"),
+    ("--llm-demos", "llm_demos",
+     "few-shot demonstration configurations, each run with every candidate as its own configuration "
+     "(zoo:base+knn:4): STRATEGY:K[:ORDER] comma-separated, strategies none, first, random, balanced, "
+     "knn, bm25, mmr; ORDER similar_last or as_drawn (e.g. 'random:4,knn:4,knn:8')", "string", ""),
 ]
 
 
@@ -81,7 +85,7 @@ def _number(config: pytest.Config, key: str, cast: type, *, low: float, high: fl
 
 
 def settings_from_config(config: pytest.Config) -> Settings:
-    from pytest_llmselect.candidates import DTYPES, parse_alpha, parse_candidates
+    from pytest_llmselect.candidates import DTYPES, parse_alpha, parse_candidates, with_demo_configs
     from pytest_llmselect.cost import Price
 
     base = Path(str(config.rootpath))
@@ -109,6 +113,13 @@ def settings_from_config(config: pytest.Config) -> Settings:
 
         base_for = Path.cwd() if config.getoption("llm_prices") else base
         candidates, default_price = apply_price_table(base_for / prices_file, candidates, default_price)
+    from pytest_llmselect.demos.config import missing_extra, parse_demo_configs
+
+    demo_configs = parse_demo_configs(_value(config, "llm_demos") or "")
+    problem = missing_extra(demo_configs)
+    if problem:
+        raise SpecError(f"--llm-demos: {problem}")
+    candidates = with_demo_configs(candidates, demo_configs)
     return Settings(
         constraints=parse_constraints(_value(config, "llm_constraints") or ""),
         candidates=tuple(candidates),
@@ -123,6 +134,7 @@ def settings_from_config(config: pytest.Config) -> Settings:
         run_log=(base / run_log) if run_log else None,
         bench_rounds=_number(config, "llm_benchmark_rounds", int, low=1),
         bench_warmup=_number(config, "llm_benchmark_warmup", int, low=0),
+        demos=demo_configs,
     )
 
 

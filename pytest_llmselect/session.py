@@ -40,6 +40,7 @@ class Settings:
     constraints: Any = None  # selection.Constraints; filters before the argmin
     bench_rounds: int = 1
     bench_warmup: int = 0
+    demos: tuple[Any, ...] = ()  # demos.DemoConfig per --llm-demos entry; candidates already expanded
 
 
 @dataclass
@@ -51,6 +52,7 @@ class Group:
     cache: dict[Request, Result] = field(default_factory=dict)
     measures: Measures = field(default_factory=Measures)
     sent: Measures = field(default_factory=Measures)  # what a worker already reported to the controller
+    shots: dict[str, Any] | None = None  # nodeid -> demos.Shots, chosen for the whole group at once
 
 
 def candidate_of(item: pytest.Item) -> Candidate | None:
@@ -100,6 +102,11 @@ class LLMSession:
         self.written: list[str] = []
         self.report_errors: list[tuple[str, str]] = []
         self.started = time.time()
+        self.embedder: Any = None  # demos.embed.Embedder, loaded on the first knn/mmr choice
+        # Configurations (zoo:base+knn:4) share their model: name -> the names loaded with it.
+        self.siblings: dict[str, list[str]] = {}
+        for c in settings.candidates:
+            self.siblings.setdefault(c.model_name, []).append(c.name)
 
     # ---- collection -------------------------------------------------------------
 
@@ -149,7 +156,7 @@ class LLMSession:
     # ---- model lifecycle --------------------------------------------------------
 
     def backend_for(self, cand: Candidate, item: pytest.Item | None = None) -> Backend:
-        if self._current is not None and self._current[0].name == cand.name:
+        if self._current is not None and self._current[0].model_name == cand.model_name:
             return self._current[1]
         if cand.name in self.load_errors:
             raise BackendError(self.load_errors[cand.name])
@@ -173,24 +180,27 @@ class LLMSession:
                 from pytest_llmselect.timing import timed_by_benchmark
 
                 backend, seconds = timed_by_benchmark(
-                    self.config, item, group="llm-load", name="load", param=cand.name,
-                    params={"candidate": cand.name}, target=load,
+                    self.config, item, group="llm-load", name="load", param=cand.model_name,
+                    params={"candidate": cand.model_name}, target=load,
                 )
         except LLMSelectError as exc:
-            self.load_errors[cand.name] = str(exc)
+            for name in self.siblings.get(cand.model_name, [cand.name]):
+                self.load_errors[name] = str(exc)
             raise
-        self.load_seconds[cand.name] += seconds
-        self.loads[cand.name] += 1
         info = backend.info
-        self.model_info[cand.name] = {
-            "num_parameters": info.num_parameters, "device": info.device, "dtype": info.dtype,
-            "source": info.extra.get("source", cand.source),
-        }
-        if "identity" in info.extra:  # a served model: base URL, model name, server (never the key)
-            self.model_info[cand.name]["identity"] = info.extra["identity"]
-        if self.is_worker:
-            self.pending.append(("llmselect.model", {"name": cand.name, "loads": 1, "load_seconds": seconds,
-                                                     "info": self.model_info[cand.name]}))
+        # One load serves every configuration of this model; each one's entry says so.
+        for name in self.siblings.get(cand.model_name, [cand.name]):
+            self.load_seconds[name] = self.load_seconds.get(name, 0.0) + seconds
+            self.loads[name] = self.loads.get(name, 0) + 1
+            self.model_info[name] = {
+                "num_parameters": info.num_parameters, "device": info.device, "dtype": info.dtype,
+                "source": info.extra.get("source", cand.source),
+            }
+            if "identity" in info.extra:  # a served model: base URL, model name, server (never the key)
+                self.model_info[name]["identity"] = info.extra["identity"]
+            if self.is_worker:
+                self.pending.append(("llmselect.model", {"name": name, "loads": 1, "load_seconds": seconds,
+                                                         "info": self.model_info[name]}))
         self._current = (cand, backend)
         return backend
 
@@ -207,7 +217,7 @@ class LLMSession:
         if self.is_worker:
             self._flush_to_report(item)
         nxt = candidate_of(nextitem) if nextitem is not None else None
-        if nxt is None or nxt.name != cand.name:
+        if nxt is None or nxt.model_name != cand.model_name:
             self.release()
 
     def _flush_to_report(self, item: pytest.Item) -> None:
@@ -251,6 +261,8 @@ class LLMSession:
         wanted: list[Request] = []
         for it in group.items:
             params = dict(getattr(it, "callspec").params)
+            if group.task.demos is not None:
+                params["demos"] = self.demos_for(it)
             made = call_with_params(group.task.requests, params)
             made = made if isinstance(made, (list, tuple)) else [made]
             for req in made:
@@ -295,6 +307,42 @@ class LLMSession:
                          else ("loglikelihood", None, ()))
         self.log_state()
 
+    # ---- demonstrations ------------------------------------------------------------
+
+    def demo_config(self, task: TaskSpec, cand: Candidate) -> Any:
+        """The candidate's demonstration configuration, else the task pool's default."""
+        from pytest_llmselect.demos import parse_demo_config
+
+        if cand.demos is not None:
+            return cand.demos
+        return parse_demo_config(task.demos.default, option=f"task {task.name!r}: DemoPool default")
+
+    def demos_for(self, item: pytest.Item) -> Any:
+        """The demonstrations (demos.Shots) of this item's case, chosen for its whole
+        (task, configuration) group on first use. A task without a pool gets empty Shots."""
+        from pytest_llmselect.demos import Shots, choose_shots
+
+        group = self.group_of(item)
+        pool = group.task.demos
+        if pool is None:
+            return Shots("none", (), "", ())
+        if group.shots is None or item.nodeid not in group.shots:
+            config = self.demo_config(group.task, group.candidate)
+            items = [it for it in group.items if it.nodeid not in (group.shots or {})] or [item]
+            if item not in items:
+                items.append(item)
+            cases = []
+            for it in items:
+                case = _case_of(it)
+                cases.append((case_id_for(it, group.candidate), pool.query_of(case)))
+            if config.strategy in ("knn", "mmr") and self.embedder is None:
+                from pytest_llmselect.demos.embed import Embedder
+
+                self.embedder = Embedder()
+            chosen = choose_shots(pool, config, cases, seed=self.settings.seed, embedder=self.embedder)
+            group.shots = {**(group.shots or {}), **{it.nodeid: shots for it, shots in zip(items, chosen)}}
+        return group.shots[item.nodeid]
+
     def ensure_prefetched(self, item: pytest.Item) -> tuple[Group, Backend]:
         group = self.group_of(item)
         backend = self.backend_for(group.candidate)
@@ -329,6 +377,9 @@ class LLMSession:
         }
         if extra:
             rec["extra"] = extra
+        if task.demos is not None:
+            shots = self.demos_for(item)
+            rec["demos"] = {"config": shots.config, "ids": list(shots.ids)}
         self._recorded.add(item.nodeid)
         self.records.append(rec)
         self._append_log(rec)
@@ -405,6 +456,18 @@ class LLMSession:
         self.release()
         if self.run_log is not None:
             self.run_log.close()
+
+
+def _case_of(item: pytest.Item) -> Any:
+    """The case parameter of an item: the one named ``case``, else the first dict parameter."""
+    params = getattr(item, "callspec").params
+    if "case" in params:
+        return params["case"]
+    for name, value in params.items():
+        if name != "llm" and isinstance(value, dict):
+            return value
+    raise LLMSelectError(f"{item.nodeid}: a task with demonstrations needs a `case` parameter (a dict) "
+                         "to compare with the pool")
 
 
 def case_id_for(item: pytest.Item, cand: Candidate) -> str:

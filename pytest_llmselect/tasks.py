@@ -12,7 +12,7 @@ from pytest_llmselect.metrics import METRICS
 MARKER = "llm_task"
 MARKER_HELP = (
     "llm_task(name=None, *, metric=None, higher_is_better=None, min_quality=None, weight=1.0, "
-    "requests=None, budgets=None): declare an evaluation task; `requests(case)` returns the "
+    "requests=None, budgets=None, demos=None): declare an evaluation task; `requests(case)` returns the "
     "model requests of one case so the plugin can batch a whole (task, candidate) group."
 )
 
@@ -26,6 +26,7 @@ class TaskSpec:
     weight: float = 1.0
     requests: Callable[..., Any] | None = field(default=None, compare=False)
     budgets: Mapping[str, float] = field(default_factory=dict)
+    demos: Any = field(default=None, compare=False)  # demos.DemoPool: where this task's demonstrations come from
 
     @property
     def binary_metric(self) -> bool | None:
@@ -36,6 +37,8 @@ class TaskSpec:
         return {
             "name": self.name, "metric": self.metric, "higher_is_better": self.higher_is_better,
             "min_quality": self.min_quality, "weight": self.weight, "budgets": dict(self.budgets),
+            **({"demos": {"pool": self.demos.origin, "size": len(self.demos), "fingerprint": self.demos.fingerprint,
+                          "default": self.demos.default}} if self.demos is not None else {}),
         }
 
 
@@ -46,7 +49,7 @@ def _number(value: Any, what: str, task: str) -> float:
 
 
 def task_from_marker(args: tuple, kwargs: Mapping[str, Any], default_name: str) -> TaskSpec:
-    known = {"name", "metric", "higher_is_better", "min_quality", "weight", "requests", "budgets"}
+    known = {"name", "metric", "higher_is_better", "min_quality", "weight", "requests", "budgets", "demos"}
     unknown = set(kwargs) - known
     if unknown:
         raise SpecError(f"llm_task: unknown argument(s) {sorted(unknown)}; known: {sorted(known)}")
@@ -83,7 +86,14 @@ def task_from_marker(args: tuple, kwargs: Mapping[str, Any], default_name: str) 
     from pytest_llmselect.budgets import validate_budgets
 
     budgets = validate_budgets(budgets, f"llm_task {name!r}")
-    return TaskSpec(name, metric, hib, min_q, weight, requests, budgets)
+    demos = kwargs.get("demos")
+    if demos is not None:
+        from pytest_llmselect.demos import DemoPool, parse_demo_config
+
+        if not isinstance(demos, DemoPool):
+            raise SpecError(f"llm_task {name!r}: demos must be a DemoPool, got {demos!r} of type {type(demos).__name__}")
+        parse_demo_config(demos.default, option=f"llm_task {name!r}: DemoPool default")
+    return TaskSpec(name, metric, hib, min_q, weight, requests, budgets, demos)
 
 
 def call_with_params(fn: Callable[..., Any], params: Mapping[str, Any]) -> Any:

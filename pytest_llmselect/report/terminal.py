@@ -288,6 +288,10 @@ def task_tables(task: Mapping[str, Any], report: Report) -> list[Table]:
         highlight=tuple(r.get("candidate") == selected for r in results),
         footnotes=_default_footnote([row[0] for row in rows], report))]
 
+    joint = _demos_table(results, cands, selected, ci)
+    if joint is not None:
+        tables.append(joint)
+
     compared = [r for r in results if r.get("comparison") or r.get("quality_comparison")]
     if compared:
         tables.append(Table(
@@ -325,6 +329,41 @@ def _comparison_footnotes(compared: Sequence[Mapping[str, Any]]) -> tuple[str, .
     if adjustments:
         notes.append(f"p adjusted and intervals simultaneous over the comparisons ({', '.join(adjustments)})")
     return tuple(notes)
+
+
+def _demos_table(results: Sequence[Mapping[str, Any]], cands: Mapping[str, Mapping[str, Any]],
+                 selected: Any, ci: str) -> Table | None:
+    """(model, demonstration configuration) candidates pivoted: one row per configuration,
+    one column per model, each cell the quality with its interval; the selected is marked."""
+    cells: dict[tuple[str, str], Mapping[str, Any]] = {}
+    models: list[str] = []
+    configs: list[str] = []
+    for r in results:
+        cand = cands.get(str(r.get("candidate"))) or {}
+        if not cand.get("demos"):
+            continue
+        model, config = str(cand.get("model") or r.get("candidate")), str(cand["demos"])
+        models += [model] if model not in models else []
+        configs += [config] if config not in configs else []
+        cells[(model, config)] = r
+    if not cells:
+        return None
+
+    def cell(model: str, config: str) -> str:
+        r = cells.get((model, config))
+        if r is None:
+            return DASH
+        mark = " *" if r.get("candidate") == selected else ""
+        return interval(r.get("quality"), r.get("lo"), r.get("hi")) + mark
+
+    return Table(
+        title=f"Demonstrations side by side: quality [{ci}] per configuration and model",
+        headers=("demonstrations", *models),
+        rows=tuple((c, *(cell(m, c) for m in models)) for c in configs),
+        numeric=(False, *(True for _ in models)),
+        highlight=tuple(any(cells.get((m, c), {}).get("candidate") == selected for m in models) for c in configs),
+        footnotes=("* the selected configuration (cost + alpha x loss, see Results)",) if any(
+            r.get("candidate") == selected for r in cells.values()) else ())
 
 
 # (header, getter) of the optional measures columns; a column shows only if some row has it.

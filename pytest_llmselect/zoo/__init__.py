@@ -21,12 +21,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from pytest_llmselect.zoo.recipes import CODE_VERSION, ZOO_NAMES, Recipe, get_recipe, recipe_hash
+from pytest_llmselect.zoo.recipes import ALL_ZOO_NAMES, CODE_VERSION, ZOO_NAMES, Recipe, get_recipe, recipe_hash
 from pytest_llmselect.zoo.tasks import DATA_VERSION
 
-__all__ = ["ZOO_NAMES", "Recipe", "build_all", "cache_dir", "get_recipe", "recipe_hash", "zoo_path"]
+__all__ = ["ALL_ZOO_NAMES", "ZOO_NAMES", "Recipe", "build_all", "cache_dir", "get_recipe", "recipe_hash", "zoo_path"]
 
 RECIPE_FILE = "recipe.json"
+HELDOUT_METRICS = {"addition": "exact_match", "largest": "loglik_accuracy", "multiples": "token_f1"}
 
 
 def cache_dir() -> Path:
@@ -133,7 +134,12 @@ def _build_into(name: str, final: Path) -> None:
         model, tokenizer, seconds = train(recipe)
         start = time.perf_counter()
         with torch_threads(TRAIN_THREADS):
-            scores = heldout_scores(model, tokenizer)
+            if recipe.schedule == ("lookup",):  # a task model: scored on its own task only
+                from pytest_llmselect.zoo.lookup_eval import LOOKUP_METRICS, lookup_heldout
+
+                scores, metrics = lookup_heldout(model, tokenizer), LOOKUP_METRICS
+            else:
+                scores, metrics = heldout_scores(model, tokenizer), HELDOUT_METRICS
         eval_seconds = time.perf_counter() - start
         with _quiet_progress_bars():
             model.save_pretrained(tmp)
@@ -148,7 +154,7 @@ def _build_into(name: str, final: Path) -> None:
             "train_seconds": round(seconds, 2),
             "eval_seconds": round(eval_seconds, 2),
             "heldout": {k: round(v, 4) for k, v in scores.items()},
-            "heldout_metrics": {"addition": "exact_match", "largest": "loglik_accuracy", "multiples": "token_f1"},
+            "heldout_metrics": metrics,
             "torch": torch.__version__,
             "transformers": transformers.__version__,
             "threads": TRAIN_THREADS,

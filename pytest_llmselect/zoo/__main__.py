@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 import time
 
-from pytest_llmselect.zoo import ZOO_NAMES, cache_dir, read_build_record, zoo_path
+from pytest_llmselect.zoo import ALL_ZOO_NAMES, ZOO_NAMES, cache_dir, read_build_record, zoo_path
 from pytest_llmselect.zoo.chat import CHAT_NAMES
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pytest_llmselect.zoo", description=__doc__)
     names = ZOO_NAMES + CHAT_NAMES
-    parser.add_argument("names", nargs="*", default=list(names), help=f"models to build (default: all of {', '.join(names)})")
+    parser.add_argument("names", nargs="*", default=list(names), help=f"models to build (default: all of {', '.join(names)}; also: "
+                        f"{', '.join(n for n in ALL_ZOO_NAMES if n not in ZOO_NAMES)})")
     args = parser.parse_args(argv)
     for name in args.names:
         try:
@@ -31,6 +32,11 @@ def main(argv: list[str] | None = None) -> int:
         took = time.perf_counter() - start
         rec = read_build_record(path)
         h = rec["heldout"]
+        if "addition" not in h:  # a task model (zoo:lookup) is scored on its own task
+            scores = " ".join(f"{k}={v:.3f}" for k, v in h.items())
+            print(f"{name:<20} {rec['num_parameters']:>9,} {rec['train_seconds']:>8.1f} {took:>8.1f} {scores}",
+                  flush=True)
+            continue
         print(
             f"{name:<20} {rec['num_parameters']:>9,} {rec['train_seconds']:>8.1f} {took:>8.1f}"
             f" {h['addition']:>9.3f} {h['largest']:>8.3f} {h['multiples']:>10.3f}",

@@ -70,12 +70,28 @@ RECIPES: dict[str, Recipe] = {
 ZOO_NAMES: tuple[str, ...] = ("tiny", "small", "base", "wide", "small-undertrained")
 assert set(ZOO_NAMES) == set(RECIPES)
 
+# Models trained for one task of their own, outside the size family above (so not in
+# ZOO_NAMES, which the default suites and their tests select among). ``lookup`` is trained to
+# copy the label of the demonstration whose word matches the query's (pytest_llmselect/zoo/lookup.py),
+# with that demonstration last in 70% of its prompts; in 500 steps (about 30 s of one CPU
+# thread) it learns to copy the last demonstration's label, so it needs the nearest
+# neighbour placed last ("most similar last", the similarity strategies' default).
+TASK_RECIPES: dict[str, Recipe] = {
+    "lookup": Recipe("lookup", n_layer=2, n_embd=64, n_head=4, steps=500, lr=3e-3,
+                     batch_sizes=(("lookup", 32),), schedule=("lookup",),
+                     description="2x64 trained to copy the label of the matching demonstration; "
+                                 "in 500 steps it learns to copy the last one (match first: near chance)"),
+}
+# Bumped when a task model's training data changes (the size family uses DATA_VERSION).
+TASK_DATA_VERSIONS: dict[str, int] = {"lookup": 1}
+ALL_ZOO_NAMES: tuple[str, ...] = ZOO_NAMES + tuple(TASK_RECIPES)
+
 
 def get_recipe(name: str) -> Recipe:
     try:
-        return RECIPES[name]
+        return RECIPES[name] if name in RECIPES else TASK_RECIPES[name]
     except KeyError:
-        raise KeyError(f"unknown zoo model {name!r}; valid names: {', '.join(ZOO_NAMES)}") from None
+        raise KeyError(f"unknown zoo model {name!r}; valid names: {', '.join(ALL_ZOO_NAMES)}") from None
 
 
 def recipe_hash(name: str) -> str:
@@ -85,5 +101,7 @@ def recipe_hash(name: str) -> str:
     payload.pop("description")  # prose, not a weight-determining field
     payload["data_version"] = DATA_VERSION
     payload["code_version"] = CODE_VERSION
+    if name in TASK_DATA_VERSIONS:
+        payload["task_data_version"] = TASK_DATA_VERSIONS[name]
     blob = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:12]

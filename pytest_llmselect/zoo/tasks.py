@@ -258,3 +258,10 @@ def token_f1(prediction: str, reference: str) -> float:
         return 0.0
     precision, recall = common / len(pred), common / len(ref)
     return 2 * precision * recall / (precision + recall)
+
+
+# The demonstration task's sampler lives in lookup.py (which imports this module's
+# TrainingExample, defined above, hence the import at the end).
+from pytest_llmselect.zoo.lookup import lookup_train  # noqa: E402
+
+TRAIN_SAMPLERS["lookup"] = lookup_train

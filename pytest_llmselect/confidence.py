@@ -194,7 +194,10 @@ def objective_compare(
         q_var = alpha**2 * sd * sd / n
         var = q_var + cost_var
         se = math.sqrt(var)
-        df = _DF_CAP if q_var == 0.0 else min(_DF_CAP, max(1.0, n - 1.0) * (var / q_var) ** 2)
+        # Welch-Satterthwaite with the cost term's df taken as infinite; the ratio is capped
+        # before squaring, since a tiny quality variance beside a cost variance overflows a float.
+        ratio = var / q_var if q_var > 0.0 else math.inf
+        df = _DF_CAP if ratio > math.sqrt(_DF_CAP) else min(_DF_CAP, max(1.0, n - 1.0) * ratio**2)
         if se == 0.0:
             p = 0.0 if diff != 0.0 else 1.0
             lo = hi = diff

@@ -296,3 +296,10 @@ def test_a_pick_is_not_clear_while_the_runner_up_is_not_significantly_worse() ->
     row = {r["candidate"]: r for r in task["results"]}["b"]
     assert row["comparison"]["verdict"].startswith("not distinguishable")
     assert task["clear_pick"] is False
+
+
+def test_tiny_quality_variance_beside_cost_uncertainty_does_not_overflow():
+    # Found by hypothesis: one loss of 5e-89 against a cost SE of 1 squared a ratio of 1e176.
+    cmp = objective_compare([0.0] * 12, [0.0] * 11 + [5.0195437449046834e-89], alpha=1.0,
+                            cost_se_b=1.0, level=0.8)
+    assert math.isfinite(cmp.lo) and math.isfinite(cmp.hi) and cmp.lo <= cmp.diff <= cmp.hi

@@ -2,6 +2,8 @@
 
     python -m pytest_llmselect report run.json --alpha 10 --format md -o summary.md
     python -m pytest_llmselect zoo            # build the reference models now
+    python -m pytest_llmselect cache list     # what the response cache holds, per model
+    python -m pytest_llmselect cache prune --model zoo:tiny --older-than 30
 """
 
 from __future__ import annotations
@@ -100,8 +102,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     rep.add_argument("--format", choices=("terminal", "md", "json", "html"), default="terminal")
     rep.add_argument("-o", "--output", type=Path, default=None, help="write here instead of printing")
     sub.add_parser("zoo", help="build (or find in the cache) every reference model and list them")
+    cache = sub.add_parser("cache", help="list or prune the response cache")
+    cache.add_argument("action", choices=("list", "prune"))
+    cache.add_argument("--path", type=Path, default=Path(".llmselect/cache.sqlite"),
+                       help="the cache file (default .llmselect/cache.sqlite)")
+    cache.add_argument("--model", default=None,
+                       help="prune: entries of models whose label contains this, or whose key starts with it")
+    cache.add_argument("--older-than", type=float, default=None, metavar="DAYS",
+                       help="prune: entries not used for this many days")
+    cache.add_argument("--all", action="store_true", help="prune: every entry")
     args = parser.parse_args(argv)
     try:
+        if args.command == "cache":
+            return _cache(args)
         if args.command == "zoo":
             from pytest_llmselect.zoo.__main__ import main as zoo_main
 
@@ -110,6 +123,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LLMSelectError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def _cache(args: argparse.Namespace) -> int:
+    import datetime as dt
+    import sqlite3
+
+    from tabulate import tabulate
+
+    from pytest_llmselect.cache import ResponseCache
+
+    if not args.path.is_file():
+        raise SpecError(f"{args.path}: no response cache there (pytest writes one with --llm-cache=readwrite)")
+    if args.action == "prune" and not (args.model or args.older_than is not None or args.all):
+        raise SpecError("cache prune needs --model NAME, --older-than DAYS or --all")
+    if args.older_than is not None and not args.older_than >= 0:
+        raise SpecError(f"--older-than must be a number of days >= 0, got {args.older_than!r}")
+    try:
+        cache = ResponseCache(args.path, "readwrite" if args.action == "prune" else "read")
+        if args.action == "prune":
+            deleted = cache.prune(model=args.model, older_than_days=args.older_than)
+            print(f"deleted {deleted} cached result(s) from {args.path}")
+            return 0
+        rows = cache.summary()
+    except sqlite3.DatabaseError as exc:
+        raise SpecError(f"{args.path}: not a response cache ({exc})") from None
+
+    def when(t: float) -> str:
+        return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+    table = [(r["label"], r["model_key"][:12], r["entries"], f"{r['bytes'] / 1024:.1f}", when(r["created"]),
+              when(r["last_used"])) for r in rows]
+    print(tabulate(table, headers=("model", "key", "results", "KiB", "first stored", "last used"),
+                   disable_numparse=True))
+    print(f"{sum(r['entries'] for r in rows)} result(s) of {len(rows)} model(s) in {args.path}")
+    return 0
 
 
 def _report(args: argparse.Namespace) -> int:

@@ -54,7 +54,7 @@ class Candidate:
     revision: str | None = None
     trust_remote_code: bool = False
     price: Price | None = None   # None: the session's default price applies
-    batch_size: int | None = None
+    batch_size: int | str | None = None  # or "auto"
     served: ServedSettings | None = None  # kind "openai" only
 
     # A (model, demonstration strategy, k) configuration: the demonstration config and the
@@ -201,8 +201,8 @@ def _from_table(table: Any, index: int, path: Path) -> Candidate:
         changes["trust_remote_code"] = table["trust_remote_code"]
     if "batch_size" in table:
         bs = table["batch_size"]
-        if isinstance(bs, bool) or not isinstance(bs, int) or bs < 1:
-            raise SpecError(f"{where}: batch_size must be a positive integer, got {bs!r}")
+        if bs != "auto" and (isinstance(bs, bool) or not isinstance(bs, int) or bs < 1):
+            raise SpecError(f"{where}: batch_size must be a positive integer or 'auto', got {bs!r}")
         changes["batch_size"] = bs
     if "price" in table:
         changes["price"] = _price(table["price"], where)

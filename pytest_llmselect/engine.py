@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence, Union
+from typing import Any, Callable, Iterable, Sequence, Union
 
 from pytest_llmselect.backends.base import (
     Backend,
@@ -21,6 +21,7 @@ from pytest_llmselect.backends.base import (
     LoglikelihoodRequest,
     LoglikelihoodResult,
 )
+from pytest_llmselect.errors import BackendError, OutOfMemory
 
 Request = Union[GenerateRequest, LoglikelihoodRequest]
 Result = Union[GenerateResult, LoglikelihoodResult]
@@ -28,7 +29,9 @@ Result = Union[GenerateResult, LoglikelihoodResult]
 
 @dataclass
 class Measures:
-    """Accumulated over a group's model work (never over cache hits)."""
+    """Accumulated over a group's model work. A result served from the response cache adds what
+    was measured when it was computed (its batch's latency, its share of the batch's model
+    seconds, its tokens) and counts in ``cache_hits``; reading the cache is never timed."""
 
     model_seconds: float = 0.0
     requests: int = 0
@@ -39,6 +42,7 @@ class Measures:
     latencies: list[float] = field(default_factory=list)        # one per request, seconds
     first_token_seconds: list[float] = field(default_factory=list)  # one per generate request
     peak_memory_bytes: int | None = None
+    cache_hits: int = 0  # requests served from the response cache (included in ``requests``)
 
     def merge(self, other: "Measures") -> None:
         self.model_seconds += other.model_seconds
@@ -49,6 +53,7 @@ class Measures:
         self.output_tokens += other.output_tokens
         self.latencies.extend(other.latencies)
         self.first_token_seconds.extend(other.first_token_seconds)
+        self.cache_hits += other.cache_hits
         if other.peak_memory_bytes is not None:
             self.peak_memory_bytes = max(self.peak_memory_bytes or 0, other.peak_memory_bytes)
 
@@ -67,6 +72,23 @@ class Measures:
                 self.input_tokens += r.input_tokens
 
 
+    def add_cached(self, hits: Sequence[Any]) -> None:
+        """Add results served from the cache (``cache.Cached``): each carries its batch's wall
+        time and size as measured when it was computed."""
+        self.batches += len({h.batch_id for h in hits})
+        for h in hits:
+            self.model_seconds += h.batch_seconds / max(h.batch_size, 1)
+            self.requests += 1
+            self.cache_hits += 1
+            self.latencies.append(h.batch_seconds)
+            r = h.result
+            self.input_tokens += r.input_tokens
+            if isinstance(r, GenerateResult):
+                self.output_tokens += r.output_tokens
+                if r.first_token_seconds is not None:
+                    self.first_token_seconds.append(r.first_token_seconds)
+
+
 def _length(req: Request) -> int:
     if isinstance(req, GenerateRequest):
         return sum(len(m.content) for m in req.messages) if req.messages is not None else len(req.prompt)
@@ -77,36 +99,81 @@ def _gen_key(req: GenerateRequest) -> tuple:
     return (req.max_new_tokens, req.stop, req.is_chat)
 
 
-def plan_batches(requests: Iterable[Request], batch_size: int) -> list[list[Request]]:
-    """Distinct requests, split by kind (and generation settings), longest first, in batches."""
+def _by_kind(requests: Iterable[Request]) -> list[list[Request]]:
+    """Distinct requests, split by kind (and generation settings), longest first."""
     unique = list(dict.fromkeys(requests))
     by_kind: dict[tuple, list[Request]] = {}
     for req in unique:
         key = ("gen", *_gen_key(req)) if isinstance(req, GenerateRequest) else ("ll",)
         by_kind.setdefault(key, []).append(req)
-    batches: list[list[Request]] = []
-    for key in sorted(by_kind, key=repr):
-        group = sorted(by_kind[key], key=_length, reverse=True)
-        batches.extend(group[i:i + batch_size] for i in range(0, len(group), batch_size))
-    return batches
+    return [sorted(by_kind[key], key=_length, reverse=True) for key in sorted(by_kind, key=repr)]
+
+
+def plan_batches(requests: Iterable[Request], batch_size: int) -> list[list[Request]]:
+    """Distinct requests, split by kind (and generation settings), longest first, in batches."""
+    return [group[i:i + batch_size] for group in _by_kind(requests) for i in range(0, len(group), batch_size)]
+
+
+AUTO_START = 512  # --llm-batch-size=auto tries this many requests in one batch first
+
+
+@dataclass
+class BatchSizer:
+    """The largest batch to try next. After an out-of-memory error the batch is split in half and
+    retried, and the smaller size sticks for the later batches (longest requests come first, so
+    what fits them fits the rest). ``auto`` starts at ``AUTO_START``, as lm-evaluation-harness's
+    ``auto`` searches down from a large size. ``splits`` counts the out-of-memory retries."""
+
+    size: int
+    auto: bool = False
+    splits: int = 0
+
+    @classmethod
+    def of(cls, batch_size: int | str) -> "BatchSizer":
+        return cls(AUTO_START, auto=True) if batch_size == "auto" else cls(int(batch_size))
+
+
+OnBatch = Callable[[Sequence[Request], Sequence[Result], float], None]
 
 
 def run_requests(
     backend: Backend,
     requests: Sequence[Request],
     *,
-    batch_size: int,
+    batch_size: int | BatchSizer,
     measures: Measures,
+    on_batch: OnBatch | None = None,
 ) -> dict[Request, Result]:
-    """Run ``requests`` in length-sorted batches; results keyed by request."""
+    """Run ``requests`` in length-sorted batches; results keyed by request.
+
+    ``on_batch(batch, results, seconds)`` is called after each finished batch (the response cache
+    stores it there, so a kill loses at most the batch in flight). An ``OutOfMemory`` from the
+    backend splits the batch (see ``BatchSizer``); at batch size 1 it raises ``BackendError``
+    with a one-line reason.
+    """
+    sizer = batch_size if isinstance(batch_size, BatchSizer) else BatchSizer(batch_size)
     out: dict[Request, Result] = {}
-    for batch in plan_batches(requests, batch_size):
-        # Results come back as Python values, so on a GPU the clock stops after the device finished.
-        start = time.perf_counter()
-        if isinstance(batch[0], GenerateRequest):
-            results: Sequence[Result] = backend.generate(batch, batch_size=len(batch))
-        else:
-            results = backend.loglikelihood(batch, batch_size=len(batch))
-        measures.add_batch(time.perf_counter() - start, results)
-        out.update(zip(batch, results))
+    for group in _by_kind(requests):
+        i = 0
+        while i < len(group):
+            batch = group[i:i + sizer.size]
+            # Results come back as Python values, so on a GPU the clock stops after the device finished.
+            start = time.perf_counter()
+            try:
+                if isinstance(batch[0], GenerateRequest):
+                    results: Sequence[Result] = backend.generate(batch, batch_size=len(batch))
+                else:
+                    results = backend.loglikelihood(batch, batch_size=len(batch))
+            except OutOfMemory as exc:
+                if len(batch) == 1:
+                    raise BackendError(f"out of memory even at batch size 1 ({exc})") from exc
+                sizer.size = max(1, len(batch) // 2)
+                sizer.splits += 1
+                continue
+            seconds = time.perf_counter() - start
+            measures.add_batch(seconds, results)
+            out.update(zip(batch, results))
+            if on_batch is not None:
+                on_batch(batch, results, seconds)
+            i += len(batch)
     return out

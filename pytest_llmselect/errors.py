@@ -25,5 +25,9 @@ class CapabilityError(BackendError):
     hits it fails with this one line instead of a traceback."""
 
 
+class OutOfMemory(BackendError):
+    """A batch did not fit in device memory; the session splits it and retries."""
+
+
 class MissingDependency(LLMSelectError, ImportError):
     """An optional dependency is missing; the message names the extra to install."""

@@ -23,6 +23,7 @@ def measures_dict(m: Measures, num_parameters: int | None, parallel: bool) -> di
     return {
         "model_seconds": m.model_seconds,
         "requests": m.requests,
+        "cache_hits": m.cache_hits,  # of ``requests``, served from the response cache with their measurements
         "batches": m.batches,
         "unbatched_requests": m.unbatched_requests,
         "input_tokens": m.input_tokens,
@@ -93,6 +94,19 @@ def session_inputs(s: LLMSession) -> dict[str, Any]:
     }
 
 
+def lost_to_crashes(s: LLMSession) -> dict[str, Any]:
+    """Report fields for cases that killed their xdist worker: ``crashed`` (one entry per case)
+    and their share of ``missing`` ({task, candidate, count, reason}); the run is not complete."""
+    if not s.crashed:
+        return {}
+    counts: dict[tuple[Any, Any], int] = {}
+    for c in s.crashed:
+        counts[(c["task"], c["candidate"])] = counts.get((c["task"], c["candidate"]), 0) + 1
+    return {"complete": False, "crashed": list(s.crashed),
+            "missing": [{"task": t, "candidate": c, "count": n, "reason": "worker crashed"}
+                        for (t, c), n in counts.items()]}
+
+
 def build_session_report(s: LLMSession) -> dict[str, Any]:
     inputs = session_inputs(s)
     extra = {"constraints": s.settings.constraints} if s.settings.constraints is not None else {}
@@ -110,6 +124,7 @@ def build_session_report(s: LLMSession) -> dict[str, Any]:
         **derived,
         "candidates": inputs["candidates"],
         "cases": inputs["cases"],
+        **lost_to_crashes(s),
     }
 
 

@@ -30,7 +30,8 @@ OPTIONS: list[tuple[str, str, str, str, Any]] = [
      "string", ""),
     ("--llm-dtype", "llm_dtype", "dtype for local models (auto, float32, float16, bfloat16); "
      "default: bfloat16 on CUDA, float32 on CPU", "string", ""),
-    ("--llm-batch-size", "llm_batch_size", "requests per model batch", "string", "32"),
+    ("--llm-batch-size", "llm_batch_size", "requests per model batch, or 'auto': the largest that fits "
+     "(a batch that runs out of memory is split and retried, down to 1)", "string", "32"),
     ("--llm-constraints", "llm_constraints",
      "filters applied before the argmin, e.g. 'max_cost=0.05,max_latency_p95=0.5,min_quality=0.6,"
      "max_peak_memory=4e9' (cost in USD per 1,000 cases, latency in s, memory in bytes)", "string", ""),
@@ -55,6 +56,11 @@ OPTIONS: list[tuple[str, str, str, str, Any]] = [
      "few-shot demonstration configurations, each run with every candidate as its own configuration "
      "(zoo:base+knn:4): STRATEGY:K[:ORDER] comma-separated, strategies none, first, random, balanced, "
      "knn, bm25, mmr; ORDER similar_last or as_drawn (e.g. 'random:4,knn:4,knn:8')", "string", ""),
+    ("--llm-cache", "llm_cache",
+     "response cache keyed by model identity, request and settings: off, read (use, never store) or "
+     "readwrite (default); a killed or repeated run is served what was already computed", "string", "readwrite"),
+    ("--llm-cache-path", "llm_cache_path", "the response cache's SQLite file, relative to the rootdir",
+     "string", ".llmselect/cache.sqlite"),
 ]
 
 
@@ -85,6 +91,7 @@ def _number(config: pytest.Config, key: str, cast: type, *, low: float, high: fl
 
 
 def settings_from_config(config: pytest.Config) -> Settings:
+    from pytest_llmselect.cache import check_mode
     from pytest_llmselect.candidates import DTYPES, parse_alpha, parse_candidates, with_demo_configs
     from pytest_llmselect.cost import Price
 
@@ -127,7 +134,8 @@ def settings_from_config(config: pytest.Config) -> Settings:
         reports=tuple(reports),
         device=_value(config, "llm_device") or None,
         dtype=dtype,
-        batch_size=_number(config, "llm_batch_size", int, low=1),
+        batch_size="auto" if str(_value(config, "llm_batch_size")).strip() == "auto"
+        else _number(config, "llm_batch_size", int, low=1),
         level=_number(config, "llm_level", float, low=0.5, high=0.999),
         seed=_number(config, "llm_seed", int, low=0),
         price=default_price,
@@ -135,6 +143,8 @@ def settings_from_config(config: pytest.Config) -> Settings:
         bench_rounds=_number(config, "llm_benchmark_rounds", int, low=1),
         bench_warmup=_number(config, "llm_benchmark_warmup", int, low=0),
         demos=demo_configs,
+        cache_mode=check_mode(str(_value(config, "llm_cache") or "readwrite").strip()),
+        cache_path=(base / cache_path) if (cache_path := _value(config, "llm_cache_path")) else None,
     )
 
 
@@ -209,6 +219,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
     if call.excinfo is not None and call.excinfo.errisinstance(CapabilityError):
         outcome.get_result().longrepr = f"{type(call.excinfo.value).__name__}: {call.excinfo.value}"
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's worker announces its collection to the controller
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if hasattr(session.config, "workerinput"):
+        from pytest_llmselect.distributed import write_scopes
+
+        write_scopes(session.config, session.items)
 
 
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:

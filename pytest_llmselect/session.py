@@ -17,8 +17,8 @@ import pytest
 from pytest_llmselect.backends.base import Backend, GenerateRequest, LoglikelihoodRequest
 from pytest_llmselect.candidates import Candidate
 from pytest_llmselect.cost import Price
-from pytest_llmselect.engine import Measures, Request, Result, run_requests
-from pytest_llmselect.errors import BackendError, LLMSelectError, SpecError
+from pytest_llmselect.engine import BatchSizer, Measures, Request, Result, run_requests
+from pytest_llmselect.errors import BackendError, LLMSelectError, OutOfMemory, SpecError
 from pytest_llmselect.tasks import MARKER, TaskSpec, call_with_params, task_from_marker
 
 ITEM_CANDIDATE = pytest.StashKey[Candidate]()
@@ -32,7 +32,7 @@ class Settings:
     reports: tuple[Path, ...] = ()
     device: str | None = None
     dtype: str | None = None
-    batch_size: int = 32
+    batch_size: int | str = 32  # or "auto": the largest batch that fits, found by splitting on out-of-memory
     level: float = 0.95
     seed: int = 0
     price: Price = field(default_factory=lambda: Price(usd_per_hour=1.0, source="default"))
@@ -41,6 +41,8 @@ class Settings:
     bench_rounds: int = 1
     bench_warmup: int = 0
     demos: tuple[Any, ...] = ()  # demos.DemoConfig per --llm-demos entry; candidates already expanded
+    cache_mode: str = "readwrite"  # response cache: off | read | readwrite
+    cache_path: Path | None = None
 
 
 @dataclass
@@ -49,6 +51,7 @@ class Group:
     candidate: Candidate
     items: list[pytest.Item] = field(default_factory=list)
     prefetched: bool = False
+    fetched: set[str] = field(default_factory=set)  # node ids whose announced requests have run
     cache: dict[Request, Result] = field(default_factory=dict)
     measures: Measures = field(default_factory=Measures)
     sent: Measures = field(default_factory=Measures)  # what a worker already reported to the controller
@@ -90,6 +93,12 @@ class LLMSession:
             if settings.run_log is not None and not hasattr(config, "workerinput") else None
         self._log_started = False
         self.warnings: list[str] = []  # one line each, shown once in the terminal summary
+        self.sources: dict[str, str] = {}   # candidate -> the weights it was loaded from
+        self.sizers: dict[str, BatchSizer] = {}
+        from pytest_llmselect.cache import CacheLayer
+
+        self.cache = CacheLayer(settings.cache_path if settings.cache_mode != "off" else None,
+                                settings.cache_mode, warn=self.warnings.append)
         self.report: dict[str, Any] | None = None
         # xdist: worker events waiting for the next report; controller's merged view of workers
         self.pending: list[tuple[str, Any]] = []
@@ -107,6 +116,7 @@ class LLMSession:
         self.siblings: dict[str, list[str]] = {}
         for c in settings.candidates:
             self.siblings.setdefault(c.model_name, []).append(c.name)
+        self.crashed: list[dict[str, Any]] = []  # xdist: cases that killed their worker (controller)
 
     # ---- collection -------------------------------------------------------------
 
@@ -187,6 +197,8 @@ class LLMSession:
             for name in self.siblings.get(cand.model_name, [cand.name]):
                 self.load_errors[name] = str(exc)
             raise
+        for name in self.siblings.get(cand.model_name, [cand.name]):
+            self.sources[name] = source or cand.source
         info = backend.info
         # One load serves every configuration of this model; each one's entry says so.
         for name in self.siblings.get(cand.model_name, [cand.name]):
@@ -247,19 +259,31 @@ class LLMSession:
             self.groups[key] = Group(task, cand, [item])
         return self.groups[key]
 
-    def _batch_size(self, cand: Candidate) -> int:
-        if cand.served is not None and cand.batch_size is None:
-            # A served model gets the whole group at once: the server batches, and the backend
-            # keeps max_concurrency requests in flight without waiting for a batch's slowest.
-            return 1 << 30
-        return cand.batch_size or self.settings.batch_size
+    def _batch_size(self, cand: Candidate) -> BatchSizer:
+        if cand.name not in self.sizers:
+            if cand.served is not None and cand.batch_size is None:
+                # A served model gets the whole group at once: the server batches, and the backend
+                # keeps max_concurrency requests in flight without waiting for a batch's slowest.
+                size: int | str = 1 << 30
+            else:
+                size = cand.batch_size or self.settings.batch_size
+            self.sizers[cand.name] = BatchSizer.of(size)
+        return self.sizers[cand.name]
 
-    def _prefetch(self, group: Group, backend: Backend) -> None:
+    def _prefetch(self, group: Group, backend: Backend, item: pytest.Item | None = None) -> None:
         group.prefetched = True
         if group.task.requests is None:
             return
+        from pytest_llmselect.distributed import worker_scheduled
+
+        scheduled = worker_scheduled(self.config)  # under xdist: only what this worker will run
+        todo = [it for it in group.items if it.nodeid not in group.fetched
+                and (scheduled is None or it.nodeid in scheduled or it is item)]
+        group.fetched.update(it.nodeid for it in todo)
+        if not todo:
+            return
         wanted: list[Request] = []
-        for it in group.items:
+        for it in todo:
             params = dict(getattr(it, "callspec").params)
             if group.task.demos is not None:
                 params["demos"] = self.demos_for(it)
@@ -272,18 +296,48 @@ class LLMSession:
                         f"objects, got {req!r} of type {type(req).__name__}"
                     )
                 wanted.append(req)
-        self._run(group, backend, wanted, item=group.items[0] if group.items else None)
+        self._run(group, backend, wanted, item=todo[0])
 
     def _run(self, group: Group, backend: Backend, requests: Sequence[Request], *,
              item: pytest.Item | None = None) -> None:
         """Run ``requests``; with ``item`` (the group's prefetch) through pytest-benchmark."""
         from pytest_llmselect.backends import peak_memory
 
+        # The cache is a layer in front of the model work: hits never reach the timed work below.
+        cand = group.candidate
+        hits, store = self.cache.lookup(cand.name, self.sources.get(cand.name, cand.source), backend.info, requests)
+        todo = [r for r in dict.fromkeys(requests) if r not in hits]
+
         def work() -> tuple[dict[Request, Result], Measures]:
             fresh = Measures()  # per round: warm-up and extra rounds must not add up
-            out = run_requests(backend, requests, batch_size=self._batch_size(group.candidate), measures=fresh)
+            out = run_requests(backend, todo, batch_size=self._batch_size(group.candidate), measures=fresh,
+                               on_batch=store)
             return out, fresh
 
+        try:
+            results, measured = self._timed(group, backend, todo, work, item=item, peak_memory=peak_memory)
+        except BackendError as exc:
+            if isinstance(exc.__cause__, OutOfMemory):  # every split tried: this candidate is out, the others go on
+                reason = f"{group.candidate.name}: {exc}"
+                self.load_errors[group.candidate.name] = reason
+                self.release()
+                raise BackendError(reason) from None
+            raise
+        measured.add_cached(list(hits.values()))
+        results.update({r: h.result for r, h in hits.items()})
+        group.cache.update(results)
+        group.measures.merge(measured)
+        settings = self.generation.setdefault(group.task.name, set())
+        for req in requests:
+            settings.add(("chat" if req.is_chat else "generate", req.max_new_tokens, req.stop)
+                         if isinstance(req, GenerateRequest)
+                         else ("loglikelihood", None, ()))
+        self.log_state()
+
+    def _timed(self, group: Group, backend: Backend, todo: Sequence[Request], work: Any, *,
+               item: pytest.Item | None, peak_memory: Any) -> tuple[dict[Request, Result], Measures]:
+        if not todo:  # everything came from the cache: no model work to time
+            return {}, Measures()
         with peak_memory(backend.info.device) as peak:
             if item is None:
                 results, measured = work()
@@ -295,17 +349,10 @@ class LLMSession:
                     param=group.candidate.name,
                     params={"task": group.task.name, "candidate": group.candidate.name},
                     target=work, rounds=self.settings.bench_rounds, warmup_rounds=self.settings.bench_warmup,
-                    extra_info={"requests": len(set(requests)), "unit": "seconds for the whole group"},
+                    extra_info={"requests": len(todo), "unit": "seconds for the whole group"},
                 )
         measured.peak_memory_bytes = peak.bytes
-        group.cache.update(results)
-        group.measures.merge(measured)
-        settings = self.generation.setdefault(group.task.name, set())
-        for req in requests:
-            settings.add(("chat" if req.is_chat else "generate", req.max_new_tokens, req.stop)
-                         if isinstance(req, GenerateRequest)
-                         else ("loglikelihood", None, ()))
-        self.log_state()
+        return results, measured
 
     # ---- demonstrations ------------------------------------------------------------
 
@@ -346,8 +393,8 @@ class LLMSession:
     def ensure_prefetched(self, item: pytest.Item) -> tuple[Group, Backend]:
         group = self.group_of(item)
         backend = self.backend_for(group.candidate)
-        if not group.prefetched:
-            self._prefetch(group, backend)
+        if not group.prefetched or (item.nodeid not in group.fetched and group.task.requests is not None):
+            self._prefetch(group, backend, item)
         return group, backend
 
     def resolve(self, item: pytest.Item, requests: Sequence[Request]) -> list[Result]:
@@ -456,6 +503,7 @@ class LLMSession:
         self.release()
         if self.run_log is not None:
             self.run_log.close()
+        self.cache.close()
 
 
 def _case_of(item: pytest.Item) -> Any:

@@ -54,7 +54,7 @@ from pytest_llmselect.backends.base import (
     LoglikelihoodResult,
     ModelInfo,
 )
-from pytest_llmselect.errors import BackendError, CapabilityError
+from pytest_llmselect.errors import BackendError, CapabilityError, OutOfMemory
 
 __all__ = ["HFBackend", "read_peak_memory", "reset_peak_memory", "resolve_device", "resolve_dtype", "synchronize"]
 
@@ -62,6 +62,14 @@ _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch
 # transformers 4.56 renamed from_pretrained's ``torch_dtype`` to ``dtype``; 5.x warns on the old name.
 _DTYPE_KWARG = "dtype" if tuple(int(x) for x in transformers.__version__.split(".")[:2]) >= (4, 56) else "torch_dtype"
 _OOM = torch.cuda.OutOfMemoryError
+
+
+def _is_oom(exc: BaseException) -> bool:
+    """CUDA's out-of-memory error, or the CPU allocator's (a RuntimeError naming the allocation)."""
+    if isinstance(exc, _OOM):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text.lower())
 
 
 def resolve_device(device: str | None) -> torch.device:
@@ -265,7 +273,10 @@ class HFBackend:
             num_parameters=sum(p.numel() for p in model.parameters()),
             device=str(first.device),
             dtype=str(first.dtype).removeprefix("torch."),
-            extra={"load_seconds": load_seconds, "source": name_or_path},
+            # What the response cache keys a hub model on (a local directory is hashed instead).
+            extra={"load_seconds": load_seconds, "source": name_or_path, "backend": "hf",
+                   "commit": getattr(model.config, "_commit_hash", None),
+                   "implementation": f"transformers {transformers.__version__}, torch {torch.__version__}"},
         )
         return cls(model, tokenizer, info)
 
@@ -367,8 +378,10 @@ class HFBackend:
                 generation_config=config,
                 stopping_criteria=StoppingCriteriaList([stopper]),
             )
-        except _OOM as exc:
-            raise BackendError(f"out of memory generating {self.info.name!r} at batch size {len(prompts)}") from exc
+        except RuntimeError as exc:
+            if not _is_oom(exc):
+                raise
+            raise OutOfMemory(f"out of memory generating {self.info.name!r} at batch size {len(prompts)}") from exc
         first_token = None if stopper.first_token_at is None else stopper.first_token_at - started
         new_rows = out[:, width:].tolist()
 
@@ -459,8 +472,10 @@ class HFBackend:
                 kwargs["logits_to_keep"] = keep
         try:
             logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, **kwargs).logits
-        except _OOM as exc:
-            raise BackendError(f"out of memory scoring {self.info.name!r} at batch size {len(inputs)}") from exc
+        except RuntimeError as exc:
+            if not _is_oom(exc):
+                raise
+            raise OutOfMemory(f"out of memory scoring {self.info.name!r} at batch size {len(inputs)}") from exc
         # Row i's continuation is predicted by the ``len(targets[i])`` positions ending where its input ends.
         ends = [logits.shape[1] if left else len(x) for x in inputs]
         offsets = torch.arange(keep, device=self.device) - keep

@@ -160,6 +160,11 @@ def header_notes(report: Report) -> list[Note]:
     if report.get("complete") is False:
         notes.append(Note("Incomplete run", "interrupted or still running: results cover only the "
                           "cases recorded so far", warning=True))
+    crashed = report.get("crashed") or []
+    if crashed:
+        notes.append(Note("Lost to crashes", f"{len(crashed)} case(s) killed their pytest-xdist worker and have "
+                          "no score: " + "; ".join(f"{c.get('task')}/{c.get('case_id')} on {c.get('candidate')}"
+                                                    for c in crashed), warning=True))
     cands = report.get("candidates") or []
     default = [c for c in cands if is_default_price(c)]
     quoted = [c for c in cands if not is_default_price(c)]
@@ -376,6 +381,7 @@ _MEASURE_COLUMNS: tuple[tuple[str, Any], ...] = (
     ("peak MiB", lambda m, c: mib(m.get("peak_memory_bytes")) if m.get("peak_memory_bytes") is not None else None),
     ("model s", lambda m, c: num(m.get("model_seconds"), 3) if m.get("model_seconds") is not None else None),
     ("loads", lambda m, c: num(c.get("loads")) if c.get("loads") is not None else None),
+    ("cached", lambda m, c: f"{m['cache_hits']}/{num(m.get('requests'))}" if m.get("cache_hits") else None),
 )
 
 
@@ -388,6 +394,9 @@ def _measures_table(results: Sequence[Mapping[str, Any]], cands: Mapping[str, Ma
     footnotes = ()
     if any((r.get("measures") or {}).get("parallel") for r in results):
         footnotes = ("timings taken under pytest -n (in parallel): less reliable",)
+    if any((r.get("measures") or {}).get("cache_hits") for r in results):
+        footnotes = (*footnotes, "cached: requests served from the response cache, of all requests; their "
+                     "latency, model seconds and tokens are those measured when they were computed")
     return Table(
         title="Measures (latency and time to first token in s, peak memory in MiB)",
         headers=("candidate", *(_MEASURE_COLUMNS[i][0] for i in keep)),

@@ -4,11 +4,27 @@ Workers attach what they measured to their test reports (``user_properties``, wh
 xdist sends to the controller): the case records, the model-work measurements of each
 (task, candidate) group as deltas, model loads, and task metadata. The controller, which
 collects no items itself, rebuilds the run from those and writes the report.
+
+Scheduling is by the candidate *object* each item was parametrized with, never by reading
+node ids: every worker writes, at the end of its collection, which candidate (and task and
+case) each of its items belongs to into a folder the controller named
+(``workerinput["llmselect_scopes"]``); the controller's scheduler reads it. Every distributing
+``--dist`` mode (load, loadscope, loadfile, loadgroup, worksteal) is scheduled this way, so a
+candidate loads once and each request of a group is computed once; ``each`` and ``no`` are
+left alone.
+
+A case that kills its worker (segfault, OOM kill, ``os._exit``) is reported once as crashed
+and never sent to another worker; the candidate's other cases run on the replacement, which
+takes what the crashed worker finished from the shared response cache.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,6 +53,7 @@ def measures_delta(now: Measures, sent: Measures) -> dict[str, Any]:
         "latencies": now.latencies[len(sent.latencies):],
         "first_token_seconds": now.first_token_seconds[len(sent.first_token_seconds):],
         "peak_memory_bytes": now.peak_memory_bytes,
+        "cache_hits": now.cache_hits - sent.cache_hits,
     }
 
 
@@ -71,45 +88,130 @@ def ingest(session: Any, report: pytest.TestReport) -> None:
             session.log_state()
 
 
+def worker_scheduled(config: pytest.Config) -> set[str] | None:
+    """On an xdist worker, the node ids it is running or has queued; ``None`` elsewhere.
+
+    A worker prefetches only these: a replacement for a crashed worker, or a worker given part
+    of a group, must not compute (or count) the requests of cases another worker runs."""
+    if not is_worker(config):
+        return None
+    worker = next((p for p in config.pluginmanager.get_plugins() if type(p).__name__ == "WorkerInteractor"), None)
+    items = getattr(getattr(worker, "session", None), "items", None)
+    if worker is None or items is None:
+        return None
+    with worker.torun.lock() as queued:
+        indices = {i for i in queued if isinstance(i, int)}
+    indices.update(i for i in (getattr(worker, "item_index", None), getattr(worker, "nextitem_index", None))
+                   if isinstance(i, int))
+    return {items[i].nodeid for i in indices if 0 <= i < len(items)}
+
+
+SCOPES_KEY = "llmselect_scopes"
+DISTRIBUTING = ("load", "loadscope", "loadfile", "loadgroup", "worksteal")
+
+
+def item_scopes(items: list[pytest.Item]) -> dict[str, dict[str, str]]:
+    """``{nodeid: {"candidate", "task", "case_id"}}`` for every item bound to a candidate: the
+    case items (by the ``llm`` parameter's object) and the per-candidate check items."""
+    from pytest_llmselect.candidates import Candidate
+    from pytest_llmselect.session import candidate_of, case_id_for, task_of
+
+    out: dict[str, dict[str, str]] = {}
+    for item in items:
+        cand = candidate_of(item)
+        if cand is not None:
+            task = task_of(item)
+            out[item.nodeid] = {"candidate": cand.name, "task": task.name if task else "",
+                                "case_id": case_id_for(item, cand)}
+        elif isinstance(getattr(item, "candidate", None), Candidate):
+            out[item.nodeid] = {"candidate": item.candidate.name, "task": "", "case_id": ""}
+    return out
+
+
+def write_scopes(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Worker side, at the end of collection: tell the controller's scheduler each item's candidate."""
+    folder = getattr(config, "workerinput", {}).get(SCOPES_KEY)
+    if not folder:
+        return
+    worker = config.workerinput.get("workerid", "gw")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{worker}.")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(item_scopes(items), fh)
+    os.replace(tmp, Path(folder) / f"{worker}.json")  # the scheduler never reads half a file
+
+
 class XdistController:
     """Registered on the xdist controller only: schedules by candidate and merges what workers report."""
 
     def __init__(self, session: Any) -> None:
         self.session = session
+        self.folder = tempfile.mkdtemp(prefix="llmselect-scopes-")
+        self._scopes: dict[str, dict[str, str]] | None = None
+
+    def scopes(self) -> dict[str, dict[str, str]]:
+        """What the workers wrote at collection (they all collect the same items)."""
+        if self._scopes is None:
+            found: dict[str, dict[str, str]] = {}
+            for path in sorted(Path(self.folder).glob("*.json")):
+                try:
+                    found.update(json.loads(path.read_text(encoding="utf-8")))
+                except (OSError, ValueError):
+                    continue
+            if not found:
+                return found  # not written yet: read again next time
+            self._scopes = found
+        return self._scopes
+
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput[SCOPES_KEY] = self.folder
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         ingest(self.session, report)
 
+    def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: Any) -> None:
+        scope = self.scopes().get(crashitem, {})
+        self.session.crashed.append({
+            "nodeid": crashitem, "task": scope.get("task") or None, "candidate": scope.get("candidate"),
+            "case_id": scope.get("case_id") or None,
+            "reason": str(report.longrepr) if report.longrepr else "worker crashed",
+        })
+
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
-        # Only replace xdist's default distribution; an explicit --dist choice is the user's.
-        if getattr(config.option, "dist", None) != "load":
-            return None
-        cands = self.session.settings.candidates
-        return make_candidate_scheduler(config, log, [c.name for c in cands], {c.name: c.model_name for c in cands})
+        if getattr(config.option, "dist", None) not in DISTRIBUTING:
+            return None  # each / no: every item everywhere, or no distribution, as the user asked
+        return make_candidate_scheduler(config, log, self.scopes)
+
+    def pytest_unconfigure(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def candidate_scope(nodeid: str, names: list[str], model_of: dict[str, str] | None = None) -> str:
-    """The candidate an item belongs to, read from its test id; else its module. With
-    ``model_of`` (configuration name -> model name), configurations of one model share a scope."""
-    params = nodeid[nodeid.find("[") + 1:-1] if nodeid.endswith("]") and "[" in nodeid else ""
-    if params:
-        for name in sorted(names, key=len, reverse=True):
-            if params == name or params.startswith(name + "-") or params.endswith("-" + name) \
-                    or f"-{name}-" in params:
-                return "llm-candidate:" + (model_of or {}).get(name, name)
-    return nodeid.split("::", 1)[0]
-
-
-def make_candidate_scheduler(config: pytest.Config, log: Any, names: list[str],
-                             model_of: dict[str, str] | None = None) -> Any:
+def make_candidate_scheduler(config: pytest.Config, log: Any, scopes: Any) -> Any:
     """Each candidate's items (and its check items) form one unit of work for one worker:
     one model load per candidate, and whole (task, candidate) groups batched together.
     (xdist's own ``loadgroup`` mode cannot do this on pytest 9: it renames node ids through
-    an attribute pytest no longer reads.)"""
+    an attribute pytest no longer reads.) Other items are scheduled by module."""
     from xdist.scheduler import LoadScopeScheduling
 
     class CandidateScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            return candidate_scope(nodeid, names, model_of)
+            scope = scopes().get(nodeid)
+            if scope is not None:
+                return "llm-candidate:" + scope["candidate"]
+            return nodeid.split("::", 1)[0]
+
+        def remove_node(self, node: Any) -> str | None:
+            # LoadScopeScheduling puts a crashed item back with the rest of its unit, so a case that
+            # kills its worker kills every replacement in turn. Mark it done before the re-queueing.
+            crashed = None
+            for unit in (self.assigned_work.get(node) or {}).values():
+                pending = [nodeid for nodeid, done in unit.items() if not done]
+                if pending:
+                    crashed = pending[0]
+                    unit[crashed] = True
+                    break
+            requeued_crash = super().remove_node(node)  # names the next pending item, if any
+            return crashed if crashed is not None else requeued_crash
 
     return CandidateScheduling(config, log)

@@ -110,9 +110,10 @@ SCOPES_KEY = "llmselect_scopes"
 DISTRIBUTING = ("load", "loadscope", "loadfile", "loadgroup", "worksteal")
 
 
-def item_scopes(items: list[pytest.Item]) -> dict[str, dict[str, str]]:
+def item_scopes(items: list[pytest.Item], names: set[str]) -> dict[str, dict[str, str]]:
     """``{nodeid: {"candidate", "task", "case_id"}}`` for every item bound to a candidate: the
-    case items (by the ``llm`` parameter's object) and the per-candidate check items."""
+    case items (by the ``llm`` parameter's object) and the items added per candidate (check and
+    gate items, by the candidate object or name they were made with; ``names``: the session's)."""
     from pytest_llmselect.candidates import Candidate
     from pytest_llmselect.session import candidate_of, case_id_for, task_of
 
@@ -123,12 +124,16 @@ def item_scopes(items: list[pytest.Item]) -> dict[str, dict[str, str]]:
             task = task_of(item)
             out[item.nodeid] = {"candidate": cand.name, "task": task.name if task else "",
                                 "case_id": case_id_for(item, cand)}
-        elif isinstance(getattr(item, "candidate", None), Candidate):
-            out[item.nodeid] = {"candidate": item.candidate.name, "task": "", "case_id": ""}
+            continue
+        bound = getattr(item, "candidate", None)
+        name = bound.name if isinstance(bound, Candidate) else bound if isinstance(bound, str) else None
+        if name in names:
+            task = getattr(item, "task", None)
+            out[item.nodeid] = {"candidate": name, "task": getattr(task, "name", task) or "", "case_id": ""}
     return out
 
 
-def write_scopes(config: pytest.Config, items: list[pytest.Item]) -> None:
+def write_scopes(config: pytest.Config, items: list[pytest.Item], names: set[str]) -> None:
     """Worker side, at the end of collection: tell the controller's scheduler each item's candidate."""
     folder = getattr(config, "workerinput", {}).get(SCOPES_KEY)
     if not folder:
@@ -136,7 +141,7 @@ def write_scopes(config: pytest.Config, items: list[pytest.Item]) -> None:
     worker = config.workerinput.get("workerid", "gw")
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{worker}.")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(item_scopes(items), fh)
+        json.dump(item_scopes(items, names), fh)
     os.replace(tmp, Path(folder) / f"{worker}.json")  # the scheduler never reads half a file
 
 

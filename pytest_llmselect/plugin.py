@@ -223,10 +223,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's worker announces its collection to the controller
 def pytest_collection_finish(session: pytest.Session) -> None:
-    if hasattr(session.config, "workerinput"):
+    llm_session = session.config.stash.get(SESSION_KEY, None)
+    if llm_session is not None and hasattr(session.config, "workerinput"):
         from pytest_llmselect.distributed import write_scopes
 
-        write_scopes(session.config, session.items)
+        write_scopes(session.config, session.items, set(llm_session.by_name))
 
 
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:

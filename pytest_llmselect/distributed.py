@@ -110,10 +110,11 @@ SCOPES_KEY = "llmselect_scopes"
 DISTRIBUTING = ("load", "loadscope", "loadfile", "loadgroup", "worksteal")
 
 
-def item_scopes(items: list[pytest.Item], names: set[str]) -> dict[str, dict[str, str]]:
+def item_scopes(items: list[pytest.Item], model_of: dict[str, str]) -> dict[str, dict[str, str]]:
     """``{nodeid: {"candidate", "task", "case_id"}}`` for every item bound to a candidate: the
     case items (by the ``llm`` parameter's object) and the items added per candidate (check and
-    gate items, by the candidate object or name they were made with; ``names``: the session's)."""
+    gate items, by the candidate object or name they were made with). ``model`` is the model the
+    candidate runs (``model_of``: name -> model name): configurations of one model share a worker."""
     from pytest_llmselect.candidates import Candidate
     from pytest_llmselect.session import candidate_of, case_id_for, task_of
 
@@ -122,18 +123,19 @@ def item_scopes(items: list[pytest.Item], names: set[str]) -> dict[str, dict[str
         cand = candidate_of(item)
         if cand is not None:
             task = task_of(item)
-            out[item.nodeid] = {"candidate": cand.name, "task": task.name if task else "",
-                                "case_id": case_id_for(item, cand)}
+            out[item.nodeid] = {"candidate": cand.name, "model": model_of.get(cand.name, cand.name),
+                                "task": task.name if task else "", "case_id": case_id_for(item, cand)}
             continue
         bound = getattr(item, "candidate", None)
         name = bound.name if isinstance(bound, Candidate) else bound if isinstance(bound, str) else None
-        if name in names:
+        if name in model_of:
             task = getattr(item, "task", None)
-            out[item.nodeid] = {"candidate": name, "task": getattr(task, "name", task) or "", "case_id": ""}
+            out[item.nodeid] = {"candidate": name, "model": model_of[name], "task": getattr(task, "name", task) or "",
+                                "case_id": ""}
     return out
 
 
-def write_scopes(config: pytest.Config, items: list[pytest.Item], names: set[str]) -> None:
+def write_scopes(config: pytest.Config, items: list[pytest.Item], model_of: dict[str, str]) -> None:
     """Worker side, at the end of collection: tell the controller's scheduler each item's candidate."""
     folder = getattr(config, "workerinput", {}).get(SCOPES_KEY)
     if not folder:
@@ -141,7 +143,7 @@ def write_scopes(config: pytest.Config, items: list[pytest.Item], names: set[str
     worker = config.workerinput.get("workerid", "gw")
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{worker}.")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(item_scopes(items, names), fh)
+        json.dump(item_scopes(items, model_of), fh)
     os.replace(tmp, Path(folder) / f"{worker}.json")  # the scheduler never reads half a file
 
 
@@ -192,6 +194,15 @@ class XdistController:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+def scope_of(nodeid: str, scopes: dict[str, dict[str, str]]) -> str:
+    """The unit of work of an item: the model its candidate runs on, looked up in what the workers
+    reported (never read from the node id); an item of no candidate goes with its module."""
+    scope = scopes.get(nodeid)
+    if scope is not None:
+        return "llm-candidate:" + scope.get("model", scope["candidate"])
+    return nodeid.split("::", 1)[0]
+
+
 def make_candidate_scheduler(config: pytest.Config, log: Any, scopes: Any) -> Any:
     """Each candidate's items (and its check items) form one unit of work for one worker:
     one model load per candidate, and whole (task, candidate) groups batched together.
@@ -201,10 +212,7 @@ def make_candidate_scheduler(config: pytest.Config, log: Any, scopes: Any) -> An
 
     class CandidateScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            scope = scopes().get(nodeid)
-            if scope is not None:
-                return "llm-candidate:" + scope["candidate"]
-            return nodeid.split("::", 1)[0]
+            return scope_of(nodeid, scopes())
 
         def remove_node(self, node: Any) -> str | None:
             # LoadScopeScheduling puts a crashed item back with the rest of its unit, so a case that

@@ -227,7 +227,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if llm_session is not None and hasattr(session.config, "workerinput"):
         from pytest_llmselect.distributed import write_scopes
 
-        write_scopes(session.config, session.items, set(llm_session.by_name))
+        write_scopes(session.config, session.items,
+                     {c.name: c.model_name for c in llm_session.settings.candidates})
 
 
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:

@@ -205,14 +205,22 @@ def test_joint_table_pivots_configurations_by_model():
 
 
 def test_xdist_scope_keeps_a_models_configurations_on_one_worker():
-    from pytest_llmselect.distributed import candidate_scope
+    from pytest_llmselect.candidates import Candidate
+    from pytest_llmselect.distributed import item_scopes, scope_of
+    from pytest_llmselect.session import ITEM_CANDIDATE
 
-    names = ["zoo:tiny+random:4", "zoo:tiny+knn:4", "zoo:base+knn:4"]
-    model_of = {n: n.split("+")[0] for n in names}
-    scopes = {n: candidate_scope(f"suite.py::test_x[{n}-case-1]", names, model_of) for n in names}
-    assert scopes == {"zoo:tiny+random:4": "llm-candidate:zoo:tiny", "zoo:tiny+knn:4": "llm-candidate:zoo:tiny",
-                      "zoo:base+knn:4": "llm-candidate:zoo:base"}
-    assert candidate_scope("suite.py::test_x[zoo:tiny+knn:4-c]", names) == "llm-candidate:zoo:tiny+knn:4"
+    class Item:  # what item_scopes reads of a collected item: its node id, name and candidate
+        def __init__(self, cand: Candidate) -> None:
+            self.nodeid, self.name, self.stash = f"suite.py::test_x[{cand.name}-case-1]", "test_x", {
+                ITEM_CANDIDATE: cand}
+
+    cands = [Candidate(name=f"{m}+{cfg}", spec=m, kind="zoo", source=m[4:], model=m)
+             for m, cfg in (("zoo:tiny", "random:4"), ("zoo:tiny", "knn:4"), ("zoo:base", "knn:4"))]
+    scopes = item_scopes([Item(c) for c in cands], {c.name: c.model_name for c in cands})
+    assert {c.name: scope_of(f"suite.py::test_x[{c.name}-case-1]", scopes) for c in cands} == {
+        "zoo:tiny+random:4": "llm-candidate:zoo:tiny", "zoo:tiny+knn:4": "llm-candidate:zoo:tiny",
+        "zoo:base+knn:4": "llm-candidate:zoo:base"}
+    assert scope_of("suite.py::test_other", scopes) == "suite.py"  # not a candidate's item: its module
 
 
 class _TableEmbedder:

@@ -115,34 +115,3 @@ def render_files() -> dict[str, str]:
         return "".join(json.dumps(r, ensure_ascii=True) + "\n" for r in rows)
 
     return {"lookup.jsonl": jsonl(lookup_eval()), "lookup-pool.jsonl": jsonl(lookup_pool())}
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m pytest_llmselect.zoo.lookup [--check] [--out DIR]``: write (or check) the data
-    of ``examples/fewshot``."""
-    import argparse
-    from pathlib import Path
-
-    parser = argparse.ArgumentParser(prog="python -m pytest_llmselect.zoo.lookup", description=main.__doc__)
-    default = Path(__file__).resolve().parents[2] / "examples" / "fewshot" / "data"
-    parser.add_argument("--out", type=Path, default=default)
-    parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if a file differs")
-    args = parser.parse_args(argv)
-    stale = []
-    for name, text in render_files().items():
-        path = args.out / name
-        if args.check:
-            if not path.is_file() or path.read_text(encoding="utf-8") != text:
-                stale.append(str(path))
-            continue
-        args.out.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8", newline="\n")
-        print(f"wrote {path} ({text.count(chr(10))} rows)")
-    if stale:
-        print("out of date (run python -m pytest_llmselect.zoo.lookup):", *stale)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

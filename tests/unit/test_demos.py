@@ -164,7 +164,9 @@ def test_lookup_task_data_is_current_and_answerable_only_from_the_pool():
 
     from pytest_llmselect.zoo import lookup
 
-    assert lookup.main(["--check"]) == 0  # examples/fewshot/data matches the generator
+    from pytest_llmselect.zoo.make_lookup_data import main as make_lookup_data
+
+    assert make_lookup_data(["--check"]) == 0  # examples/fewshot/data matches the generator
     pool, cases = lookup.lookup_pool(), lookup.lookup_eval()
     pool_inputs = {normalize_input(r["input"]) for r in pool}
     labels_by_word: dict[str, set[str]] = {}

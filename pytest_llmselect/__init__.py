@@ -23,7 +23,7 @@ from pytest_llmselect.errors import (
     MissingDependency,
     SpecError,
 )
-from pytest_llmselect.metrics import contains, exact_match, token_f1
+from pytest_llmselect.metrics import choice_accuracy, contains, exact_match, token_f1
 
 __all__ = [
     "BackendError",
@@ -39,6 +39,7 @@ __all__ = [
     "SpecError",
     "__version__",
     "case_ids",
+    "choice_accuracy",
     "choice_requests",
     "contains",
     "exact_match",

@@ -1,7 +1,7 @@
 """Command line: re-select from a saved run without re-running any model.
 
     python -m pytest_llmselect report run.json --alpha 10 --format md -o summary.md
-    python -m pytest_llmselect zoo            # build the reference models now
+    python -m pytest_llmselect zoo            # build the reference models now (--markdown: README table)
     python -m pytest_llmselect cache list     # what the response cache holds, per model
     python -m pytest_llmselect cache prune --model zoo:tiny --older-than 30
 """
@@ -101,7 +101,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     rep.add_argument("--max-peak-memory", type=float, default=None, help="bytes")
     rep.add_argument("--format", choices=("terminal", "md", "json", "html"), default="terminal")
     rep.add_argument("-o", "--output", type=Path, default=None, help="write here instead of printing")
-    sub.add_parser("zoo", help="build (or find in the cache) every reference model and list them")
+    sub.add_parser("zoo", help="build (or find in the cache) every reference model and list them "
+                               "(zoo --help for its options)", add_help=False)
     cache = sub.add_parser("cache", help="list or prune the response cache")
     cache.add_argument("action", choices=("list", "prune"))
     cache.add_argument("--path", type=Path, default=Path(".llmselect/cache.sqlite"),
@@ -111,14 +112,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     cache.add_argument("--older-than", type=float, default=None, metavar="DAYS",
                        help="prune: entries not used for this many days")
     cache.add_argument("--all", action="store_true", help="prune: every entry")
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        if args.command == "cache":
-            return _cache(args)
-        if args.command == "zoo":
+        if argv[:1] == ["zoo"]:  # its own options (--jobs, --markdown, names) pass through
             from pytest_llmselect.zoo.__main__ import main as zoo_main
 
-            return zoo_main([])
+            return zoo_main(argv[1:])
+        args = parser.parse_args(argv)
+        if args.command == "cache":
+            return _cache(args)
         return _report(args)
     except LLMSelectError as exc:
         print(f"error: {exc}", file=sys.stderr)

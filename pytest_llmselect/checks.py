@@ -95,12 +95,16 @@ def make_check_items(session: Any, items: list[pytest.Item]) -> list[pytest.Item
         task, cand = task_of(last), candidate_of(last)
         assert task is not None and cand is not None
         made: list[pytest.Item] = []
+        # An explicit node id: pytest 9 compares structured ids, and a parsed "name[param]" id
+        # must equal this item's own, or --lf / --ff never recognise a failed check.
         if task.min_quality is not None:
-            made.append(MinQualityItem.from_parent(
-                last.parent, name=f"llm_min_quality[{task_name}-{cand_name}]", task=task, candidate=cand))
+            name = f"llm_min_quality[{task_name}-{cand_name}]"
+            made.append(MinQualityItem.from_parent(last.parent, name=name, nodeid=f"{last.parent.nodeid}::{name}",
+                                                   task=task, candidate=cand))
         if task.budgets:
-            made.append(BudgetItem.from_parent(
-                last.parent, name=f"llm_budget[{task_name}-{cand_name}]", task=task, candidate=cand))
+            name = f"llm_budget[{task_name}-{cand_name}]"
+            made.append(BudgetItem.from_parent(last.parent, name=name, nodeid=f"{last.parent.nodeid}::{name}",
+                                               task=task, candidate=cand))
         for check in made:
             check.stash[ITEM_CANDIDATE] = cand
             check.stash[ITEM_TASK] = task
@@ -110,3 +114,29 @@ def make_check_items(session: Any, items: list[pytest.Item]) -> list[pytest.Item
         out.append(item)
         out.extend(after.get(id(item), ()))
     return out
+
+
+def rerun_groups_of_failed_checks(config: pytest.Config, session: Any, items: list[pytest.Item]) -> None:
+    """Make ``--lf`` / ``--ff`` re-run the cases a failed check item needs.
+
+    A min-quality or budget check measures its whole (task, candidate) group: re-run
+    alone it has nothing to measure. pytest's last-failed plugin filters the items
+    after every other ``pytest_collection_modifyitems`` (it wraps them), so the group's
+    cases are added to its set of last failures; each is removed again as it passes.
+    """
+    if not (config.getoption("lf", False) or config.getoption("failedfirst", False)):
+        return
+    lf = config.pluginmanager.get_plugin("lfplugin")
+    failed = getattr(lf, "lastfailed", None)
+    if not getattr(lf, "active", False) or not isinstance(failed, dict):
+        return
+    for check in items:
+        if isinstance(check, LLMCheckItem) and _lf_key(check) in failed:
+            group = session.groups.get((check.task.name, check.candidate.name))
+            for case in group.items if group is not None else ():
+                failed.setdefault(_lf_key(case), True)
+
+
+def _lf_key(item: pytest.Item) -> Any:
+    # pytest 9 keys its last failures by the item's NodeId object, pytest 8 by the node id string.
+    return getattr(item, "id", None) or item.nodeid

@@ -143,17 +143,21 @@ def run_requests(
     batch_size: int | BatchSizer,
     measures: Measures,
     on_batch: OnBatch | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> dict[Request, Result]:
     """Run ``requests`` in length-sorted batches; results keyed by request.
 
     ``on_batch(batch, results, seconds)`` is called after each finished batch (the response cache
     stores it there, so a kill loses at most the batch in flight). An ``OutOfMemory`` from the
     backend splits the batch (see ``BatchSizer``); at batch size 1 it raises ``BackendError``
-    with a one-line reason.
+    with a one-line reason. ``on_progress(done, total)`` gets the batches finished and the
+    batches planned so far (the plan grows when a batch is split), after each batch.
     """
     sizer = batch_size if isinstance(batch_size, BatchSizer) else BatchSizer(batch_size)
     out: dict[Request, Result] = {}
-    for group in _by_kind(requests):
+    groups = _by_kind(requests)
+    done = 0
+    for index, group in enumerate(groups):
         i = 0
         while i < len(group):
             batch = group[i:i + sizer.size]
@@ -176,4 +180,8 @@ def run_requests(
             if on_batch is not None:
                 on_batch(batch, results, seconds)
             i += len(batch)
+            done += 1
+            if on_progress is not None:
+                left = -(-(len(group) - i) // sizer.size) + sum(-(-len(g) // sizer.size) for g in groups[index + 1:])
+                on_progress(done, done + left)
     return out

@@ -13,6 +13,8 @@ from pytest_llmselect.session import LLMSession, Settings
 from pytest_llmselect.tasks import MARKER_HELP
 
 SESSION_KEY = pytest.StashKey[LLMSession]()
+# pytest-benchmark's storage folder, if this session created it (removed again if left empty).
+NEW_BENCHMARK_STORAGE = pytest.StashKey[Path]()
 
 # (option, ini key, help, ini type, ini default)
 OPTIONS: list[tuple[str, str, str, str, Any]] = [
@@ -166,8 +168,24 @@ def parse_constraints(text: str) -> Any:
     return Constraints(**values)
 
 
+def _benchmark_storage(config: pytest.Config) -> Path | None:
+    """pytest-benchmark's file storage folder, or None for another kind of storage."""
+    try:
+        raw = str(config.getoption("benchmark_storage"))
+    except ValueError:  # pytest-benchmark not loaded (-p no:benchmark)
+        return None
+    if "://" in raw and not raw.startswith("file://"):
+        return None
+    return Path(raw.removeprefix("file://")).expanduser().absolute()
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_HELP)
+    # Runs before pytest-benchmark's configure (trylast), which creates its storage folder
+    # on every run; a run that saves nothing should not leave an empty one behind.
+    storage = _benchmark_storage(config)
+    if storage is not None and not storage.exists() and not hasattr(config, "workerinput"):
+        config.stash[NEW_BENCHMARK_STORAGE] = storage
     try:
         settings = settings_from_config(config)
         if not hasattr(config, "workerinput") and not config.getoption("help", False):
@@ -188,6 +206,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     session = config.stash.get(SESSION_KEY, None)
     if session is not None:
         session.close()
+    storage = config.stash.get(NEW_BENCHMARK_STORAGE, None)
+    if storage is not None:
+        try:
+            storage.rmdir()  # only succeeds when empty: nothing saved, nothing lost
+        except OSError:
+            pass
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -205,9 +229,10 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     llm_session = config.stash.get(SESSION_KEY, None)
     if llm_session is None or not llm_session.settings.candidates:
         return
-    from pytest_llmselect.checks import make_check_items
+    from pytest_llmselect.checks import make_check_items, rerun_groups_of_failed_checks
 
     items[:] = make_check_items(llm_session, llm_session.order_items(items))
+    rerun_groups_of_failed_checks(config, llm_session, items)
 
 
 @pytest.hookimpl(hookwrapper=True)

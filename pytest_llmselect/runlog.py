@@ -12,7 +12,11 @@ Lines (``event`` names the kind):
 - ``state``: the candidates, tasks and measurements so far (written after each group's
   model work; the last one of a run wins);
 - ``case``: one case record, exactly as in the report's ``cases``;
-- ``finish``: the session ended (a run without one was interrupted).
+- ``finish``: the session ended (a run without one was interrupted);
+- ``build_start`` / ``build_end`` (``model``, ``steps`` / ``seconds``): a zoo model trained
+  for this run; ``load_start`` / ``load_end`` (``candidate``, ``seconds`` or ``error``);
+  ``group_start`` / ``group_end`` (``task``, ``candidate``, ``requests``, ``batches``,
+  ``seconds`` of model time): each carries ``time``, UNIX seconds when it happened.
 
 ``report_inputs`` turns one run of a log back into report inputs, so
 ``python -m pytest_llmselect report run-log.jsonl`` can build a report of a run that never
@@ -30,7 +34,8 @@ from typing import Any, Mapping
 
 from pytest_llmselect.errors import DataError
 
-EVENTS = ("start", "state", "case", "finish")
+EVENTS = ("start", "state", "case", "finish", "build_start", "build_end", "load_start", "load_end",
+          "group_start", "group_end")
 
 
 def new_run_id() -> str:

@@ -7,10 +7,13 @@ load per candidate, released before the next loads), the batched request cache p
 
 from __future__ import annotations
 
+import gc
+import json
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import pytest
 
@@ -20,6 +23,9 @@ from pytest_llmselect.cost import Price
 from pytest_llmselect.engine import BatchSizer, Measures, Request, Result, run_requests
 from pytest_llmselect.errors import BackendError, LLMSelectError, OutOfMemory, SpecError
 from pytest_llmselect.tasks import MARKER, TaskSpec, call_with_params, task_from_marker
+
+if TYPE_CHECKING:
+    from pytest_llmselect.progress import Progress
 
 ITEM_CANDIDATE = pytest.StashKey[Candidate]()
 ITEM_TASK = pytest.StashKey[TaskSpec]()
@@ -56,6 +62,27 @@ class Group:
     measures: Measures = field(default_factory=Measures)
     sent: Measures = field(default_factory=Measures)  # what a worker already reported to the controller
     shots: dict[str, Any] | None = None  # nodeid -> demos.Shots, chosen for the whole group at once
+
+
+@contextmanager
+def frozen_after() -> Iterator[None]:
+    """Run an import of torch / transformers / model code without the cyclic garbage
+    collector, then freeze what it created.
+
+    They leave about a million long-lived objects. Collections triggered during the
+    import walked the growing heap again and again, and every full collection later in
+    the run walked all of it: seconds over a long run, most of the per-item overhead.
+    Frozen objects are skipped by the collector (they are never freed, as modules never
+    are). A model loads after this, so releasing it still frees its memory.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 def candidate_of(item: pytest.Item) -> Candidate | None:
@@ -117,6 +144,29 @@ class LLMSession:
         for c in settings.candidates:
             self.siblings.setdefault(c.model_name, []).append(c.name)
         self.crashed: list[dict[str, Any]] = []  # xdist: cases that killed their worker (controller)
+        self._progress: Progress | None = None
+        self._announced = False
+
+    # ---- progress and run-log events -----------------------------------------------
+
+    @property
+    def progress(self) -> Progress:
+        # Made on first use: the terminal reporter registers after this session is created.
+        if self._progress is None:
+            from pytest_llmselect.progress import for_pytest
+
+            self._progress = for_pytest(self.config)
+        return self._progress
+
+    def log_timed(self, event: str, **fields: Any) -> None:
+        """A lifecycle event (build/load/group start and end) in the run log, stamped with
+        ``time`` (UNIX seconds); goes through ``log_event`` like every other line."""
+        self.log_event(event, {"time": round(time.time(), 3), **fields})
+
+    def candidates_in_use(self) -> list[Candidate]:
+        """The candidates with items in this run (all of them before collection)."""
+        used = {key[1] for key in self.groups}
+        return [c for c in self.settings.candidates if c.name in used] or list(self.settings.candidates)
 
     # ---- collection -------------------------------------------------------------
 
@@ -173,17 +223,34 @@ class LLMSession:
         self.release()
         from pytest_llmselect.backends import _hf, is_local, load_backend, resolve_source
 
+        if not self._announced:
+            from pytest_llmselect.startup import announce, build_zoo
+
+            self._announced = True
+            if any(is_local(c) for c in self.candidates_in_use()):
+                try:
+                    with frozen_after():
+                        _hf()  # torch and transformers
+                except LLMSelectError:
+                    pass  # each local candidate's load below reports it
+            announce(self)
+            build_zoo(self)
+
         def load() -> tuple[Backend, float]:
             start = time.perf_counter()
             loaded = load_backend(cand, device=self.settings.device, dtype=self.settings.dtype, source=source)
             return loaded, time.perf_counter() - start
 
+        self.progress.note(f"loading {cand.name}")
+        self.log_timed("load_start", candidate=cand.name)
         try:
             # Outside the timed load: importing torch is paid once per process, and a zoo
             # model's first-use training is not part of loading it.
             source = resolve_source(cand) if is_local(cand) else None
             if source is not None:
-                _hf().import_model_class(source, revision=cand.revision, trust_remote_code=cand.trust_remote_code)
+                with frozen_after():
+                    _hf().import_model_class(source, revision=cand.revision,
+                                             trust_remote_code=cand.trust_remote_code)
             if item is None:
                 backend, seconds = load()
             else:
@@ -196,9 +263,11 @@ class LLMSession:
         except LLMSelectError as exc:
             for name in self.siblings.get(cand.model_name, [cand.name]):
                 self.load_errors[name] = str(exc)
+            self.log_timed("load_end", candidate=cand.name, error=str(exc))
             raise
         for name in self.siblings.get(cand.model_name, [cand.name]):
             self.sources[name] = source or cand.source
+        self.log_timed("load_end", candidate=cand.name, seconds=round(seconds, 3))
         info = backend.info
         # One load serves every configuration of this model; each one's entry says so.
         for name in self.siblings.get(cand.model_name, [cand.name]):
@@ -302,6 +371,10 @@ class LLMSession:
              item: pytest.Item | None = None) -> None:
         """Run ``requests``; with ``item`` (the group's prefetch) through pytest-benchmark."""
         from pytest_llmselect.backends import peak_memory
+        from pytest_llmselect.progress import meter
+
+        label = f"{group.task.name} · {group.candidate.name}"
+        key = f"group:{label}"
 
         # The cache is a layer in front of the model work: hits never reach the timed work below.
         cand = group.candidate
@@ -310,10 +383,18 @@ class LLMSession:
 
         def work() -> tuple[dict[Request, Result], Measures]:
             fresh = Measures()  # per round: warm-up and extra rounds must not add up
+            began = time.perf_counter()
+
+            def show(done: int, total: int) -> None:
+                self.progress.status(key, meter(label, done, total, time.perf_counter() - began, "batch"))
+
             out = run_requests(backend, todo, batch_size=self._batch_size(group.candidate), measures=fresh,
-                               on_batch=store)
+                               on_batch=store, on_progress=show)
             return out, fresh
 
+        if item is not None:
+            self.log_timed("group_start", task=group.task.name, candidate=group.candidate.name,
+                           requests=len(todo), cached=len(hits))
         try:
             results, measured = self._timed(group, backend, todo, work, item=item, peak_memory=peak_memory)
         except BackendError as exc:
@@ -323,6 +404,13 @@ class LLMSession:
                 self.release()
                 raise BackendError(reason) from None
             raise
+        if item is not None:
+            self.log_timed("group_end", task=group.task.name, candidate=group.candidate.name,
+                           requests=measured.requests, batches=measured.batches,
+                           seconds=round(measured.model_seconds, 3), cached=len(hits))
+            self.progress.finish(key, f"{label}: {measured.requests} requests in {measured.batches} batches, "
+                                      f"{measured.model_seconds:.1f}s of model time"
+                                      + (f", {len(hits)} from the cache" if hits else ""))
         measured.add_cached(list(hits.values()))
         results.update({r: h.result for r, h in hits.items()})
         group.cache.update(results)
@@ -423,6 +511,13 @@ class LLMSession:
             "group": group, "nodeid": item.nodeid,
         }
         if extra:
+            for key, value in extra.items():
+                try:
+                    json.dumps(value, allow_nan=True)
+                except (TypeError, ValueError):
+                    raise LLMSelectError(
+                        f"{item.nodeid}: llm_record({key}=...) must be JSON data (str, number, bool, None, "
+                        f"list, dict), got {value!r} of type {type(value).__name__}") from None
             rec["extra"] = extra
         if task.demos is not None:
             shots = self.demos_for(item)

@@ -19,12 +19,16 @@ import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 from pytest_llmselect.zoo.recipes import ALL_ZOO_NAMES, CODE_VERSION, ZOO_NAMES, Recipe, get_recipe, recipe_hash
 from pytest_llmselect.zoo.tasks import DATA_VERSION
 
-__all__ = ["ALL_ZOO_NAMES", "ZOO_NAMES", "Recipe", "build_all", "cache_dir", "get_recipe", "recipe_hash", "zoo_path"]
+if TYPE_CHECKING:
+    from pytest_llmselect.zoo.build import BuildEvent
+
+__all__ = ["ALL_ZOO_NAMES", "ZOO_NAMES", "Recipe", "build_all", "cache_dir", "get_recipe", "is_built", "recipe_hash",
+           "zoo_path"]
 
 RECIPE_FILE = "recipe.json"
 HELDOUT_METRICS = {"addition": "exact_match", "largest": "loglik_accuracy", "multiples": "token_f1"}
@@ -40,11 +44,13 @@ def cache_dir() -> Path:
     return base / "pytest-llmselect"
 
 
-def zoo_path(name: str, *, build: bool = True) -> Path:
+def zoo_path(name: str, *, build: bool = True,
+             on_step: Callable[[int, int, float], None] | None = None) -> Path:
     """Directory of the zoo model ``name`` (one of ``ZOO_NAMES``).
 
     With ``build=True`` (the default) the model is trained and saved first if it is
     not cached yet; otherwise the path is returned as is and may not exist yet.
+    ``on_step(done, total, seconds)`` is called after each training step of a build.
     Raises ``KeyError`` for an unknown name.
     """
     from pytest_llmselect.zoo.chat import CHAT_MODELS, chat_model_path
@@ -59,20 +65,28 @@ def zoo_path(name: str, *, build: bool = True) -> Path:
     with _exclusive(final.parent / f".{final.name}.lock"):
         # Another process may have finished the build while we waited for the lock.
         if not _is_built(final):
-            _build_into(name, final)
+            _build_into(name, final, on_step)
     return final
 
 
-def build_all(*, verbose: bool = False) -> dict[str, Path]:
-    """Build (or find cached) every zoo model; returns name -> directory."""
+def is_built(name: str) -> bool:
+    """True when ``name`` is in the cache under its current recipe (nothing to train)."""
+    return _is_built(zoo_path(name, build=False))
+
+
+def build_all(*, verbose: bool = False, jobs: int | None = None) -> dict[str, Path]:
+    """Build (or find cached) every zoo model, ``jobs`` at a time in worker processes
+    (default: one per CPU core), then the chat variants (copies, no training);
+    returns name -> directory."""
+    from pytest_llmselect.zoo.build import build_many
     from pytest_llmselect.zoo.chat import CHAT_NAMES
 
-    paths = {}
-    for name in ZOO_NAMES + CHAT_NAMES:
-        if verbose and not _is_built(zoo_path(name, build=False)):
-            print(f"building {name} ...", file=sys.stderr, flush=True)
-        paths[name] = zoo_path(name)
-    return paths
+    def show(event: "BuildEvent") -> None:
+        if verbose and event.kind == "start":
+            print(f"building {event.name} ...", file=sys.stderr, flush=True)
+
+    build_many(ZOO_NAMES, jobs=jobs, on_event=show)
+    return {name: zoo_path(name) for name in ZOO_NAMES + CHAT_NAMES}
 
 
 def read_build_record(path: Path) -> dict[str, object]:
@@ -116,7 +130,7 @@ def _exclusive(lock_path: Path) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def _build_into(name: str, final: Path) -> None:
+def _build_into(name: str, final: Path, on_step: Callable[[int, int, float], None] | None = None) -> None:
     # Heavy imports here, not at module level: see the module docstring.
     from pytest_llmselect.zoo.evaluate import heldout_scores
     from pytest_llmselect.zoo.train import TRAIN_THREADS, torch_threads, train
@@ -131,7 +145,8 @@ def _build_into(name: str, final: Path) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=final.parent))
     tmp.chmod(0o755)  # mkdtemp's 0700 would survive the rename and hide the model from other users
     try:
-        model, tokenizer, seconds = train(recipe)
+        cpu_start = time.process_time()
+        model, tokenizer, seconds = train(recipe, on_step=on_step)
         start = time.perf_counter()
         with torch_threads(TRAIN_THREADS):
             if recipe.schedule == ("lookup",):  # a task model: scored on its own task only
@@ -152,6 +167,9 @@ def _build_into(name: str, final: Path) -> None:
             "code_version": CODE_VERSION,
             "num_parameters": model.num_parameters(),
             "train_seconds": round(seconds, 2),
+            # CPU seconds of training and evaluation: unlike the wall time, about the same on a
+            # busy machine as on an idle one (one thread, so roughly its idle wall time).
+            "cpu_seconds": round(time.process_time() - cpu_start, 2),
             "eval_seconds": round(eval_seconds, 2),
             "heldout": {k: round(v, 4) for k, v in scores.items()},
             "heldout_metrics": metrics,

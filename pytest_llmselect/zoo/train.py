@@ -10,7 +10,7 @@ import math
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
 import torch
 
@@ -123,11 +123,17 @@ def _lr_factor(step: int, recipe: Recipe) -> float:
     return 0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
-def train(recipe: Recipe, *, log_every: int = 0) -> tuple[GPT2LMHeadModel, PreTrainedTokenizerFast, float]:
+# Called as on_step(steps_done, steps_total, seconds_so_far) after each optimizer step.
+StepCallback = Callable[[int, int, float], None]
+
+
+def train(recipe: Recipe, *, log_every: int = 0,
+          on_step: StepCallback | None = None) -> tuple[GPT2LMHeadModel, PreTrainedTokenizerFast, float]:
     """Returns the trained model (eval mode, generation config set), its tokenizer and
-    the training wall time in seconds."""
+    the training wall time in seconds. ``on_step`` (if given) is called after every
+    optimizer step; it must be cheap (it runs inside the training loop)."""
     with torch_threads(TRAIN_THREADS):
-        return _train(recipe, log_every)
+        return _train(recipe, log_every, on_step)
 
 
 @contextmanager
@@ -142,7 +148,10 @@ def torch_threads(n: int) -> Iterator[None]:
         torch.set_num_threads(previous)
 
 
-def _train(recipe: Recipe, log_every: int) -> tuple[GPT2LMHeadModel, PreTrainedTokenizerFast, float]:
+def _train(recipe: Recipe, log_every: int,
+           on_step: StepCallback | None) -> tuple[GPT2LMHeadModel, PreTrainedTokenizerFast, float]:
+    from transformers import GenerationConfig
+
     # The data streams carry their own seeded RNGs; this seeds the weight init.
     torch.manual_seed(recipe.seed)
     model = make_model(recipe)
@@ -166,15 +175,15 @@ def _train(recipe: Recipe, log_every: int) -> tuple[GPT2LMHeadModel, PreTrainedT
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         scheduler.step()
+        if on_step is not None:
+            on_step(step + 1, recipe.steps, time.perf_counter() - start)
         if log_every and (step % log_every == 0 or step == recipe.steps - 1):
             print(f"{recipe.name} step {step:4d} loss {loss.item():.4f} {time.perf_counter() - start:6.1f}s")
     seconds = time.perf_counter() - start
     model.eval()
 
     # Generic callers (model.generate with no extra arguments) stop at EOS and pad left.
-    model.generation_config.eos_token_id = EOS_ID
-    model.generation_config.pad_token_id = PAD_ID
-    model.generation_config.bos_token_id = EOS_ID
-    model.generation_config.do_sample = False
-    model.generation_config.max_new_tokens = 32
+    # Only token ids: a saved length limit such as max_new_tokens would override the limit
+    # of a tool that loads the model and sets its own (lm-evaluation-harness, for one).
+    model.generation_config = GenerationConfig(eos_token_id=EOS_ID, pad_token_id=PAD_ID, bos_token_id=EOS_ID)
     return model, tokenizer, seconds

@@ -214,6 +214,20 @@ def test_recipe_hash_follows_data_and_code_versions(monkeypatch: pytest.MonkeyPa
     assert zoo.recipe_hash("small") != before
 
 
+@pytest.mark.parametrize("library", ["torch", "transformers"])
+def test_recipe_hash_follows_the_torch_and_transformers_versions(monkeypatch: pytest.MonkeyPatch,
+                                                                 library: str) -> None:
+    # Same recipe, another library version: the weights may differ, so the cache entry must.
+    import pytest_llmselect.zoo.recipes as recipes
+
+    before = zoo.recipe_hash("small")
+    installed = dict(recipes.library_versions())
+    assert installed[library] != "missing"
+    changed = tuple((name, "0.0.1" if name == library else version) for name, version in installed.items())
+    monkeypatch.setattr(recipes, "library_versions", lambda: changed)
+    assert zoo.recipe_hash("small") != before
+
+
 def test_unknown_name_raises_key_error_listing_valid_names() -> None:
     for call in (lambda: zoo.zoo_path("huge"), lambda: zoo.recipe_hash("huge"), lambda: zoo.zoo_path("huge", build=False)):
         with pytest.raises(KeyError) as info:
@@ -239,8 +253,10 @@ def fake_build(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
     monkeypatch.setenv("LLMSELECT_CACHE_DIR", str(tmp_path))
     calls: list[str] = []
 
-    def build_into(name: str, final: Path) -> None:
+    def build_into(name: str, final: Path, on_step=None) -> None:
         calls.append(name)
+        if on_step is not None:
+            on_step(1, 1, 0.0)
         tmp = final.parent / f".tmp-{final.name}-fake"
         tmp.mkdir()
         threading.Event().wait(0.2)  # long enough for the other threads to pile up on the lock
@@ -273,6 +289,35 @@ def test_concurrent_callers_build_once(fake_build: list[str]) -> None:
         t.join()
     assert fake_build == ["base"]
     assert len(set(results)) == 1 and len(results) == 4
+
+
+def test_build_many_builds_what_is_missing_longest_first_with_events(fake_build: list[str]) -> None:
+    from pytest_llmselect.zoo.build import build_many
+
+    zoo.zoo_path("tiny")  # already cached: no events, no second build
+    fake_build.clear()
+    events = []
+    paths = build_many(["tiny", "small", "base"], jobs=1, on_event=events.append)
+    assert fake_build == ["base", "small"]  # the longest recipe starts first
+    assert [(e.kind, e.name) for e in events] == [
+        ("start", "base"), ("step", "base"), ("end", "base"), ("start", "small"), ("step", "small"), ("end", "small")]
+    assert set(paths) == {"tiny", "small", "base"} and all(zoo.read_build_record(p) for p in paths.values())
+    with pytest.raises(KeyError, match="huge"):
+        build_many(["small", "huge"])
+
+
+def test_zoo_jobs_come_from_the_environment_or_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_llmselect.errors import SpecError
+    from pytest_llmselect.zoo.build import default_jobs
+
+    monkeypatch.delenv("LLMSELECT_ZOO_JOBS", raising=False)
+    assert default_jobs() >= 1
+    monkeypatch.setenv("LLMSELECT_ZOO_JOBS", "3")
+    assert default_jobs() == 3
+    for bad in ("0", "-1", "two", "1.5"):
+        monkeypatch.setenv("LLMSELECT_ZOO_JOBS", bad)
+        with pytest.raises(SpecError, match=f"LLMSELECT_ZOO_JOBS must be a positive integer, got '{re.escape(bad)}'"):
+            default_jobs()
 
 
 def test_importing_the_zoo_is_cheap() -> None:

@@ -4,6 +4,7 @@ skipped without it."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -15,9 +16,18 @@ from pytest_llmselect.report import write_report
 from tests.report_samples import HOSTILE_NAME, HOSTILE_OUTPUT, sample_report
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+# CI sets LLMSELECT_REQUIRE_BROWSER=1: there a missing browser is a failed install and must
+# fail the run, not hide as a skip among hundreds of passes.
+REQUIRED = os.environ.get("LLMSELECT_REQUIRE_BROWSER", "") not in ("", "0")
+_MISSING = "headless browser test needs `chromium` on PATH (apt-get install chromium)"
 
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="headless browser test needs `chromium` on PATH (apt-get install chromium)")
+
+@pytest.fixture(autouse=True)
+def _browser_present() -> None:
+    if CHROMIUM is None:
+        if REQUIRED:
+            pytest.fail(f"LLMSELECT_REQUIRE_BROWSER is set but chromium is missing: {_MISSING}", pytrace=False)
+        pytest.skip(_MISSING)
 
 # Flags that keep a headless run offline, quiet and independent of any user profile.
 _FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -23,7 +23,16 @@ else:
     # On CI, derandomize so a run is reproducible; locally, keep exploring new examples.
     _hypothesis_settings.register_profile("llmselect", deadline=None, print_blob=True,
                                           derandomize=bool(os.environ.get("CI")))
-    _hypothesis_settings.load_profile("llmselect")
+    # Under mutmut (`tox -e mutation`) one process runs each test many times, once per mutant:
+    # derandomized so a mutant's verdict is reproducible, and fewer examples so it finishes.
+    from hypothesis import HealthCheck as _HealthCheck
+
+    _mutation = bool(os.environ.get("LLMSELECT_MUTATION") or os.environ.get("MUTANT_UNDER_TEST"))
+
+    _hypothesis_settings.register_profile("llmselect-mutation", deadline=None, derandomize=True,
+                                          max_examples=25, database=None,
+                                          suppress_health_check=[_HealthCheck.differing_executors])
+    _hypothesis_settings.load_profile("llmselect-mutation" if _mutation else "llmselect")
 
 
 import pytest  # noqa: E402

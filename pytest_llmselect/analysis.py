@@ -7,7 +7,7 @@ re-selected with another alpha (``python -m pytest_llmselect report run.json --a
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
 from pytest_llmselect.cost import DEFAULT_PRICE, Price, dollars_per_1000_cases
@@ -176,8 +176,17 @@ def _task_block(task: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], can
         })
         points.append(Point(name=cname, cost=cost, loss=loss, quality=est.mean,
                             latency_p95=m.get("latency_p95"), peak_memory_bytes=m.get("peak_memory_bytes")))
+    constraints = s.constraints
+    if not hib and constraints.min_quality is not None:
+        # For a lower-is-better score the floor on quality is a ceiling on the score, as a
+        # task's own min_quality is (select() compares quality >= min_quality).
+        ceiling = constraints.min_quality
+        for p in points:
+            if p.name not in excluded and p.quality > ceiling:
+                excluded[p.name] = f"quality {p.quality:.4g} above min_quality {ceiling:g}"
+        constraints = replace(constraints, min_quality=None)
     eligible = [p for p in points if p.name not in excluded]
-    sel = select(eligible, s.alpha, s.constraints, near_tie=s.near_tie) if eligible else None
+    sel = select(eligible, s.alpha, constraints, near_tie=s.near_tie) if eligible else None
     selection = _selection_json(sel) if sel else {
         "selected": None, "objectives": {}, "excluded": {}, "ties": [], "near_ties": []}
     selection["excluded"] = {**excluded, **selection["excluded"]}

@@ -30,7 +30,7 @@ else:
     _mutation = bool(os.environ.get("LLMSELECT_MUTATION") or os.environ.get("MUTANT_UNDER_TEST"))
 
     _hypothesis_settings.register_profile("llmselect-mutation", deadline=None, derandomize=True,
-                                          max_examples=25, database=None,
+                                          max_examples=10, database=None,
                                           suppress_health_check=[_HealthCheck.differing_executors])
     _hypothesis_settings.load_profile("llmselect-mutation" if _mutation else "llmselect")
 

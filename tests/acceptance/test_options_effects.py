@@ -83,7 +83,8 @@ LEVEL = 0.8
 SEED = 3
 ALPHA = 3.0
 MIN_QUALITY = 0.5
-BATCH = 3
+BATCH = 4
+N_ADD, N_LARGEST, N_BREVITY = 6, 3, 6  # cases per task in the cli and ini runs
 
 # option -> value, given as --option=value in the cli run and as the ini key in the ini run.
 COMMON: dict[str, str] = {
@@ -167,8 +168,8 @@ def selection(tmp_path_factory: pytest.TempPathFactory) -> Run:
 
 def _suite(root: Path, baseline: Path) -> None:
     (root / "data").mkdir()
-    (root / "data" / "addition.jsonl").write_text(head_jsonl("addition.jsonl", 8))
-    (root / "data" / "largest.jsonl").write_text(head_jsonl("largest.jsonl", 4))
+    (root / "data" / "addition.jsonl").write_text(head_jsonl("addition.jsonl", N_ADD))
+    (root / "data" / "largest.jsonl").write_text(head_jsonl("largest.jsonl", N_LARGEST))
     (root / "test_addition.py").write_text(ADDITION_SUITE.replace("{extra}", ""))
     (root / "test_largest_norm.py").write_text(NORMALIZED_SUITE)
     (root / "test_brevity.py").write_text(BREVITY_SUITE)
@@ -247,7 +248,7 @@ def test_device_and_dtype(run: Run):
 def test_batch_size_splits_each_group(run: Run):
     for cand in ("zoo:tiny", "zoo:small"):
         m = run.row("addition", cand)["measures"]
-        assert m["requests"] == 8 and m["batches"] == math.ceil(8 / BATCH)
+        assert m["requests"] == N_ADD and m["batches"] == math.ceil(N_ADD / BATCH) == 2
 
 
 def test_level_sets_every_interval(run: Run):
@@ -256,8 +257,8 @@ def test_level_sets_every_interval(run: Run):
         row = run.row("addition", cand)
         k = round(sum(c["score"] for c in run.cases("addition", cand)))
         assert row["method"] == "wilson"
-        assert (row["lo"], row["hi"]) == pytest.approx(wilson_interval(k, 8, LEVEL))
-        assert (row["lo"], row["hi"]) != pytest.approx(wilson_interval(k, 8, 0.95))
+        assert (row["lo"], row["hi"]) == pytest.approx(wilson_interval(k, N_ADD, LEVEL))
+        assert (row["lo"], row["hi"]) != pytest.approx(wilson_interval(k, N_ADD, 0.95))
 
 
 def test_record_group_gives_cluster_intervals(run: Run):
@@ -332,7 +333,7 @@ def test_run_log_has_every_case_as_recorded(run: Run):
     lines = [json.loads(ln) for ln in (run.path / "logs" / "cases.jsonl").read_text().splitlines() if ln.strip()]
     logged = {(x["task"], x["candidate"], x["case_id"]): x["score"] for x in lines if "score" in x}
     reported = {(c["task"], c["candidate"], c["case_id"]): c["score"] for c in run.report["cases"]}
-    assert logged == reported and len(reported) == 2 * (8 + 4 + 6)
+    assert logged == reported and len(reported) == 2 * (N_ADD + N_LARGEST + N_BREVITY)
 
 
 def test_storage_and_save(run: Run):
@@ -381,4 +382,4 @@ def test_benchmark_rounds_and_warmup_ini_keys(run: Run):
     groups = [b for b in bench["benchmarks"] if b["group"].startswith("llm: ")]
     assert len(groups) == 2 * 3 and all(b["stats"]["rounds"] == 2 for b in groups)
     # One warm-up and two timed rounds ran; the figures count one round's requests.
-    assert run.row("addition", "zoo:tiny")["measures"]["requests"] == 8
+    assert run.row("addition", "zoo:tiny")["measures"]["requests"] == N_ADD

@@ -28,7 +28,7 @@ import pytest
 
 import pytest_llmselect.zoo as zoo
 from pytest_llmselect.__main__ import reselect
-from pytest_llmselect.stats import bootstrap_interval, cluster_interval, wilson_interval
+from pytest_llmselect.stats import cluster_interval, estimate, wilson_interval
 from suitekit import ADDITION_SUITE, head_jsonl, read_json
 
 pytest.importorskip("torch")
@@ -39,6 +39,7 @@ pytestmark = pytest.mark.slow
 # Choices of different lengths, so per-character normalisation can change the pick.
 NORMALIZED_SUITE = '''
 import json
+import math
 from pathlib import Path
 import pytest
 from pytest_llmselect import case_ids, choice_requests, load_jsonl
@@ -47,14 +48,18 @@ CASES = load_jsonl(Path(__file__).parent / "data" / "largest.jsonl")
 for i, case in enumerate(CASES):
     case["choices"] = [c + "0" * ((i + j) % 3) for j, c in enumerate(case["choices"])]
 
-@pytest.mark.llm_task("largest_norm", metric="choice_accuracy",
+# A continuous score (the per-character probability share of the right choice): its
+# interval is a seeded bootstrap.
+@pytest.mark.llm_task("largest_norm", higher_is_better=True,
                       requests=lambda case: choice_requests(case["context"], case["choices"]))
 @pytest.mark.parametrize("case", CASES, ids=case_ids(CASES))
 def test_largest_norm(llm, llm_record, case):
     picked = llm.choose(case["context"], case["choices"], normalize="char")
+    per_char = llm.choice_logprobs(case["context"], case["choices"], normalize="char")
     summed = llm.choice_logprobs(case["context"], case["choices"])
-    llm_record(float(picked == case["answer"]),
-               output=json.dumps({"picked": picked, "summed": summed, "choices": case["choices"]}))
+    top = max(per_char)
+    share = math.exp(per_char[case["answer"]] - top) / sum(math.exp(x - top) for x in per_char)
+    llm_record(share, output=json.dumps({"picked": picked, "summed": summed, "choices": case["choices"]}))
 '''
 
 # A continuous score where lower is better, weighted twice, cases clustered in groups of two.
@@ -84,7 +89,7 @@ SEED = 3
 ALPHA = 3.0
 MIN_QUALITY = 0.5
 BATCH = 4
-N_ADD, N_LARGEST, N_BREVITY = 6, 3, 6  # cases per task in the cli and ini runs
+N_ADD, N_LARGEST, N_BREVITY = 6, 5, 6  # cases per task in the cli and ini runs
 
 # option -> value, given as --option=value in the cli run and as the ini key in the ini run.
 COMMON: dict[str, str] = {
@@ -280,6 +285,7 @@ def test_lower_is_better_task_and_weight(run: Run):
         assert r["loss"] == pytest.approx(r["quality"])  # a lower-is-better score is its own loss
     weights = run.report["overall"]["weights"]
     assert weights == {"addition": 1.0, "largest_norm": 1.0, "brevity": 2.0}
+    assert run.task("largest_norm")["higher_is_better"] is True
     for o in run.report["overall"]["results"]:
         per = {t: run.row(t, o["candidate"]) for t in weights}
         total = sum(weights.values())
@@ -287,19 +293,20 @@ def test_lower_is_better_task_and_weight(run: Run):
         assert o["cost"] == pytest.approx(sum(weights[t] * per[t]["cost"] for t in weights) / total)
 
 
-def test_seed_drives_the_bootstrap(run: Run):
+def test_seed_reaches_the_resampling(run: Run):
+    # The seed drives the pick-probability resamples; re-analysing the run's own records with
+    # the seed it reports reproduces every task's shares exactly.
     assert run.report["settings"]["seed"] == SEED
-    task = run.task("brevity")
-    selected = task["selection"]["selected"]
-    assert selected is not None
-    other = next(r for r in task["results"] if r["candidate"] != selected)
-    cmp = other.get("quality_comparison") or other["comparison"]
-    mine = {c["case_id"]: c["score"] for c in run.cases("brevity", other["candidate"])}
-    theirs = {c["case_id"]: c["score"] for c in run.cases("brevity", selected)}
-    diffs = [mine[k] - theirs[k] for k in sorted(mine)]
-    assert len(set(diffs)) > 1, "degenerate data: the seed could not matter"
-    assert (cmp["lo"], cmp["hi"]) == pytest.approx(bootstrap_interval(diffs, LEVEL, seed=SEED))
-    assert (cmp["lo"], cmp["hi"]) != pytest.approx(bootstrap_interval(diffs, LEVEL, seed=0))
+    again = reselect(run.report, min_quality=MIN_QUALITY)  # the run's constraints, its seed
+    assert again["settings"]["seed"] == SEED
+    shares = [(t.get("pick_probability"), u.get("pick_probability")) for t, u in zip(run.report["tasks"], again["tasks"])]
+    assert all(a == b for a, b in shares) and any(a for a, _ in shares), shares
+    # The continuous task's interval is the t interval of its scores at the chosen level.
+    for cand in ("zoo:tiny", "zoo:small"):
+        scores = [c["score"] for c in run.cases("largest_norm", cand)]
+        row = run.row("largest_norm", cand)
+        est = estimate(scores, level=LEVEL, seed=SEED)
+        assert (row["method"], row["lo"], row["hi"]) == (est.method, pytest.approx(est.lo), pytest.approx(est.hi))
 
 
 def test_choose_normalize_char_divides_by_characters(run: Run):

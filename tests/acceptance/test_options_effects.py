@@ -192,10 +192,12 @@ def run(request: pytest.FixtureRequest, selection: Run, tmp_path_factory: pytest
     if mode == "cli":
         (root / "pytest.ini").write_text("[pytest]\n")
         args = [f"--{k.replace('_', '-')}={v}" for k, v in values.items() if k != "llm_strict"]
+        args += ["--llm-report=run.json", "--llm-report=run.md"]
     else:
+        values["llm_report"] = "run.json run.md"
         (root / "pytest.ini").write_text("[pytest]\n" + "".join(f"{k} = {v}\n" for k, v in values.items()))
         args = ["--benchmark-json=bench.json"]
-    proc = _pytest(root, "--llm-report=run.json", "--llm-report=run.md", *args)
+    proc = _pytest(root, *args)
     # The gate fails the job (cost budget in the cli run, INCONCLUSIVE under strict in the ini run).
     assert proc.returncode == 1, (proc.stdout + proc.stderr)[-4000:]
     return Run(root, proc, mode)

@@ -104,3 +104,23 @@ def test_no_number_when_the_estimate_sits_on_the_margin_or_too_many_would_be_nee
     cand, inc = paired(30, 31, 100)  # worse by 0.01 against a margin of 0.01000001
     v = gate(cand, inc, margin=0.01 + 1e-8)
     assert v.verdict == "INCONCLUSIVE" and v.cases_needed is None
+
+
+def test_continuous_estimate_a_hair_from_the_margin_needs_more_than_ten_million():
+    inc = [0.2, 0.5, 0.4, 0.7, 0.3, 0.6, 0.5, 0.4]
+    deltas = [-0.05, 0.02, -0.08, 0.01, -0.04, -0.06, 0.03, -0.03]
+    mean = sum(deltas) / len(deltas)
+    v = gate([x + d for x, d in zip(inc, deltas)], inc, metric="token_f1", margin=-mean + 1e-6)
+    assert v.verdict == "INCONCLUSIVE" and v.cases_needed is None
+
+
+def test_one_binary_run_against_a_continuous_one_uses_the_closed_form():
+    inc = [0.2, 0.5, 0.4, 0.7, 0.3, 0.6, 0.5, 0.4, 0.8, 0.1]
+    cand = [0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0]
+    v = gate(cand, inc, metric="token_f1", margin=0.02)
+    assert v.verdict == "INCONCLUSIVE"
+    deltas = [a - b for a, b in zip(cand, inc)]
+    mean = sum(deltas) / len(deltas)
+    sd = math.sqrt(sum((d - mean) ** 2 for d in deltas) / (len(deltas) - 1))
+    z = normal_quantile(0.95) + normal_quantile(0.8)
+    assert v.cases_needed == math.ceil((z * sd / abs(mean + 0.02)) ** 2 - 1e-9)

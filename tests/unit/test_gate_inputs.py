@@ -136,3 +136,36 @@ def test_qualities_are_the_means_on_the_shared_cases():
     v = compare_runs(base, cur, GateSettings()).find("t", "c")
     assert (v.quality, v.incumbent_quality, v.cost_ratio) == (0.25, 0.5, pytest.approx(0.5))
     assert "than m" in v.reason and v.incumbent == "m"
+
+
+def test_error_messages_list_every_task_and_say_none_when_there_is_none():
+    base = make_report({"m": {"s": BASE[:2], "t": BASE[:3]}}, ids={"s": ["a", "b"], "t": ["a", "b", "c"]})
+    cur = make_report({"c": {"u": BASE[:2], "v": BASE[:2]}}, ids={"u": ["x", "y"], "v": ["x", "y"]})
+    with pytest.raises(DataError, match="^" + re.escape(
+            "no case of this run matches the baseline run (incumbent m): this run has 4 case(s) of task(s) u, v, "
+            "the baseline 5 of s, t: nothing to compare") + "$"):
+        compare_runs(base, cur, GateSettings())
+    # A run whose report lists no task and a baseline incumbent without cases.
+    bare = dict(cur, tasks=[])
+    named = dict(base, candidates=base["candidates"] + [{"name": "idle"}])
+    with pytest.raises(DataError, match="^" + re.escape(
+            "no case of this run matches the baseline run (incumbent idle): this run has 2 case(s) of task(s) none, "
+            "the baseline 0 of none: nothing to compare") + "$"):
+        compare_runs(named, dict(bare, cases=bare["cases"][:2]), GateSettings(), "idle")
+    empty = dict(make_report({"c": {"t": BASE}}), cases=[])
+    with pytest.raises(DataError, match="^this run recorded no case: nothing to compare with the baseline$"):
+        compare_runs(base, empty, GateSettings())
+    two = make_report({"good": {"t": BASE}, "bad": {"t": BASE}})
+    with pytest.raises(SpecError, match=re.escape("(it has: good, bad)") + "$"):
+        resolve_incumbent(two, "x")
+
+
+def test_a_task_without_a_direction_is_higher_is_better_and_a_bad_suite_block_is_ignored():
+    base = make_report({"m": {"t": BASE}})
+    cur = make_report({"c": {"t": [0.0] * len(BASE)}})
+    for report in (base, cur):
+        del report["tasks"][0]["higher_is_better"]
+    v = compare_runs(base, cur, GateSettings()).find("t", "c")
+    assert v.higher_is_better is True and v.verdict == "FAIL"
+    base["suite"], cur["suite"] = "v1", ["v2"]
+    assert not any("fingerprint" in n for n in compare_runs(base, cur, GateSettings()).notes)

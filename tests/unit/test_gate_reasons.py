@@ -56,7 +56,12 @@ def test_interval_end_exactly_on_the_margin_settles_nothing(hib):
         cand, inc = flip(cand, inc)
     v = gate(cand, inc, hib=hib, metric=metric)
     worst = v.lo if hib else -v.hi
-    assert gate(cand, inc, hib=hib, metric=metric, margin=-worst).verdict == "INCONCLUSIVE"
+    on_margin = gate(cand, inc, hib=hib, metric=metric, margin=-worst)
+    assert on_margin.verdict == "INCONCLUSIVE" and on_margin.reason.startswith("cannot tell whether")
+    # Quality settled inside a wide margin, the budget unchecked (no cost ratio): that reason,
+    # whether the worst end is below or above zero.
+    wide = gate(cand, inc, hib=hib, metric=metric, margin=0.5, cost=(1.0, 0.0), max_cost_ratio=2.0)
+    assert wide.verdict == "INCONCLUSIVE" and "the budget is unchecked" in wide.reason
     cand, inc = paired(2, 40, 200)
     if not hib:
         cand, inc = flip(cand, inc)

@@ -124,3 +124,18 @@ def test_one_binary_run_against_a_continuous_one_uses_the_closed_form():
     sd = math.sqrt(sum((d - mean) ** 2 for d in deltas) / (len(deltas) - 1))
     z = normal_quantile(0.95) + normal_quantile(0.8)
     assert v.cases_needed == math.ceil((z * sd / abs(mean + 0.02)) ** 2 - 1e-9)
+
+
+@pytest.mark.parametrize(("inc", "deltas", "hair"), [
+    ([0.2, 0.5], [-0.05, -0.2], None),                       # two cases: the SD of two differences
+    ([0.2, 0.5, 0.4, 0.7, 0.3, 0.6, 0.5, 0.4],               # ~10^6 cases: under the 10^7 cap
+     [-0.05, 0.02, -0.08, 0.01, -0.04, -0.06, 0.03, -0.03], 1e-4),
+])
+def test_continuous_cases_needed_closed_form_at_its_edges(inc, deltas, hair):
+    mean = sum(deltas) / len(deltas)
+    margin = 0.02 if hair is None else -mean + hair
+    v = gate([x + d for x, d in zip(inc, deltas)], inc, metric="token_f1", margin=margin)
+    sd = math.sqrt(sum((d - mean) ** 2 for d in deltas) / (len(deltas) - 1))
+    z = normal_quantile(0.95) + normal_quantile(0.8)
+    assert v.verdict == "INCONCLUSIVE"
+    assert v.cases_needed == math.ceil((z * sd / abs(mean + margin)) ** 2 - 1e-9)

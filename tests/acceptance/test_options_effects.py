@@ -120,7 +120,9 @@ ONLY = {
 
 def _env() -> dict[str, str]:
     env = dict(os.environ)
-    env.pop("GITHUB_STEP_SUMMARY", None)  # inner runs must not write to a real job summary
+    env.pop("GITHUB_STEP_SUMMARY", None)
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        env.pop(name, None)  # an inner run under an outer -n must not think it is a worker  # inner runs must not write to a real job summary
     env["CI"] = "true"                     # whole verdict lines in the short summary
     env["COLUMNS"] = "300"
     return env

@@ -44,6 +44,8 @@ def headline_commands() -> list[list[str]]:
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("GITHUB_STEP_SUMMARY", None)
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        env.pop(name, None)  # an inner run under an outer -n must not think it is a worker
     return env
 
 

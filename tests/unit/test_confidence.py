@@ -271,7 +271,7 @@ def test_cost_uncertainty_from_the_row_widens_the_objective_interval() -> None:
     scores = {"a": [1.0, 0.0] * 10, "b": [1.0, 0.0] * 10}
 
     def compare(extra: dict[str, dict]) -> dict:
-        inputs = _inputs(scores, {"a": 1.0, "b": 1.2})
+        inputs = _inputs(scores, {"a": 1.0, "b": 1.5})
         for cand, fields in extra.items():
             inputs["measures"][("addition", cand)].update(fields)
         report = analyze(inputs, AnalysisSettings(alpha=1.0, n_resamples=200))

@@ -34,7 +34,7 @@ METHODS = {
                          "Bowyer, Aitchison & Ivanova 2025, 'Don't use the CLT in LLM evals with fewer than a "
                          "few hundred datapoints'); grouped cases: cluster-robust t"),
     "comparison": ("objective cost + alpha x loss of each candidate minus the selected one's, per case; "
-                   "0/1 losses: Tango's score test (McNemar's at a difference of 0) and the interval it "
+                   "0/1 losses: Tango's score test with continuity correction (McNemar's with Edwards' correction at a difference of 0) and the interval it "
                    "implies; other losses: paired t with the cost's own variance added (Welch-Satterthwaite); "
                    "Bonferroni over the comparisons, simultaneous intervals"),
     "pick_probability": ("share of paired bootstrap resamples of the cases (and of the timed rounds, when "

@@ -63,6 +63,12 @@ def snapshot(m: Measures) -> Measures:
 
 def ingest(session: Any, report: pytest.TestReport) -> None:
     """On the controller: take what a worker attached to a teardown report."""
+    if report.when == "???" and report.failed:  # xdist's report for the item a crashed worker was running
+        entry = session.plan.get(report.nodeid)
+        if entry is not None:
+            task, cand, case_id = entry
+            session.record_error(report.nodeid, task, cand, case_id, str(report.longrepr))
+        return
     if report.when != "teardown":  # the teardown report carries every property of the item
         return
     for key, value in report.user_properties:
@@ -70,8 +76,14 @@ def ingest(session: Any, report: pytest.TestReport) -> None:
             continue
         kind = key[len(PREFIX):]
         if kind == "record":
-            session.records.append(value)
-            session._append_log(value)
+            if value.get("nodeid") not in session._recorded:
+                session._add(value)
+        elif kind == "plan":  # every worker collects the same plan; the controller collects nothing
+            for nodeid, task, cand, case_id in value["items"]:
+                session.plan[nodeid] = (task, cand, case_id)
+            session.deselected = max(session.deselected, int(value.get("deselected") or 0))
+        elif kind == "outcome":
+            session.outcomes[value[0]] = value[1]
         elif kind == "task":
             session.remote_tasks[value["name"]] = value
         elif kind == "model":

@@ -12,6 +12,7 @@ import html
 from typing import Any, Sequence
 
 from .terminal import (
+    inert_report,
     Note,
     Report,
     Table,
@@ -66,6 +67,7 @@ def _notes(notes: Sequence[Note]) -> str:
 
 def render_markdown(report: Report) -> str:
     """The report as GitHub-flavoured Markdown; the overall selection comes first and last."""
+    report = inert_report(report)
     parts = ["## pytest-llmselect report", f"**{md_escape(selected_overall(report))}**",
              _notes(header_notes(report))]
     for task in report.get("tasks") or []:

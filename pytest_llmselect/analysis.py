@@ -336,9 +336,10 @@ def _overall_confidence(blocks: Sequence[Mapping[str, Any]], cases: Sequence[Map
     Clear when the selected candidate wins at least ``level`` of the resamples."""
     selected = selection["selected"]
     active = [b for b in blocks if weights.get(b["name"], 0.0) > 0]
-    # As the overall selection: only candidates with results on every weighted task take part (one
-    # missing from a task, e.g. a served model that cannot score it, is excluded with a reason there).
-    present = [{r["candidate"] for r in b["results"]} for b in active]
+    # As the overall selection: only candidates with cases in the estimate of every weighted task
+    # take part (one missing from a task, e.g. a served model that cannot score it, or one that
+    # failed to load, is excluded with a reason there).
+    present = [{r["candidate"] for r in b["results"] if r["n"] > 0} for b in active]
     names = sorted(set.intersection(*present) - set(selection["excluded"])) if present else []
     if selected is None or not names:
         return {"pick_probability": None, "clear_pick": None, "runner_up": None}

@@ -356,9 +356,12 @@ def task_tables(task: Mapping[str, Any], report: Report) -> list[Table]:
         return []  # selection_notes says so; an empty table would only add noise
     pass_text = {True: "pass", False: "FAIL", None: DASH}
     shares = task.get("pick_probability") or {}
+    # Errors and cases not run get their columns when a row has some (the header notes count
+    # them for the whole run); a clean run keeps the table within 120 columns.
+    show_errors = any(r.get("n_errors") for r in results)
     show_missing = any(r.get("n_missing") for r in results)
     rows = tuple(
-        (str(r.get("candidate")), num(r.get("n")), num(r.get("n_errors", 0)),
+        (str(r.get("candidate")), num(r.get("n")), *((num(r.get("n_errors", 0)),) if show_errors else ()),
          *((num(r.get("n_missing")),) if show_missing else ()),
          interval(r.get("quality"), r.get("lo"), r.get("hi")),
          _cost_cell(r.get("cost"), cands.get(str(r.get("candidate")))), num(r.get("objective")),
@@ -369,10 +372,10 @@ def task_tables(task: Mapping[str, Any], report: Report) -> list[Table]:
     missing_col: tuple[str, ...] = ("not run",) if show_missing else ()
     tables = [Table(
         title="Results",
-        headers=("candidate", "n", "errors", *missing_col, f"quality [{ci}]", "cost $/1k", "objective", "wins",
-                 "min quality", "verdict"),
-        rows=rows, numeric=(False, True, True, *((True,) if show_missing else ()), True, True, True, True, False,
-                            False),
+        headers=("candidate", "n", *(("errors",) if show_errors else ()), *missing_col, f"quality [{ci}]",
+                 "cost $/1k", "objective", "wins", "min quality", "verdict"),
+        rows=rows, numeric=(False, True, *((True,) if show_errors else ()), *((True,) if show_missing else ()),
+                            True, True, True, True, False, False),
         highlight=tuple(r.get("candidate") == selected for r in results),
         footnotes=_default_footnote([row[0] for row in rows], report))]
 

@@ -63,7 +63,7 @@ def test_terminal_states_selection_units_prices_and_alpha_ranges() -> None:
 
 def test_terminal_tables_and_measures() -> None:
     text = render_terminal(sample_report())
-    for header in ("candidate", "errors", "quality [95% CI]", "cost $/1k", "objective", "min quality", "verdict"):
+    for header in ("candidate", "quality [95% CI]", "cost $/1k", "objective", "min quality", "verdict"):
         assert header in text
     assert "0.500 [0.190, 0.810]" in text
     assert "FAIL" in text and "pass" in text

@@ -7,9 +7,13 @@ from __future__ import annotations
 
 import json
 
+import subprocess
+import sys
+
 import pytest
 
-from suitekit import read_json
+from pytest_llmselect.report.jsonio import write_report
+from suitekit import REPO, read_json
 
 pytestmark = pytest.mark.slow
 
@@ -142,20 +146,20 @@ def test_templates(llm, llm_record, template, case):
 
 
 def _baseline_of_templates() -> dict:
-    """A stored run of the templates task with the same eight cases and scores."""
-    from pytest_llmselect.analysis import AnalysisSettings, analyze
-
+    """A stored run of the templates task with the same eight cases and scores. Written by
+    hand: pytester drops the modules a test imports, and numpy (the analysis's) cannot be
+    imported into one process twice."""
     cases = [{"task": "templates", "case_id": f"{q}-{t}", "candidate": "zoo:tiny", "score": float(q == "q0"),
               "status": "scored"} for q in ("q0", "q1", "q2", "q3") for t in ("plain", "polite")]
-    inputs = {"candidates": [{"name": "zoo:tiny"}], "cases": cases, "measures": {},
-              "tasks": [{"name": "templates", "metric": "exact_match", "higher_is_better": True, "weight": 1.0}]}
-    return {"schema_version": 1, **analyze(inputs, AnalysisSettings(alpha=10.0)), "candidates": inputs["candidates"],
-            "cases": cases}
+    row = {"candidate": "zoo:tiny", "n": 8, "quality": 0.25, "lo": 0.07, "hi": 0.59, "loss": 0.75, "cost": 0.01,
+           "objective": 7.51}
+    task = {"name": "templates", "metric": "exact_match", "higher_is_better": True, "results": [row],
+            "selection": {"selected": "zoo:tiny"}, "pareto": ["zoo:tiny"], "alpha_ranges": {"zoo:tiny": [0, None]}}
+    return {"schema_version": 1, "settings": {"alpha": 10.0}, "units": {}, "candidates": [{"name": "zoo:tiny"}],
+            "tasks": [task], "overall": {"results": [row]}, "selected": "zoo:tiny", "cases": cases}
 
 
 def test_k_subset_is_recorded_and_case_ids_cover_the_whole_parametrization(accounting_suite):
-    from pytest_llmselect.report.jsonio import write_report
-
     pt = accounting_suite
     pt.makepyfile(test_templates=TEMPLATES)
     write_report(_baseline_of_templates(), pt.path / "base.json")
@@ -243,10 +247,11 @@ def test_ll(llm, llm_record, case):
 
 
 def test_one_bad_request_fails_only_its_own_case(pytester):
-    pytest.importorskip("transformers")
-    from tests.helpers_tiny_model import build_tiny_model
-
-    build_tiny_model(pytester.path / "no-eos", seed=2, eos=False)  # neither BOS nor EOS
+    # Built in a child process: pytester drops the modules a test imports, and torch cannot
+    # be imported into one process twice.
+    build = ("import sys; from tests.helpers_tiny_model import build_tiny_model; "
+             "build_tiny_model(sys.argv[1], seed=2, eos=False)")  # neither BOS nor EOS
+    subprocess.run([sys.executable, "-c", build, str(pytester.path / "no-eos")], cwd=REPO, check=True)
     pytester.makepyfile(test_ll=EMPTY_CONTEXT)
     result = pytester.runpytest_subprocess("--llm-candidates=./no-eos", "--llm-report=run.json", "--benchmark-skip")
     result.assert_outcomes(passed=3, failed=1)

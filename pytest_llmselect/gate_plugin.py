@@ -216,7 +216,9 @@ class LLMGateItem(pytest.Item):
             pytest.skip(f"gate error, reported by {state.error_reported_by}")
         v = result.find(self.task, self.candidate)
         assert v is not None, "compare_runs judges every (task, candidate) with a recorded case"
-        line = verdict_line(v, state.settings)
+        from pytest_llmselect.report.terminal import inert
+
+        line = inert(verdict_line(v, state.settings))  # names and case ids come from users
         self.user_properties.extend([
             ("llm_gate_verdict", v.verdict), ("llm_gate_diff", v.diff), ("llm_gate_lo", v.lo),
             ("llm_gate_hi", v.hi), ("llm_gate_p_value", v.p_value), ("llm_gate_n_shared", v.n_shared),
@@ -237,7 +239,9 @@ class LLMGateItem(pytest.Item):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, GateFailed):
-            return str(excinfo.value)
+            from pytest_llmselect.report.terminal import inert
+
+            return inert(str(excinfo.value))
         return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
@@ -382,20 +386,22 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     state = config.stash.get(GATE_KEY, None)
     if state is None:
         return
+    from pytest_llmselect.report.terminal import inert
+
     tr = terminalreporter
     if state.requested and (state.result or ((state.error or state.run_error) and not state.items_ran)):
         tr.write_sep("=", "LLM gate")
         if state.error or state.run_error:
             if not state.items_ran:  # else the failed gate item has shown it already
-                tr.write_line(f"ERROR {state.error or state.run_error}", red=True)
+                tr.write_line(inert(f"ERROR {state.error or state.run_error}"), red=True)
         elif state.result is not None and state.settings is not None:
             res = state.result
-            tr.write_line(f"gate {res.verdict} against {res.baseline} (incumbent {res.incumbent})",
+            tr.write_line(inert(f"gate {res.verdict} against {res.baseline} (incumbent {res.incumbent})"),
                           red=res.failed, green=res.verdict == "PASS", yellow=res.verdict == "INCONCLUSIVE")
             for v in res.verdicts:
-                tr.write_line(verdict_line(v, state.settings))
+                tr.write_line(inert(verdict_line(v, state.settings)))
             for note in res.notes:
-                tr.write_line(f"note: {note}")
+                tr.write_line(inert(f"note: {note}"))
     if state.saved is not None:
         tr.write_line(f"llmselect: stored this run as {state.saved}")
     for path in state.written:

@@ -12,6 +12,7 @@ import html
 from typing import Any, Sequence
 
 from .terminal import (
+    inert,
     inert_report,
     Note,
     Report,
@@ -32,7 +33,7 @@ _WARN = "\u26a0\ufe0f "  # warning sign emoji: assumed prices and incomplete run
 
 
 def md_escape(value: Any) -> str:
-    text = str(value)
+    text = inert(str(value))  # control, bidi and surrogate characters shown as escapes
     for ch in _MD_SPECIAL:
         text = text.replace(ch, "\\" + ch)
     text = html.escape(text, quote=False)

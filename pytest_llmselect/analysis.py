@@ -300,8 +300,8 @@ def _compare(results: list[dict[str, Any]], by_cand: Mapping[str, Mapping[str, M
         if row["candidate"] == selected:
             continue
         mine = by_cand.get(row["candidate"])
-        if not mine:
-            continue  # no case in the estimate: nothing to compare
+        if not mine or not row["n"]:
+            continue  # no case in the estimate (or no usable loss): nothing to compare
         shared = sorted(set(mine) & set(base))
         if len(shared) >= 2:
             pairs.append((row, shared))

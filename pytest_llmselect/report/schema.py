@@ -80,6 +80,12 @@ class Comparison(_Model):
     method: Optional[str] = None
     mde: Optional[Finite] = None
     verdict: Optional[str] = None
+    p_adjusted: Optional[Probability] = None
+    adjustment: Optional[str] = None
+    loss_diff: Optional[Finite] = None
+    cost_diff: Optional[Finite] = None
+    cost_se: Optional[NonNegative] = None
+    cases_needed: Optional[Count] = None
 
 
 class Result(_Model):
@@ -102,6 +108,7 @@ class Result(_Model):
     measures: Optional[Measures] = None
     min_quality_passed: Optional[bool] = None
     comparison: Optional[Comparison] = None
+    quality_comparison: Optional[Comparison] = None
 
 
 class Selection(_Model):
@@ -144,6 +151,10 @@ class Task(_Model):
     weight: Optional[NonNegative] = None
     budgets: Optional[dict[str, NonNegative]] = None
     generation: Optional[list[Generation]] = None
+    pick_probability: Optional[dict[str, Probability]] = None
+    clear_pick: Optional[bool] = None
+    runner_up: Optional[str] = None
+    cases_needed: Optional[Count] = None
 
 
 class OverallResult(_Model):
@@ -161,6 +172,10 @@ class Overall(_Model):
     selection: Optional[Selection] = None
     pareto: Optional[list[str]] = None
     alpha_ranges: Optional[dict[str, AlphaRange]] = None
+    quality_basis: Optional[str] = None
+    pick_probability: Optional[dict[str, Probability]] = None
+    clear_pick: Optional[bool] = None
+    runner_up: Optional[str] = None
 
 
 class Case(_Model):
@@ -233,6 +248,7 @@ class Report(_Model):
     tool: Optional[dict[str, Scalar]] = None
     machine: Optional[dict[str, Scalar]] = None
     created: Optional[str] = None
+    methods: Optional[dict[str, str]] = None
 
     @model_validator(mode="after")
     def _scores_in_their_task_range(self) -> Report:

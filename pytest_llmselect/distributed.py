@@ -63,12 +63,6 @@ def snapshot(m: Measures) -> Measures:
 
 def ingest(session: Any, report: pytest.TestReport) -> None:
     """On the controller: take what a worker attached to a teardown report."""
-    if report.when == "???" and report.failed:  # xdist's report for the item a crashed worker was running
-        entry = session.plan.get(report.nodeid)
-        if entry is not None:
-            task, cand, case_id = entry
-            session.record_error(report.nodeid, task, cand, case_id, str(report.longrepr))
-        return
     if report.when != "teardown":  # the teardown report carries every property of the item
         return
     for key, value in report.user_properties:

@@ -125,16 +125,9 @@ def session_inputs(s: LLMSession, stop: str = "not run") -> dict[str, Any]:
 
 
 def lost_to_crashes(s: LLMSession) -> dict[str, Any]:
-    """Report fields for cases that killed their xdist worker: ``crashed`` (one entry per case)
-    and their share of ``missing`` ({task, candidate, count, reason}); the run is not complete."""
-    if not s.crashed:
-        return {}
-    counts: dict[tuple[Any, Any], int] = {}
-    for c in s.crashed:
-        counts[(c["task"], c["candidate"])] = counts.get((c["task"], c["candidate"]), 0) + 1
-    return {"complete": False, "crashed": list(s.crashed),
-            "missing": [{"task": t, "candidate": c, "count": n, "reason": "worker crashed"}
-                        for (t, c), n in counts.items()]}
+    """``crashed``: the cases that killed their xdist worker (one entry each); they are also
+    among ``missing`` with the reason "worker crashed" (LLMSession.missing)."""
+    return {"crashed": list(s.crashed)} if s.crashed else {}
 
 
 def build_session_report(s: LLMSession, stop: str = "not run") -> dict[str, Any]:

@@ -157,7 +157,6 @@ class LLMSession:
         self._case_keys: dict[tuple[str, str, str], str] = {}
         self.truncated: dict[str, int] = {}  # nodeid -> prompt tokens dropped to fit the context window
 
-
     # ---- progress and run-log events -----------------------------------------------
 
     @property
@@ -641,10 +640,11 @@ class LLMSession:
     def missing(self, stop_reason: str) -> list[dict[str, Any]]:
         """``{task, candidate, count, reason}`` of the planned cases that have no record."""
         entries = []
+        crashed = {c.get("nodeid") for c in self.crashed}
         for nodeid, (task, cand, _) in self.plan.items():
             if nodeid in self._recorded:
                 continue
-            reason = self.outcomes.get(nodeid)
+            reason = "worker crashed" if nodeid in crashed else self.outcomes.get(nodeid)
             if reason is None:
                 reason = "candidate failed to load" if cand in self.load_errors else stop_reason
             entries.append((task, cand, reason))

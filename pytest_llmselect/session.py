@@ -618,6 +618,11 @@ class LLMSession:
             if self.is_worker:
                 self.pending.append(("llmselect.outcome", [item.nodeid, self.outcomes[item.nodeid]]))
             return
+        if report.failed and cand in self.load_errors:  # e.g. out of memory even one request at a time
+            self.outcomes[item.nodeid] = "candidate failed to load"
+            if self.is_worker:
+                self.pending.append(("llmselect.outcome", [item.nodeid, self.outcomes[item.nodeid]]))
+            return
         if report.failed:
             error = one_line(f"{excinfo.typename}: {excinfo.value}" if excinfo is not None else report.longreprtext)
         elif report.when == "call":

@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
+from pytest_llmselect.accounting import counts, effective_scores
 from pytest_llmselect.cost import DEFAULT_PRICE, Price, dollars_per_1000_cases
 from pytest_llmselect.selection import Constraints, Point, alpha_ranges, pareto_front, select
 from pytest_llmselect.selection import overall as combine_tasks
@@ -52,18 +53,17 @@ class AnalysisSettings:
     constraints: Constraints = field(default_factory=Constraints)
     near_tie: float = 0.01
     n_resamples: int = 2000
+    errors: str = "worst"  # errored cases: at the metric's worst value, or "exclude"d from estimates
 
 
 def price_of(candidate: Mapping[str, Any]) -> Price:
+    """The candidate's price as a report holds it; no rate at all means the default price.
+    Any source other than "default" (a candidates file, a price table) is a quote."""
     p = candidate.get("price") or {}
-    if not p:
+    rates = {k: p.get(k) for k in ("usd_per_hour", "usd_per_million_input_tokens", "usd_per_million_output_tokens")}
+    if all(v is None for v in rates.values()):
         return DEFAULT_PRICE
-    return Price(
-        usd_per_hour=p.get("usd_per_hour"),
-        usd_per_million_input_tokens=p.get("usd_per_million_input_tokens"),
-        usd_per_million_output_tokens=p.get("usd_per_million_output_tokens"),
-        source=p.get("source", "configured"),
-    )
+    return Price(**rates, source="default" if p.get("source") == "default" else "configured")
 
 
 def _range_json(r: tuple[float, float] | None) -> list[float | None] | None:
@@ -128,27 +128,52 @@ def _rounds(row: Mapping[str, Any]) -> list[float] | None:
     return [float(x) for x in rounds]
 
 
-def _by_candidate(cases: Sequence[Mapping[str, Any]], task: str) -> dict[str, dict[str, Mapping[str, Any]]]:
-    by_cand: dict[str, dict[str, Mapping[str, Any]]] = {}
-    for c in cases:
-        if c["task"] == task:
-            by_cand.setdefault(c["candidate"], {})[str(c["case_id"])] = c
-    return by_cand
+def _effective_by_candidate(cases: Sequence[Mapping[str, Any]], task: Mapping[str, Any],
+                            policy: str) -> dict[str, dict[str, Mapping[str, Any]]]:
+    """``{candidate: {case_id: {"score", "group"}}}`` of one task as the estimates use them:
+    errored cases at the worst value, or left out (accounting.effective_scores)."""
+    return {cname: {cid: {"score": score, "group": group} for cid, (score, group) in rows.items()}
+            for cname, rows in effective_scores(cases, task, policy).items() if rows}
+
+
+def _empty_row(cname: str, tally: Mapping[str, int], m: Mapping[str, Any]) -> dict[str, Any]:
+    """A candidate with no case in the estimate (failed to load, not run, all errored and
+    excluded): it keeps its row, with its counts and no figures, and is never selected."""
+    return {"candidate": cname, "n": 0, "n_errors": tally.get("errored", 0), "n_missing": tally.get("missing", 0),
+            "n_scored": tally.get("scored", 0), "n_planned": tally.get("planned", 0), "n_excluded_errors": tally.get("errored", 0), "quality": None, "lo": None,
+            "hi": None, "method": None, "loss": None, "cost": None, "objective": None, "measures": dict(m),
+            "min_quality_passed": None, "comparison": None}
+
+
+def _no_estimate_reason(tally: Mapping[str, int], status: Any) -> str:
+    if status == "load_failed":
+        return "not evaluated: failed to load"
+    if tally.get("errored"):
+        return f"no case in the estimate ({tally['errored']} errored, excluded)"
+    return f"not evaluated: no case ran ({tally.get('missing', 0)} not run)"
 
 
 def _task_block(task: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], candidates: Sequence[Mapping[str, Any]],
-                measures: Mapping[tuple[str, str], Mapping[str, Any]], s: AnalysisSettings) -> dict[str, Any]:
+                measures: Mapping[tuple[str, str], Mapping[str, Any]], s: AnalysisSettings,
+                tallies: Mapping[tuple[str, str], Mapping[str, int]] | None = None) -> dict[str, Any]:
     name = task["name"]
     hib = bool(task.get("higher_is_better", True))
-    by_cand = _by_candidate(cases, name)
+    tallies = tallies if tallies is not None else counts(cases, ())
+    by_cand = _effective_by_candidate(cases, task, s.errors)
     results: list[dict[str, Any]] = []
     points: list[Point] = []
     excluded: dict[str, str] = {}
     all_binary = True
     for cand in candidates:
         cname = cand["name"]
+        tally = tallies.get((name, cname))
+        if tally is None:
+            continue  # not planned for this task (e.g. a candidate added after this task ran)
         rows = by_cand.get(cname)
+        m = dict(measures.get((name, cname)) or {})
         if not rows:
+            results.append(_empty_row(cname, tally, m))
+            excluded[cname] = _no_estimate_reason(tally, cand.get("status"))
             continue
         scores = [r["score"] for r in rows.values()]
         all_binary = all_binary and all(v in (0.0, 1.0) for v in scores)
@@ -156,10 +181,14 @@ def _task_block(task: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], can
         est = estimate(scores, groups=groups if any(g is not None for g in groups) else None,
                        level=s.level, seed=s.seed)
         loss = 1.0 - est.mean if hib else est.mean
-        m = dict(measures.get((name, cname), {}))
+        if not loss >= 0:  # a custom metric scored outside [0, 1] without declaring its range
+            results.append(_empty_row(cname, tally, m))
+            excluded[cname] = (f"quality {est.mean:.4g} gives a negative loss: declare the metric's range "
+                               "with llm_task(score_range=(low, high))")
+            continue
         cost = dollars_per_1000_cases(
-            n_cases=len(scores), model_seconds=float(m.get("model_seconds", 0.0)),
-            input_tokens=int(m.get("input_tokens", 0)), output_tokens=int(m.get("output_tokens", 0)),
+            n_cases=len(scores), model_seconds=float(m.get("model_seconds") or 0.0),
+            input_tokens=int(m.get("input_tokens") or 0), output_tokens=int(m.get("output_tokens") or 0),
             price=price_of(cand),
         )
         min_q = task.get("min_quality")
@@ -169,20 +198,29 @@ def _task_block(task: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], can
             if not passed:
                 excluded[cname] = f"quality {est.mean:.4g} {'below' if hib else 'above'} min_quality {min_q:g}"
         results.append({
-            "candidate": cname, "n": est.n, "quality": est.mean, "lo": est.lo, "hi": est.hi,
+            "candidate": cname, "n": est.n, "n_errors": tally["errored"], "n_missing": tally["missing"],
+            "n_scored": tally["scored"], "n_planned": tally["planned"],
+            "n_excluded_errors": tally["errored"] if s.errors == "exclude" else tally["errored"] - (
+                len(scores) - tally["scored"]),
+            "quality": est.mean, "lo": est.lo, "hi": est.hi,
             "method": est.method, "loss": loss, "cost": cost, "objective": s.alpha * loss + cost,
             "measures": m, "min_quality_passed": passed, "comparison": None,
             "quality_comparison": None,
         })
         points.append(Point(name=cname, cost=cost, loss=loss, quality=est.mean,
                             latency_p95=m.get("latency_p95"), peak_memory_bytes=m.get("peak_memory_bytes")))
+    for row in results:  # prompts that did not fit the context window: counted, never silent
+        mine = [c for c in cases if c.get("task") == name and c.get("candidate") == row["candidate"]
+                and isinstance(c.get("truncated_tokens"), int) and c["truncated_tokens"] > 0]
+        row["n_truncated"] = len(mine)
+        row["truncated_tokens"] = sum(c["truncated_tokens"] for c in mine)
     constraints = s.constraints
     if not hib and constraints.min_quality is not None:
         # For a lower-is-better score the floor on quality is a ceiling on the score, as a
         # task's own min_quality is (select() compares quality >= min_quality).
         ceiling = constraints.min_quality
         for p in points:
-            if p.name not in excluded and p.quality > ceiling:
+            if p.name not in excluded and p.quality is not None and p.quality > ceiling:
                 excluded[p.name] = f"quality {p.quality:.4g} above min_quality {ceiling:g}"
         constraints = replace(constraints, min_quality=None)
     eligible = [p for p in points if p.name not in excluded]
@@ -195,13 +233,16 @@ def _task_block(task: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], can
     confidence = {"pick_probability": None, "clear_pick": None, "runner_up": None, "cases_needed": None}
     if selected is not None:
         # Candidates under min_quality stay in the resampling: a resample may lift them over it.
-        live = [r for r in results if r["candidate"] in excluded or r["candidate"] not in selection["excluded"]]
+        live = [r for r in results if r["n"] > 0
+                and (r["candidate"] in excluded or r["candidate"] not in selection["excluded"])]
         cmps = _compare(results, by_cand, selected, hib, s)
         confidence = _task_confidence(live, by_cand, cmps, selected, task.get("min_quality"), hib, s)
     return {
         "name": name, "metric": task.get("metric"), "higher_is_better": hib, "binary": all_binary,
-        "n_cases": len({cid for rows in by_cand.values() for cid in rows}),
-        "min_quality": task.get("min_quality"), "weight": task.get("weight", 1.0),
+        "n_cases": len({str(c.get("case_id")) for c in cases if c.get("task") == name}),
+        "score_range": task.get("score_range"),
+        "min_quality": task.get("min_quality"),
+        "weight": 1.0 if task.get("weight") is None else task["weight"],
         "budgets": dict(task.get("budgets") or {}), "generation": task.get("generation"),
         "results": results, "selection": selection,
         "pareto": list(pareto_front(points)) if points else [],
@@ -267,7 +308,9 @@ def _compare(results: list[dict[str, Any]], by_cand: Mapping[str, Mapping[str, M
     for row in results:
         if row["candidate"] == selected:
             continue
-        mine = by_cand[row["candidate"]]
+        mine = by_cand.get(row["candidate"])
+        if not mine or not row["n"]:
+            continue  # no case in the estimate (or no usable loss): nothing to compare
         shared = sorted(set(mine) & set(base))
         if len(shared) >= 2:
             pairs.append((row, shared))
@@ -302,17 +345,18 @@ def _overall_confidence(blocks: Sequence[Mapping[str, Any]], cases: Sequence[Map
     Clear when the selected candidate wins at least ``level`` of the resamples."""
     selected = selection["selected"]
     active = [b for b in blocks if weights.get(b["name"], 0.0) > 0]
-    # As the overall selection: only candidates with results on every weighted task take part (one
-    # missing from a task, e.g. a served model that cannot score it, is excluded with a reason there).
-    present = [{r["candidate"] for r in b["results"]} for b in active]
+    # As the overall selection: only candidates with cases in the estimate of every weighted task
+    # take part (one missing from a task, e.g. a served model that cannot score it, or one that
+    # failed to load, is excluded with a reason there).
+    present = [{r["candidate"] for r in b["results"] if r["n"] > 0} for b in active]
     names = sorted(set.intersection(*present) - set(selection["excluded"])) if present else []
     if selected is None or not names:
         return {"pick_probability": None, "clear_pick": None, "runner_up": None}
     data = {}
     for b in active:
-        rows = [r for r in b["results"] if r["candidate"] in names]
-        data[b["name"]] = task_data(rows, _by_candidate(cases, b["name"]), b["higher_is_better"], s.level,
-                                    b.get("min_quality"))
+        rows = [r for r in b["results"] if r["candidate"] in names and r["n"] > 0]
+        data[b["name"]] = task_data(rows, _effective_by_candidate(cases, b, s.errors), b["higher_is_better"],
+                                    s.level, b.get("min_quality"))
     pick = pick_probability(data, s.alpha, candidates=names, weights={b["name"]: weights[b["name"]] for b in active},
                             n_resamples=s.n_resamples, seed=s.seed)
     others = [c for c in names if c != selected]
@@ -321,24 +365,57 @@ def _overall_confidence(blocks: Sequence[Mapping[str, Any]], cases: Sequence[Map
             "runner_up": runner_up}
 
 
+QUALITY_MEAN = "weighted mean of the task qualities"
+ONE_MINUS_LOSS = "1 - weighted loss (the tasks' metrics point in different directions)"
+
+
+def _unit_range(block: Mapping[str, Any]) -> bool:
+    from pytest_llmselect.metrics import METRICS
+
+    rng = block.get("score_range")
+    if rng is None and block.get("metric") in METRICS:
+        rng = METRICS[block["metric"]].score_range
+    return rng is not None and list(rng) == [0.0, 1.0]
+
+
+def _overall_quality_basis(blocks: Sequence[Mapping[str, Any]], weights: Mapping[str, float]) -> str | None:
+    """What the overall quality means: the weighted mean of the task qualities when every
+    weighted task is higher-is-better; else ``1 - weighted loss`` when every task's scores lie
+    in [0, 1] (so each loss is a normalised shortfall); else nothing (no overall quality)."""
+    active = [b for b in blocks if weights.get(b["name"], 0) > 0]
+    if all(b["higher_is_better"] for b in active):
+        return QUALITY_MEAN
+    if all(_unit_range(b) for b in active):
+        return ONE_MINUS_LOSS
+    return None
+
+
 def analyze(inputs: Mapping[str, Any], settings: AnalysisSettings) -> dict[str, Any]:
     """Build the derived part of the report from ``inputs`` (candidates, tasks, cases, measures)."""
     candidates = list(inputs["candidates"])
     cases = list(inputs["cases"])
     measures = {tuple(k): v for k, v in inputs.get("measures", {}).items()} \
         if isinstance(inputs.get("measures"), Mapping) else {}
-    task_blocks = [_task_block(t, cases, candidates, measures, settings) for t in inputs["tasks"]]
+    missing = list(inputs.get("missing") or [])
+    tallies = counts(cases, missing)
+    task_blocks = [_task_block(t, cases, candidates, measures, settings, tallies) for t in inputs["tasks"]]
     task_blocks = [b for b in task_blocks if b["results"]]
     weights = dict(settings.weights) if settings.weights else {b["name"]: float(b["weight"]) for b in task_blocks}
     per_task = {b["name"]: [Point(name=r["candidate"], cost=r["cost"], loss=r["loss"], quality=r["quality"])
-                            for r in b["results"]] for b in task_blocks}
+                            for r in b["results"] if r["n"] > 0] for b in task_blocks}
     combined = combine_tasks(per_task, weights) if per_task else None
-    overall_points = list(combined.points) if combined else []
+    basis = _overall_quality_basis(task_blocks, weights)
+    overall_points = [replace(p, quality=p.quality if basis == QUALITY_MEAN else
+                              (1.0 - p.loss) if basis == ONE_MINUS_LOSS else None)
+                      for p in (combined.points if combined else [])]
     failed_somewhere = {c: f"{reason} on task {b['name']!r}" for b in task_blocks
                         for c, reason in b["selection"]["excluded"].items()}
     # A candidate with no scored case on some task is not in the overall comparison; say why.
     failed_somewhere.update({c: r for c, r in (combined.excluded if combined else {}).items()
                              if c not in failed_somewhere})
+    for c in candidates:  # never evaluated anywhere: still named, with the reason
+        if c.get("status") == "load_failed" and c["name"] not in failed_somewhere:
+            failed_somewhere[c["name"]] = f"not evaluated: failed to load ({c.get('load_error')})"
     eligible = [p for p in overall_points if p.name not in failed_somewhere]
     sel = select(eligible, settings.alpha, settings.constraints, near_tie=settings.near_tie) if eligible else None
     selection = _selection_json(sel) if sel else {
@@ -347,6 +424,7 @@ def analyze(inputs: Mapping[str, Any], settings: AnalysisSettings) -> dict[str, 
     ranges = alpha_ranges([p for p in eligible if p.name not in selection["excluded"]]) if eligible else {}
     overall = {
         "weights": weights,
+        "quality_basis": basis,
         "results": [{"candidate": p.name, "quality": p.quality, "loss": p.loss, "cost": p.cost,
                      "objective": p.cost + settings.alpha * p.loss} for p in overall_points],
         "excluded": {c: r for c, r in selection["excluded"].items()},
@@ -359,6 +437,7 @@ def analyze(inputs: Mapping[str, Any], settings: AnalysisSettings) -> dict[str, 
         "alpha": settings.alpha,
         "settings": {
             "alpha": settings.alpha, "level": settings.level, "seed": settings.seed, "weights": weights,
+            "errors": settings.errors,
             "constraints": {k: getattr(settings.constraints, k) for k in
                             ("min_quality", "max_cost", "max_latency_p95", "max_peak_memory")},
         },
@@ -374,6 +453,7 @@ def inputs_from_report(report: Mapping[str, Any]) -> dict[str, Any]:
     """The inputs a saved report was built from, for re-selection without re-running models."""
     measures = {(t["name"], r["candidate"]): r.get("measures", {}) for t in report["tasks"] for r in t["results"]}
     tasks = [{k: t.get(k) for k in ("name", "metric", "higher_is_better", "min_quality", "weight", "budgets",
-                                    "generation", "demos")}
+                                    "generation", "demos", "score_range")}
              for t in report["tasks"]]
-    return {"candidates": report["candidates"], "tasks": tasks, "cases": report["cases"], "measures": measures}
+    return {"candidates": report["candidates"], "tasks": tasks, "cases": report["cases"], "measures": measures,
+            "missing": report.get("missing") or []}

@@ -92,6 +92,9 @@ def parse_spec(spec: str, *, base_dir: Path | None = None) -> Candidate:
     if not text:
         raise SpecError("empty candidate spec (check for a stray comma in --llm-candidates)")
     base = base_dir or Path.cwd()
+    shown = text if len(text) <= 80 else text[:77] + "..."
+    if "\0" in text or any(ord(ch) < 32 for ch in text):
+        raise SpecError(f"candidate spec {shown!r} contains a control character (a NUL byte or a line break)")
     if text.startswith("zoo:"):
         from pytest_llmselect.zoo import ALL_ZOO_NAMES
         from pytest_llmselect.zoo.chat import CHAT_NAMES
@@ -123,9 +126,14 @@ def parse_spec(spec: str, *, base_dir: Path | None = None) -> Candidate:
             f"malformed candidate spec {text!r}: unknown prefix {text.split(':')[0]!r}; "
             "use zoo:NAME, a directory, a hub id, openai:MODEL@URL, vllm:MODEL or @candidates.toml"
         )
-    path = (base / os.path.expanduser(text)).resolve() if not os.path.isabs(os.path.expanduser(text)) \
-        else Path(os.path.expanduser(text))
-    if path.is_dir():
+    try:
+        path = (base / os.path.expanduser(text)).resolve() if not os.path.isabs(os.path.expanduser(text)) \
+            else Path(os.path.expanduser(text))
+        is_dir = path.is_dir()
+    except (OSError, ValueError) as exc:  # a name too long for the file system, ...
+        raise SpecError(f"candidate spec {shown!r} is not a usable path or model id "
+                        f"({type(exc).__name__}: {getattr(exc, 'strerror', None) or exc})") from None
+    if is_dir:
         if not (path / "config.json").is_file():
             raise SpecError(f"candidate directory {text!r} has no config.json ({path})")
         return Candidate(name=text, spec=text, kind="local", source=str(path))
@@ -133,8 +141,13 @@ def parse_spec(spec: str, *, base_dir: Path | None = None) -> Candidate:
         raise SpecError(f"candidate directory {text!r} does not exist ({path})")
     if not _HUB_ID.match(text):
         raise SpecError(
-            f"malformed candidate spec {text!r}: not zoo:NAME, an existing directory, or a hub id like org/name"
+            f"malformed candidate spec {shown!r}: not zoo:NAME, an existing directory, or a hub id like org/name"
         )
+    from pytest_llmselect.zoo import ZOO_NAMES
+
+    if text in ZOO_NAMES:
+        raise SpecError(f"candidate spec {text!r} names a reference zoo model without its prefix: "
+                        f"did you mean zoo:{text}?")
     return Candidate(name=text, spec=text, kind="hub", source=text)
 
 

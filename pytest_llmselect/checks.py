@@ -47,7 +47,7 @@ class MinQualityItem(LLMCheckItem):
 
     def runtest(self) -> None:
         session = self.llm_session
-        scores = session.scores(self.task.name, self.candidate.name)
+        scores = session.estimate_scores(self.task.name, self.candidate.name)
         if not scores:
             pytest.skip(f"no case of task {self.task.name!r} was recorded for {self.candidate.name}")
         est = estimate(scores, level=session.settings.level, seed=session.settings.seed)

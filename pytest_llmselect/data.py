@@ -26,7 +26,9 @@ def load_jsonl(path: str | Path, *, required: Iterable[str] = ("id",)) -> list[d
     need = tuple(required)
     cases: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    # Lines end at "\n" only: str.splitlines() would also split inside JSON strings holding
+    # U+2028, U+0085 or other characters Unicode counts as line breaks.
+    for lineno, line in enumerate(text.split("\n"), start=1):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
@@ -34,6 +36,10 @@ def load_jsonl(path: str | Path, *, required: Iterable[str] = ("id",)) -> list[d
             case = json.loads(stripped)
         except json.JSONDecodeError as exc:
             raise DataError(f"{p}:{lineno}: invalid JSON ({exc.msg} at column {exc.colno})") from None
+        except RecursionError:
+            raise DataError(f"{p}:{lineno}: nested too deeply") from None
+        except ValueError as exc:  # an integer with more digits than Python converts
+            raise DataError(f"{p}:{lineno}: a number too large to read ({str(exc).splitlines()[0]})") from None
         if not isinstance(case, dict):
             raise DataError(f"{p}:{lineno}: expected a JSON object, got {type(case).__name__}")
         missing = [k for k in need if k not in case]

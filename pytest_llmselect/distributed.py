@@ -70,8 +70,14 @@ def ingest(session: Any, report: pytest.TestReport) -> None:
             continue
         kind = key[len(PREFIX):]
         if kind == "record":
-            session.records.append(value)
-            session._append_log(value)
+            if value.get("nodeid") not in session._recorded:
+                session._add(value)
+        elif kind == "plan":  # every worker collects the same plan; the controller collects nothing
+            for nodeid, task, cand, case_id in value["items"]:
+                session.plan[nodeid] = (task, cand, case_id)
+            session.deselected = max(session.deselected, int(value.get("deselected") or 0))
+        elif kind == "outcome":
+            session.outcomes[value[0]] = value[1]
         elif kind == "task":
             session.remote_tasks[value["name"]] = value
         elif kind == "model":

@@ -136,6 +136,14 @@ class BatchSizer:
 OnBatch = Callable[[Sequence[Request], Sequence[Result], float], None]
 
 
+@dataclass(frozen=True)
+class RequestFailed:
+    """The result slot of a request that could not run; the case that asks for it fails with
+    ``error`` (one line) and the other requests of its batch keep their results."""
+
+    error: str
+
+
 def run_requests(
     backend: Backend,
     requests: Sequence[Request],
@@ -144,17 +152,20 @@ def run_requests(
     measures: Measures,
     on_batch: OnBatch | None = None,
     on_progress: Callable[[int, int], None] | None = None,
-) -> dict[Request, Result]:
+) -> dict[Request, Result | RequestFailed]:
     """Run ``requests`` in length-sorted batches; results keyed by request.
 
     ``on_batch(batch, results, seconds)`` is called after each finished batch (the response cache
     stores it there, so a kill loses at most the batch in flight). An ``OutOfMemory`` from the
     backend splits the batch (see ``BatchSizer``); at batch size 1 it raises ``BackendError``
-    with a one-line reason. ``on_progress(done, total)`` gets the batches finished and the
-    batches planned so far (the plan grows when a batch is split), after each batch.
+    with a one-line reason. Any other failure of a batch is split in halves down to the request
+    that cannot run (an empty context on a model with no BOS/EOS token, a tokenizer error),
+    which gets a ``RequestFailed``: one bad request costs only its own case.
+    ``on_progress(done, total)`` gets the batches finished and the batches planned so far (the
+    plan grows when a batch is split), after each batch.
     """
     sizer = batch_size if isinstance(batch_size, BatchSizer) else BatchSizer(batch_size)
-    out: dict[Request, Result] = {}
+    out: dict[Request, Result | RequestFailed] = {}
     groups = _by_kind(requests)
     done = 0
     for index, group in enumerate(groups):
@@ -174,14 +185,51 @@ def run_requests(
                 sizer.size = max(1, len(batch) // 2)
                 sizer.splits += 1
                 continue
-            seconds = time.perf_counter() - start
-            measures.add_batch(seconds, results)
-            out.update(zip(batch, results))
-            if on_batch is not None:
-                on_batch(batch, results, seconds)
+            except Exception as exc:  # noqa: BLE001 - one request that cannot run must not cost the others
+                out.update(_isolate(backend, batch, measures, on_batch) if len(batch) > 1
+                           else {batch[0]: _failed(exc)})
+            else:
+                seconds = time.perf_counter() - start
+                measures.add_batch(seconds, results)
+                out.update(zip(batch, results))
+                if on_batch is not None:
+                    on_batch(batch, results, seconds)
             i += len(batch)
             done += 1
             if on_progress is not None:
                 left = -(-(len(group) - i) // sizer.size) + sum(-(-len(g) // sizer.size) for g in groups[index + 1:])
                 on_progress(done, done + left)
     return out
+
+
+def _failed(exc: Exception) -> RequestFailed:
+    lines = str(exc).strip().splitlines()
+    return RequestFailed(f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": "))
+
+
+def _isolate(backend: Backend, batch: list[Request], measures: Measures,
+             on_batch: OnBatch | None) -> dict[Request, Result | RequestFailed]:
+    """Run a batch of two or more that failed as two halves, recursively, down to the
+    requests that fail on their own."""
+    half = len(batch) // 2
+    out: dict[Request, Result | RequestFailed] = {}
+    for part in (batch[:half], batch[half:]):
+        try:
+            out.update(_run_batch(backend, part, measures, on_batch))
+        except Exception as exc:  # noqa: BLE001
+            out.update({part[0]: _failed(exc)} if len(part) == 1 else _isolate(backend, part, measures, on_batch))
+    return out
+
+
+def _run_batch(backend: Backend, batch: list[Request], measures: Measures,
+               on_batch: OnBatch | None) -> dict[Request, Result]:
+    start = time.perf_counter()
+    if isinstance(batch[0], GenerateRequest):
+        results: Sequence[Result] = backend.generate(batch, batch_size=len(batch))
+    else:
+        results = backend.loglikelihood(batch, batch_size=len(batch))
+    seconds = time.perf_counter() - start
+    measures.add_batch(seconds, results)
+    if on_batch is not None:
+        on_batch(batch, results, seconds)
+    return dict(zip(batch, results))

@@ -31,3 +31,7 @@ class OutOfMemory(BackendError):
 
 class MissingDependency(LLMSelectError, ImportError):
     """An optional dependency is missing; the message names the extra to install."""
+
+
+class LoadFailed(BackendError):
+    """A candidate could not be loaded; the message is one line. Its cases are not run."""

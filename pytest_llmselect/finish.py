@@ -59,7 +59,35 @@ def suite_fingerprint(records: list[dict[str, Any]]) -> str:
     return h.hexdigest()[:16]
 
 
-def session_inputs(s: LLMSession) -> dict[str, Any]:
+def stop_reason(session: pytest.Session, exitstatus: int | pytest.ExitCode) -> str:
+    """Why planned cases that have no record did not run, as the report states it."""
+    if exitstatus == pytest.ExitCode.INTERRUPTED or session.shouldstop or session.shouldfail:
+        return "not run: the session stopped early (Ctrl-C, -x or --maxfail)"
+    if getattr(session.config.option, "numprocesses", None):
+        return "not run: its pytest -n worker crashed or stopped"
+    return "not run"
+
+
+def truncation_warnings(report: dict[str, Any]) -> list[str]:
+    """One warning per (task, candidate) whose prompts did not fit the model's context window."""
+    return [f"task {t['name']!r}, {r['candidate']}: {r['n_truncated']} case(s) had prompts longer than the "
+            f"model's context window; {r['truncated_tokens']} token(s) were dropped from the left "
+            "(--llm-truncation=error fails such cases instead)"
+            for t in report.get("tasks") or [] for r in t.get("results") or [] if r.get("n_truncated")]
+
+
+def subset_info(s: LLMSession) -> dict[str, Any] | None:
+    """How the cases of this run were chosen when not all collected ones ran, else None."""
+    opt = s.config.option
+    filters = {k: v for k, v in (("-k", getattr(opt, "keyword", "")), ("-m", getattr(opt, "markexpr", "")),
+                                 ("--lf", bool(getattr(opt, "lf", False))),
+                                 ("--sw", bool(getattr(opt, "stepwise", False)))) if v}
+    if not filters and not s.deselected:
+        return None
+    return {"deselected": s.deselected, "filters": filters}
+
+
+def session_inputs(s: LLMSession, stop: str = "not run") -> dict[str, Any]:
     parallel = s.parallel
     candidates = []
     for c in s.settings.candidates:
@@ -71,6 +99,7 @@ def session_inputs(s: LLMSession) -> dict[str, Any]:
             "num_parameters": info.get("num_parameters"), "loads": s.loads.get(c.name, 0),
             "load_seconds": s.load_seconds.get(c.name, 0.0), "device": info.get("device"),
             "dtype": info.get("dtype"), "load_error": s.load_errors.get(c.name),
+            "status": s.candidate_status(c.name),
             "price": {
                 "usd_per_hour": price.usd_per_hour,
                 "usd_per_million_input_tokens": price.usd_per_million_input_tokens,
@@ -91,32 +120,28 @@ def session_inputs(s: LLMSession) -> dict[str, Any]:
         "tasks": list(tasks.values()),
         "cases": list(s.records),
         "measures": measures,
+        "missing": s.missing(stop),
     }
 
 
 def lost_to_crashes(s: LLMSession) -> dict[str, Any]:
-    """Report fields for cases that killed their xdist worker: ``crashed`` (one entry per case)
-    and their share of ``missing`` ({task, candidate, count, reason}); the run is not complete."""
-    if not s.crashed:
-        return {}
-    counts: dict[tuple[Any, Any], int] = {}
-    for c in s.crashed:
-        counts[(c["task"], c["candidate"])] = counts.get((c["task"], c["candidate"]), 0) + 1
-    return {"complete": False, "crashed": list(s.crashed),
-            "missing": [{"task": t, "candidate": c, "count": n, "reason": "worker crashed"}
-                        for (t, c), n in counts.items()]}
+    """``crashed``: the cases that killed their xdist worker (one entry each); they are also
+    among ``missing`` with the reason "worker crashed" (LLMSession.missing)."""
+    return {"crashed": list(s.crashed)} if s.crashed else {}
 
 
-def build_session_report(s: LLMSession) -> dict[str, Any]:
-    inputs = session_inputs(s)
+def build_session_report(s: LLMSession, stop: str = "not run") -> dict[str, Any]:
+    inputs = session_inputs(s, stop)
     extra = {"constraints": s.settings.constraints} if s.settings.constraints is not None else {}
     derived = analyze(inputs, AnalysisSettings(alpha=s.settings.alpha, level=s.settings.level,
-                                               seed=s.settings.seed, **extra))
+                                               seed=s.settings.seed, errors=s.settings.errors, **extra))
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "pytest-llmselect", "version": __version__},
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "complete": True,
+        "complete": not inputs["missing"],
+        "missing": inputs["missing"],
+        "subset": subset_info(s),
         "run_id": s.run_id,
         "machine": machine_info(),
         "suite": {"fingerprint": suite_fingerprint(s.records),

@@ -97,6 +97,8 @@ def llm(request: pytest.FixtureRequest) -> LLM:
     if not isinstance(cand, Candidate):
         pytest.skip("no LLM candidates: pass --llm-candidates=... or set llm_candidates in the ini file")
     session = _session(request.config)
+    if cand.name in session.load_errors:  # the first case failed with the error, in one line
+        pytest.skip(f"{cand.name} not evaluated: failed to load ({session.load_errors[cand.name]})")
     session.backend_for(cand, request.node)  # load here, so load time is not charged to the first case
     return LLM(session, request.node, cand)
 

@@ -25,6 +25,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
+from pytest_llmselect.accounting import effective_scores
 from pytest_llmselect.confidence import tango_interval as _tango_interval
 from pytest_llmselect.errors import DataError, SpecError
 from pytest_llmselect.stats import cases_needed as _cases_needed
@@ -98,6 +99,7 @@ class GateResult:
     verdicts: tuple[GateVerdict, ...]
     notes: tuple[str, ...] = ()  # run-level mismatches (suite version, machine, tasks only in the baseline)
     baseline: str = "baseline"   # how the baseline is named in messages (path, number or name)
+    partial: tuple[str, ...] = ()  # which run is partial (planned cases not run), one line each
 
     @property
     def verdict(self) -> str:
@@ -108,7 +110,7 @@ class GateResult:
     @property
     def failed(self) -> bool:
         """Whether the gate should fail the CI job."""
-        return self.verdict == "FAIL" or (self.settings.strict and self.verdict == "INCONCLUSIVE")
+        return self.verdict == "FAIL" or (self.settings.strict and (self.verdict == "INCONCLUSIVE" or bool(self.partial)))
 
     def find(self, task: str, candidate: str) -> GateVerdict | None:
         return next((v for v in self.verdicts if v.task == task and v.candidate == candidate), None)
@@ -118,11 +120,29 @@ class GateResult:
 
 
 def _cases_by_task(report: Mapping[str, Any], candidate: str) -> dict[str, dict[str, float]]:
+    """``{task: {case_id: score}}`` as the run's estimates use them: errored cases at the
+    metric's worst value unless that run excluded errors (accounting.effective_scores)."""
+    policy = str((report.get("settings") or {}).get("errors", "worst"))
+    cases = report.get("cases") or []
+    tasks = {str(c["task"]): {"name": c["task"]} for c in cases}
+    tasks.update({str(t["name"]): t for t in report.get("tasks") or []})
     out: dict[str, dict[str, float]] = {}
-    for c in report.get("cases") or []:
-        if c.get("candidate") == candidate:
-            out.setdefault(str(c["task"]), {})[str(c["case_id"])] = float(c["score"])
+    for name, task in tasks.items():
+        rows = effective_scores(cases, task, policy).get(candidate)
+        if rows:
+            out[name] = {cid: score for cid, (score, _) in rows.items()}
     return out
+
+
+def partial_note(report: Mapping[str, Any], label: str) -> str | None:
+    """One line saying that ``report`` is a partial run, or None when it is complete."""
+    if report.get("complete") is not False:
+        return None
+    missing = [m for m in report.get("missing") or [] if isinstance(m, Mapping)]
+    total = sum(m["count"] for m in missing if isinstance(m.get("count"), int))
+    reasons = sorted({str(m.get("reason")) for m in missing})
+    return (f"{label} is a PARTIAL run: {total} planned case(s) not run"
+            + (f" ({'; '.join(reasons)})" if reasons else ""))
 
 
 def _tasks(report: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
@@ -370,8 +390,10 @@ def compare_runs(baseline_report: Mapping[str, Any], current_report: Mapping[str
         )
     if not verdicts:
         raise DataError("this run recorded no case: nothing to compare with the baseline")
-    return GateResult(incumbent=inc, settings=settings, verdicts=tuple(verdicts), notes=tuple(notes),
-                      baseline=baseline_label)
+    partial = tuple(p for p in (partial_note(baseline_report, f"the baseline {baseline_label}"),
+                                partial_note(current_report, "this run")) if p)
+    return GateResult(incumbent=inc, settings=settings, verdicts=tuple(verdicts), notes=(*partial, *notes),
+                      baseline=baseline_label, partial=partial)
 
 
 def _machine_note(baseline: Mapping[str, Any], current: Mapping[str, Any], notes: list[str]) -> None:

@@ -204,7 +204,7 @@ class LLMGateItem(pytest.Item):
         if state.error is not None:
             raise GateFailed(f"ERROR {state.error}")
         assert self.task is not None and self.candidate is not None and state.settings is not None
-        if not self.config.stash[SESSION_KEY].scores(self.task, self.candidate):
+        if not self.config.stash[SESSION_KEY].estimate_scores(self.task, self.candidate):
             where = " on this pytest -n worker (the controller's gate summary has it)" \
                 if hasattr(self.config, "workerinput") else ""
             pytest.skip(f"no case of {self.task!r} was recorded for {self.candidate}{where}: nothing to compare")
@@ -216,12 +216,16 @@ class LLMGateItem(pytest.Item):
             pytest.skip(f"gate error, reported by {state.error_reported_by}")
         v = result.find(self.task, self.candidate)
         assert v is not None, "compare_runs judges every (task, candidate) with a recorded case"
-        line = verdict_line(v, state.settings)
+        from pytest_llmselect.report.terminal import inert
+
+        line = inert(verdict_line(v, state.settings))  # names and case ids come from users
         self.user_properties.extend([
             ("llm_gate_verdict", v.verdict), ("llm_gate_diff", v.diff), ("llm_gate_lo", v.lo),
             ("llm_gate_hi", v.hi), ("llm_gate_p_value", v.p_value), ("llm_gate_n_shared", v.n_shared),
             ("llm_gate_cost_ratio", v.cost_ratio), ("llm_gate_cases_needed", v.cases_needed),
         ])
+        if result.partial and state.settings.strict:
+            raise GateFailed(line + " -- " + "; ".join(result.partial) + " (fails under --llm-strict)")
         if v.verdict == "PASS":
             print(line)  # a pass has no message: -rA / -rP show this under PASSES (JUnit: system-out)
         if v.verdict == "FAIL":
@@ -229,11 +233,15 @@ class LLMGateItem(pytest.Item):
         if v.verdict == "INCONCLUSIVE":
             if state.settings.strict:
                 raise GateFailed(line + " (INCONCLUSIVE fails under --llm-strict)")
+            if self._where[1] is None:  # pytest cannot report a skip at a location without a line
+                pytest.skip(line)
             _skip_here(line)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, GateFailed):
-            return str(excinfo.value)
+            from pytest_llmselect.report.terminal import inert
+
+            return inert(str(excinfo.value))
         return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
@@ -289,7 +297,8 @@ def _gate_items(state: GateState, items: list[pytest.Item]) -> list[pytest.Item]
     last: dict[tuple[str, str], pytest.Item] = {}
     for item in items:
         cand, task = candidate_of(item), task_of(item)
-        if cand is not None and task is not None and not isinstance(item, LLMGateItem):
+        # Anchor at the group's last case (a test function with a line), not at a check item.
+        if cand is not None and task is not None and isinstance(item, pytest.Function):
             last[(task.name, cand.name)] = item
     if not last:
         return []  # nothing is evaluated in this session: nothing to gate
@@ -329,6 +338,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                                       f"{exc.strerror or type(exc).__name__}")
         except Exception as exc:  # noqa: BLE001
             state.write_errors.append(f"ERROR cannot store the run in {state.storage}: {type(exc).__name__}: {exc}")
+    evaluated = report is not None and bool(report.get("cases"))
+    if state.requested and state.error is None and not evaluated:
+        # A gate that compared nothing must not pass: the candidate list or -k came out empty.
+        state.run_error = "this run evaluated no case, so there is nothing to gate against the baseline"
+        if session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
     if state.requested and (state.items_ran or report is not None):
         if state.error is None and report is not None:
             _ensure_result(state, config, report)
@@ -371,20 +386,22 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     state = config.stash.get(GATE_KEY, None)
     if state is None:
         return
+    from pytest_llmselect.report.terminal import inert
+
     tr = terminalreporter
     if state.requested and (state.result or ((state.error or state.run_error) and not state.items_ran)):
         tr.write_sep("=", "LLM gate")
         if state.error or state.run_error:
             if not state.items_ran:  # else the failed gate item has shown it already
-                tr.write_line(f"ERROR {state.error or state.run_error}", red=True)
+                tr.write_line(inert(f"ERROR {state.error or state.run_error}"), red=True)
         elif state.result is not None and state.settings is not None:
             res = state.result
-            tr.write_line(f"gate {res.verdict} against {res.baseline} (incumbent {res.incumbent})",
+            tr.write_line(inert(f"gate {res.verdict} against {res.baseline} (incumbent {res.incumbent})"),
                           red=res.failed, green=res.verdict == "PASS", yellow=res.verdict == "INCONCLUSIVE")
             for v in res.verdicts:
-                tr.write_line(verdict_line(v, state.settings))
+                tr.write_line(inert(verdict_line(v, state.settings)))
             for note in res.notes:
-                tr.write_line(f"note: {note}")
+                tr.write_line(inert(f"note: {note}"))
     if state.saved is not None:
         tr.write_line(f"llmselect: stored this run as {state.saved}")
     for path in state.written:

@@ -202,6 +202,8 @@ class Metric:
 
     ``binary``: the function only ever returns 0.0 or 1.0.
     ``higher_is_better``: selection uses ``loss = 1 - quality`` when true.
+    ``score_range``: the (low, high) every score lies in; a recorded score outside it
+    fails its case, and an errored case counts at the worst end.
     """
 
     name: str
@@ -209,6 +211,7 @@ class Metric:
     higher_is_better: bool
     binary: bool
     description: str
+    score_range: tuple[float, float] = (0.0, 1.0)
 
 
 METRICS: dict[str, Metric] = {

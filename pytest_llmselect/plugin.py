@@ -9,7 +9,7 @@ import pytest
 
 from pytest_llmselect.errors import LLMSelectError, SpecError
 from pytest_llmselect.fixtures import llm, llm_cost, llm_demos, llm_record  # noqa: F401  (fixtures registered via this module)
-from pytest_llmselect.session import LLMSession, Settings
+from pytest_llmselect.session import LLMSession, Settings, candidate_of
 from pytest_llmselect.tasks import MARKER_HELP
 
 SESSION_KEY = pytest.StashKey[LLMSession]()
@@ -63,6 +63,12 @@ OPTIONS: list[tuple[str, str, str, str, Any]] = [
      "readwrite (default); a killed or repeated run is served what was already computed", "string", "readwrite"),
     ("--llm-cache-path", "llm_cache_path", "the response cache's SQLite file, relative to the rootdir",
      "string", ".llmselect/cache.sqlite"),
+    ("--llm-errors", "llm_errors",
+     "a case whose test raises counts at the metric's worst value ('worst', the default) or is left out "
+     "of the estimate ('exclude'); either way the report shows how many errored", "string", "worst"),
+    ("--llm-truncation", "llm_truncation",
+     "a prompt longer than the model's context window: 'warn' (the default: tokens are dropped from the "
+     "left, counted per case and shown in the report) or 'error' (the case fails)", "string", "warn"),
 ]
 
 
@@ -99,6 +105,10 @@ def settings_from_config(config: pytest.Config) -> Settings:
 
     base = Path(str(config.rootpath))
     raw = _value(config, "llm_candidates") or ""
+    typed = config.getoption("llm_candidates")
+    if typed is not None and not str(typed).replace(",", "").strip():
+        # A CI job whose candidate list came out empty must not pass with everything skipped.
+        raise SpecError(f"--llm-candidates is empty ({typed!r}): name at least one candidate")
     candidates = parse_candidates(raw, base_dir=Path.cwd() if config.getoption("llm_candidates") else base)
     alpha = parse_alpha(_value(config, "llm_alpha"))
     reports = []
@@ -111,6 +121,14 @@ def settings_from_config(config: pytest.Config) -> Settings:
     dtype = _value(config, "llm_dtype") or None
     if dtype is not None and dtype not in DTYPES:
         raise SpecError(f"--llm-dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
+    from pytest_llmselect.accounting import ERROR_POLICIES
+
+    errors = str(_value(config, "llm_errors") or "worst").strip()
+    if errors not in ERROR_POLICIES:
+        raise SpecError(f"--llm-errors must be one of {', '.join(ERROR_POLICIES)}, got {errors!r}")
+    truncation = str(_value(config, "llm_truncation") or "warn").strip()
+    if truncation not in ("warn", "error"):
+        raise SpecError(f"--llm-truncation must be one of warn, error, got {truncation!r}")
     run_log = _value(config, "llm_run_log")
     # A price the user typed is a quote; the built-in 1.0 is an assumption, and the report says which.
     typed = config.getoption("llm_price_per_hour") is not None or config.getini("llm_price_per_hour") != "1.0"
@@ -129,6 +147,13 @@ def settings_from_config(config: pytest.Config) -> Settings:
     if problem:
         raise SpecError(f"--llm-demos: {problem}")
     candidates = with_demo_configs(candidates, demo_configs)
+    from pytest_llmselect.preflight import check_device, check_hub_candidates
+
+    device = _value(config, "llm_device") or None
+    check_device(device)
+    for cand in candidates:
+        check_device(cand.device, f"candidate {cand.name}: device")
+    check_hub_candidates(candidates)
     return Settings(
         constraints=parse_constraints(_value(config, "llm_constraints") or ""),
         candidates=tuple(candidates),
@@ -147,6 +172,8 @@ def settings_from_config(config: pytest.Config) -> Settings:
         demos=demo_configs,
         cache_mode=check_mode(str(_value(config, "llm_cache") or "readwrite").strip()),
         cache_path=(base / cache_path) if (cache_path := _value(config, "llm_cache_path")) else None,
+        errors=errors,
+        truncation=truncation,
     )
 
 
@@ -233,27 +260,56 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
     items[:] = make_check_items(llm_session, llm_session.order_items(items))
     rerun_groups_of_failed_checks(config, llm_session, items)
+    for item in items:
+        # A task item's model work is benchmarked (timing.py), though not through the
+        # `benchmark` fixture that --benchmark-only looks for: it must run, not be skipped.
+        if candidate_of(item) is not None:
+            item.own_markers[:] = [m for m in item.own_markers if not (
+                m.name == "skip" and "--benchmark-only" in str(m.kwargs.get("reason", "")))]
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    """A candidate that cannot do what a case asks fails it with one line, not a traceback
-    through the plugin's own frames."""
-    outcome = yield
-    from pytest_llmselect.errors import CapabilityError
-
-    if call.excinfo is not None and call.excinfo.errisinstance(CapabilityError):
-        outcome.get_result().longrepr = f"{type(call.excinfo.value).__name__}: {call.excinfo.value}"
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    if not items:
+        return
+    llm_session = items[0].config.stash.get(SESSION_KEY, None)
+    if llm_session is None or not llm_session.settings.candidates:
+        return
+    for item in items:
+        try:
+            llm_session.attach(item)
+        except pytest.UsageError:
+            continue
+        if candidate_of(item) is not None and isinstance(item, pytest.Function):
+            llm_session.deselected += 1
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's worker announces its collection to the controller
 def pytest_collection_finish(session: pytest.Session) -> None:
     llm_session = session.config.stash.get(SESSION_KEY, None)
-    if llm_session is not None and hasattr(session.config, "workerinput"):
+    if llm_session is None:
+        return
+    if llm_session.settings.candidates:
+        llm_session.set_plan(session.items)  # every case left after -k/-m/--lf is planned
+    if hasattr(session.config, "workerinput"):
         from pytest_llmselect.distributed import write_scopes
 
         write_scopes(session.config, session.items,
                      {c.name: c.model_name for c in llm_session.settings.candidates})
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """A candidate that cannot do what a case asks fails it with one line, not a traceback
+    through the plugin's own frames; and every case's outcome is accounted for (observe)."""
+    report = yield
+    from pytest_llmselect.errors import CapabilityError
+
+    if call.excinfo is not None and call.excinfo.errisinstance(CapabilityError):
+        report.longrepr = f"{type(call.excinfo.value).__name__}: {call.excinfo.value}"
+    llm_session = item.config.stash.get(SESSION_KEY, None)
+    if llm_session is not None and llm_session.plan:
+        llm_session.observe(item, report, call.excinfo)
+    return report
 
 
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
@@ -268,17 +324,21 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     llm_session = config.stash.get(SESSION_KEY, None)
     if llm_session is None or hasattr(config, "workerinput"):
         return
-    llm_session.release()
-    if llm_session.records:
-        llm_session.log_state()
-    if llm_session.logged_anything:
-        llm_session.log_event("finish", {"exitstatus": int(exitstatus)})
-    if not llm_session.records:
-        return
-    from pytest_llmselect.finish import build_session_report, write_reports
+    try:
+        llm_session.release()
+        if llm_session.records:
+            llm_session.log_state()
+        if llm_session.logged_anything:
+            llm_session.log_event("finish", {"exitstatus": int(exitstatus)})
+        if not llm_session.records and not llm_session.plan:
+            return
+        from pytest_llmselect.finish import build_session_report, stop_reason, truncation_warnings, write_reports
 
-    llm_session.report = build_session_report(llm_session)
-    write_reports(llm_session, config)
+        llm_session.report = build_session_report(llm_session, stop_reason(session, exitstatus))
+        llm_session.warnings.extend(truncation_warnings(llm_session.report))
+        write_reports(llm_session, config)
+    except Exception as exc:  # session end never raises: pytest's own summary must survive
+        llm_session.report_errors.append(("(report)", f"{type(exc).__name__}: {exc}"))
     if llm_session.report_errors and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a report asked for and not written fails the job
 
@@ -289,13 +349,17 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         return
     for line in dict.fromkeys(llm_session.warnings):
         terminalreporter.write_line(f"llmselect: warning: {line}", yellow=True)
-    if llm_session.report is None:
+    if llm_session.report is None and not llm_session.report_errors:
         return
     from pytest_llmselect.report import render_terminal
 
     tr = terminalreporter
-    tr.write_sep("=", "LLM selection report")
-    tr.write_line(render_terminal(llm_session.report))
+    if llm_session.report is not None:
+        tr.write_sep("=", "LLM selection report")
+        try:
+            tr.write_line(render_terminal(llm_session.report))
+        except Exception as exc:  # never lose pytest's own summary to a rendering fault
+            tr.write_line(f"llmselect: could not render the report: {type(exc).__name__}: {exc}", red=True)
     for path, error in llm_session.report_errors:
         tr.write_line(f"llmselect: ERROR cannot write the report {path}: {error}", red=True)
     for path in llm_session.written:

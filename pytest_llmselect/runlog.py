@@ -57,7 +57,10 @@ class RunLogWriter:
     def write(self, event: str, payload: Mapping[str, Any]) -> None:
         if self.problem is not None:
             return
-        line = json.dumps({"run_id": self.run_id, "event": event, **payload}, default=str,
+        from pytest_llmselect.report.jsonio import plain
+
+        # Standard JSON only: no Infinity/NaN tokens, no lone surrogates, whatever a test recorded.
+        line = json.dumps(plain({"run_id": self.run_id, "event": event, **payload}), allow_nan=False,
                           ensure_ascii=False) + "\n"
         try:
             if self._fd is None:

@@ -20,8 +20,9 @@ import pytest
 from pytest_llmselect.backends.base import Backend, GenerateRequest, LoglikelihoodRequest
 from pytest_llmselect.candidates import Candidate
 from pytest_llmselect.cost import Price
-from pytest_llmselect.engine import BatchSizer, Measures, Request, Result, run_requests
-from pytest_llmselect.errors import BackendError, LLMSelectError, OutOfMemory, SpecError
+from pytest_llmselect.accounting import ERRORED, SCORED, one_line, score_problem, summarize_missing
+from pytest_llmselect.engine import BatchSizer, Measures, Request, RequestFailed, Result, run_requests
+from pytest_llmselect.errors import BackendError, LLMSelectError, LoadFailed, OutOfMemory, SpecError
 from pytest_llmselect.tasks import MARKER, TaskSpec, call_with_params, task_from_marker
 
 if TYPE_CHECKING:
@@ -49,6 +50,8 @@ class Settings:
     demos: tuple[Any, ...] = ()  # demos.DemoConfig per --llm-demos entry; candidates already expanded
     cache_mode: str = "readwrite"  # response cache: off | read | readwrite
     cache_path: Path | None = None
+    errors: str = "worst"  # errored cases: "worst" (count at the metric's worst value) or "exclude"
+    truncation: str = "warn"  # a prompt longer than the context window: "warn" (counted, shown) or "error"
 
 
 @dataclass
@@ -58,7 +61,7 @@ class Group:
     items: list[pytest.Item] = field(default_factory=list)
     prefetched: bool = False
     fetched: set[str] = field(default_factory=set)  # node ids whose announced requests have run
-    cache: dict[Request, Result] = field(default_factory=dict)
+    cache: dict[Request, Result | RequestFailed] = field(default_factory=dict)
     measures: Measures = field(default_factory=Measures)
     sent: Measures = field(default_factory=Measures)  # what a worker already reported to the controller
     shots: dict[str, Any] | None = None  # nodeid -> demos.Shots, chosen for the whole group at once
@@ -146,6 +149,13 @@ class LLMSession:
         self.crashed: list[dict[str, Any]] = []  # xdist: cases that killed their worker (controller)
         self._progress: Progress | None = None
         self._announced = False
+        # Accounting (accounting.py): the plan is every case item left after deselection,
+        # nodeid -> (task, candidate, case id); outcomes hold the cases that ran without a record.
+        self.plan: dict[str, tuple[str, str, str]] = {}
+        self.outcomes: dict[str, str] = {}  # nodeid -> reason it is missing (skipped, load failed)
+        self.deselected: int = 0
+        self._case_keys: dict[tuple[str, str, str], str] = {}
+        self.truncated: dict[str, int] = {}  # nodeid -> prompt tokens dropped to fit the context window
 
     # ---- progress and run-log events -----------------------------------------------
 
@@ -219,7 +229,7 @@ class LLMSession:
         if self._current is not None and self._current[0].model_name == cand.model_name:
             return self._current[1]
         if cand.name in self.load_errors:
-            raise BackendError(self.load_errors[cand.name])
+            raise LoadFailed(f"{cand.name} failed to load: {self.load_errors[cand.name]}")
         self.release()
         from pytest_llmselect.backends import _hf, is_local, load_backend, resolve_source
 
@@ -260,11 +270,15 @@ class LLMSession:
                     self.config, item, group="llm-load", name="load", param=cand.model_name,
                     params={"candidate": cand.model_name}, target=load,
                 )
-        except LLMSelectError as exc:
-            for name in self.siblings.get(cand.model_name, [cand.name]):
-                self.load_errors[name] = str(exc)
-            self.log_timed("load_end", candidate=cand.name, error=str(exc))
-            raise
+        except Exception as exc:  # any load failure: one line, remembered, no retry per case
+            error = one_line(str(exc) if isinstance(exc, LLMSelectError) else f"{type(exc).__name__}: {exc}")
+            for name in self.siblings.get(cand.model_name, [cand.name]):  # every configuration of the model
+                self.load_errors[name] = error
+                if self.is_worker:
+                    self.pending.append(("llmselect.model", {"name": name, "loads": 0, "load_seconds": 0.0,
+                                                             "info": {}, "error": error}))
+            self.log_timed("load_end", candidate=cand.name, error=error)
+            raise LoadFailed(f"{cand.name} failed to load: {error}") from None
         for name in self.siblings.get(cand.model_name, [cand.name]):
             self.sources[name] = source or cand.source
         self.log_timed("load_end", candidate=cand.name, seconds=round(seconds, 3))
@@ -492,7 +506,17 @@ class LLMSession:
             before = group.measures.requests
             self._run(group, backend, missing)
             group.measures.unbatched_requests += group.measures.requests - before
-        return [group.cache[r] for r in requests]
+        results = [group.cache[r] for r in requests]
+        for res in results:
+            if isinstance(res, RequestFailed):  # only this case fails; the group's other results stand
+                raise BackendError(f"{group.candidate.name} could not run a request of this case: {res.error}")
+        dropped = sum(getattr(res, "truncated_tokens", 0) for res in dict.fromkeys(results))
+        if dropped:
+            self.truncated[item.nodeid] = self.truncated.get(item.nodeid, 0) + dropped
+            if self.settings.truncation == "error":
+                raise LLMSelectError(f"the prompt is longer than {group.candidate.name}'s context window: "
+                                     f"{dropped} token(s) would be dropped (--llm-truncation=error)")
+        return results  # type: ignore[return-value]
 
     # ---- records ----------------------------------------------------------------
 
@@ -503,12 +527,20 @@ class LLMSession:
             raise LLMSelectError(f"{item.nodeid}: llm_record needs the test to use the `llm` fixture")
         if item.nodeid in self._recorded:
             raise LLMSelectError(f"{item.nodeid}: llm_record was called twice for one case")
-        if isinstance(score, bool) or not isinstance(score, (int, float)) or score != score:
-            raise LLMSelectError(f"{item.nodeid}: score must be a number, got {score!r} of type {type(score).__name__}")
+        problem = score_problem(score, task=task.name, metric=task.metric, score_range=task.score_range)
+        if problem is not None:
+            raise LLMSelectError(f"{problem} (case {case_id!r}, candidate {cand.name})")
+        self._claim(task.name, cand.name, case_id, item.nodeid)
+        from pytest_llmselect.report.jsonio import plain
+
+        # Whatever a test hands over becomes plain JSON data here, so no value can later
+        # cost the report, the stored run or the run log.
         rec = {
             "task": task.name, "case_id": case_id, "candidate": cand.name, "score": float(score),
-            "output": output if output is None or isinstance(output, (str, int, float, bool)) else repr(output),
-            "group": group, "nodeid": item.nodeid,
+            "status": SCORED,
+            "output": plain(output if output is None or isinstance(output, (str, int, float, bool)) else repr(output)),
+            "group": plain(group if group is None or isinstance(group, (str, int, float)) else repr(group)),
+            "nodeid": item.nodeid,
         }
         if extra:
             for key, value in extra.items():
@@ -518,16 +550,115 @@ class LLMSession:
                     raise LLMSelectError(
                         f"{item.nodeid}: llm_record({key}=...) must be JSON data (str, number, bool, None, "
                         f"list, dict), got {value!r} of type {type(value).__name__}") from None
-            rec["extra"] = extra
+            rec["extra"] = plain(extra)  # NaN and inf become null: the run log stays standard JSON
         if task.demos is not None:
             shots = self.demos_for(item)
             rec["demos"] = {"config": shots.config, "ids": list(shots.ids)}
-        self._recorded.add(item.nodeid)
+        if self.truncated.get(item.nodeid):
+            rec["truncated_tokens"] = self.truncated[item.nodeid]
+        self._add(rec)
+        return rec
+
+    def _claim(self, task: str, candidate: str, case_id: str, nodeid: str) -> None:
+        """Two items may not record the same (task, candidate, case): one would hide the other."""
+        key = (task, candidate, case_id)
+        other = self._case_keys.get(key)
+        if other is not None and other != nodeid:
+            raise LLMSelectError(
+                f"task {task!r}, candidate {candidate}: case id {case_id!r} is recorded by two tests "
+                f"({other} and {nodeid}); give each case a distinct id (llm_record(case_id=...))")
+        self._case_keys[key] = nodeid
+
+    def _add(self, rec: dict[str, Any]) -> None:
+        self._recorded.add(rec["nodeid"])
         self.records.append(rec)
         self._append_log(rec)
         if self.is_worker:
             self.pending.append(("llmselect.record", rec))
-        return rec
+
+    # ---- accounting: every planned case scored, errored or not run ------------------
+
+    def set_plan(self, items: Sequence[pytest.Item]) -> None:
+        """The final item list (after -k/-m/--lf): each case item is one planned case."""
+        keep = {item.nodeid for item in items}
+        for group in self.groups.values():  # --lf filters after our ordering: batch only what runs
+            group.items = [it for it in group.items if it.nodeid in keep]
+        self.plan = {}
+        seen: dict[tuple[str, str, str], str] = {}
+        for item in items:
+            cand, task = candidate_of(item), task_of(item)
+            if cand is not None and task is not None and isinstance(item, pytest.Function):
+                entry = (task.name, cand.name, case_id_for(item, cand))
+                if entry in seen:  # the records would collapse into one: refuse before any model loads
+                    raise pytest.UsageError(
+                        f"task {entry[0]!r}: case id {entry[2]!r} belongs to two tests ({seen[entry]} and "
+                        f"{item.nodeid}); give every case a distinct id (an \"id\" key or pytest ids=)")
+                seen[entry] = item.nodeid
+                self.plan[item.nodeid] = entry
+        if self.is_worker:
+            self.pending.append(("llmselect.plan", {"items": [[k, *v] for k, v in self.plan.items()],
+                                                    "deselected": self.deselected}))
+
+    def observe(self, item: pytest.Item, report: pytest.TestReport, excinfo: Any) -> None:
+        """After each phase of a case item: a failure without a score is an errored case; a
+        skip, or a candidate that failed to load, leaves the case missing (not run)."""
+        entry = self.plan.get(item.nodeid)
+        if entry is None or item.nodeid in self._recorded or report.when == "teardown":
+            return
+        task, cand, case_id = entry
+        if excinfo is not None and isinstance(excinfo.value, LoadFailed):
+            self.outcomes[item.nodeid] = "candidate failed to load"
+            report.longrepr = str(excinfo.value)  # one line, not a traceback per case
+            if self.is_worker:
+                self.pending.append(("llmselect.outcome", [item.nodeid, self.outcomes[item.nodeid]]))
+            return
+        if report.skipped:
+            self.outcomes[item.nodeid] = ("candidate failed to load" if cand in self.load_errors
+                                          else "skipped: " + one_line(_skip_reason(report)))
+            if self.is_worker:
+                self.pending.append(("llmselect.outcome", [item.nodeid, self.outcomes[item.nodeid]]))
+            return
+        if report.failed and cand in self.load_errors:  # e.g. out of memory even one request at a time
+            self.outcomes[item.nodeid] = "candidate failed to load"
+            if self.is_worker:
+                self.pending.append(("llmselect.outcome", [item.nodeid, self.outcomes[item.nodeid]]))
+            return
+        if report.failed:
+            error = one_line(f"{excinfo.typename}: {excinfo.value}" if excinfo is not None else report.longreprtext)
+        elif report.when == "call":
+            error = "the test finished without recording a score (call llm_record)"
+        else:
+            return
+        self.record_error(item.nodeid, task, cand, case_id, error)
+
+    def record_error(self, nodeid: str, task: str, candidate: str, case_id: str, error: str) -> None:
+        if nodeid in self._recorded:
+            return
+        if self._case_keys.get((task, candidate, case_id), nodeid) != nodeid:
+            case_id = f"{case_id} ({nodeid})"  # a duplicate id's error: keep it apart, and counted
+        rec = {"task": task, "case_id": case_id, "candidate": candidate, "score": None,
+               "status": ERRORED, "error": one_line(error), "output": None, "group": None, "nodeid": nodeid}
+        if self.truncated.get(nodeid):
+            rec["truncated_tokens"] = self.truncated[nodeid]
+        self._add(rec)
+
+    def missing(self, stop_reason: str) -> list[dict[str, Any]]:
+        """``{task, candidate, count, reason}`` of the planned cases that have no record."""
+        entries = []
+        crashed = {c.get("nodeid") for c in self.crashed}
+        for nodeid, (task, cand, _) in self.plan.items():
+            if nodeid in self._recorded:
+                continue
+            reason = "worker crashed" if nodeid in crashed else self.outcomes.get(nodeid)
+            if reason is None:
+                reason = "candidate failed to load" if cand in self.load_errors else stop_reason
+            entries.append((task, cand, reason))
+        return summarize_missing(entries)
+
+    def candidate_status(self, name: str) -> str:
+        if name in self.load_errors:
+            return "load_failed"
+        return "evaluated" if any(r["candidate"] == name for r in self.records) else "not_run"
 
     def _append_log(self, rec: dict[str, Any]) -> None:
         self.log_event("case", rec)
@@ -589,8 +720,20 @@ class LLMSession:
         """True when tests run under pytest-xdist: timings were taken with other work in parallel."""
         return bool(getattr(self.config.option, "numprocesses", None)) or hasattr(self.config, "workerinput")
 
+    def estimate_scores(self, task: str, candidate: str) -> list[float]:
+        """The scores the quality estimate of one group uses: errored cases at the metric's
+        worst value under the default policy (accounting.effective_scores)."""
+        from pytest_llmselect.accounting import effective_scores
+
+        spec = self.tasks.get(task)
+        block = spec.to_dict() if spec is not None else self.remote_tasks.get(task, {"name": task})
+        rows = effective_scores(self.records, block, self.settings.errors).get(candidate, {})
+        return [score for score, _ in rows.values()]
+
     def scores(self, task: str, candidate: str) -> list[float]:
-        return [r["score"] for r in self.records if r["task"] == task and r["candidate"] == candidate]
+        """The scored (not errored) cases' scores of one group."""
+        return [r["score"] for r in self.records
+                if r["task"] == task and r["candidate"] == candidate and r.get("status", SCORED) == SCORED]
 
     # ---- end of session -----------------------------------------------------------
 
@@ -613,14 +756,25 @@ def _case_of(item: pytest.Item) -> Any:
                          "to compare with the pool")
 
 
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return str(longrepr[2]).removeprefix("Skipped: ")
+    return str(longrepr)
+
+
 def case_id_for(item: pytest.Item, cand: Candidate) -> str:
-    """The case's id without the candidate, so records pair across candidates."""
+    """The case's id without the candidate, so records pair across candidates.
+
+    Derived from the item's whole parametrization: when every parameter is a dict with an
+    ``"id"`` key, those ids joined with ``-``; otherwise pytest's own id of the item with
+    the candidate's part removed (so two templates x four cases are eight distinct ids)."""
     callspec = getattr(item, "callspec", None)
     if callspec is None:
         return item.name
-    for value in callspec.params.values():
-        if isinstance(value, dict) and "id" in value:
-            return str(value["id"])
+    params = {k: v for k, v in callspec.params.items() if k != "llm"}
+    if params and all(isinstance(v, dict) and "id" in v for v in params.values()):
+        return "-".join(str(v["id"]) for v in params.values())
     ids = callspec.id
     token = cand.name
     if ids == token:

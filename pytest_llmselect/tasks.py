@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import math
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
@@ -12,7 +13,7 @@ from pytest_llmselect.metrics import METRICS
 MARKER = "llm_task"
 MARKER_HELP = (
     "llm_task(name=None, *, metric=None, higher_is_better=None, min_quality=None, weight=1.0, "
-    "requests=None, budgets=None, demos=None): declare an evaluation task; `requests(case)` returns the "
+    "requests=None, budgets=None, demos=None, score_range=None): declare an evaluation task; `requests(case)` returns the "
     "model requests of one case so the plugin can batch a whole (task, candidate) group."
 )
 
@@ -27,6 +28,8 @@ class TaskSpec:
     requests: Callable[..., Any] | None = field(default=None, compare=False)
     budgets: Mapping[str, float] = field(default_factory=dict)
     demos: Any = field(default=None, compare=False)  # demos.DemoPool: where this task's demonstrations come from
+    # (low, high) of valid scores: the built-in metric's, or llm_task(score_range=...); None: unbounded
+    score_range: tuple[float, float] | None = None
 
     @property
     def binary_metric(self) -> bool | None:
@@ -39,6 +42,7 @@ class TaskSpec:
             "min_quality": self.min_quality, "weight": self.weight, "budgets": dict(self.budgets),
             **({"demos": {"pool": self.demos.origin, "size": len(self.demos), "fingerprint": self.demos.fingerprint,
                           "default": self.demos.default}} if self.demos is not None else {}),
+            "score_range": list(self.score_range) if self.score_range is not None else None,
         }
 
 
@@ -49,7 +53,7 @@ def _number(value: Any, what: str, task: str) -> float:
 
 
 def task_from_marker(args: tuple, kwargs: Mapping[str, Any], default_name: str) -> TaskSpec:
-    known = {"name", "metric", "higher_is_better", "min_quality", "weight", "requests", "budgets", "demos"}
+    known = {"name", "metric", "higher_is_better", "min_quality", "weight", "requests", "budgets", "demos", "score_range"}
     unknown = set(kwargs) - known
     if unknown:
         raise SpecError(f"llm_task: unknown argument(s) {sorted(unknown)}; known: {sorted(known)}")
@@ -93,7 +97,21 @@ def task_from_marker(args: tuple, kwargs: Mapping[str, Any], default_name: str) 
         if not isinstance(demos, DemoPool):
             raise SpecError(f"llm_task {name!r}: demos must be a DemoPool, got {demos!r} of type {type(demos).__name__}")
         parse_demo_config(demos.default, option=f"llm_task {name!r}: DemoPool default")
-    return TaskSpec(name, metric, hib, min_q, weight, requests, budgets, demos)
+    return TaskSpec(name, metric, hib, min_q, weight, requests, budgets, demos,
+                    _score_range(kwargs, metric, name))
+
+
+def _score_range(kwargs: Mapping[str, Any], metric: str | None, task: str) -> tuple[float, float] | None:
+    raw = kwargs.get("score_range")
+    if raw is None:
+        known = METRICS.get(metric) if metric else None
+        return known.score_range if known is not None else None
+    if not isinstance(raw, (list, tuple)) or len(raw) != 2:
+        raise SpecError(f"llm_task {task!r}: score_range must be (low, high), got {raw!r}")
+    lo, hi = (_number(x, "score_range", task) for x in raw)
+    if not (math.isfinite(lo) and math.isfinite(hi)) or lo >= hi:
+        raise SpecError(f"llm_task {task!r}: score_range must be finite with low < high, got {raw!r}")
+    return (lo, hi)
 
 
 def call_with_params(fn: Callable[..., Any], params: Mapping[str, Any]) -> Any:

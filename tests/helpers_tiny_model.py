@@ -15,8 +15,9 @@ PAD, EOS, UNK = "<pad>", "<eos>", "<unk>"
 CHARS = string.ascii_letters + string.digits + string.punctuation + " \n"
 
 
-def build_tokenizer():
-    """A ``PreTrainedTokenizerFast`` whose ``decode(encode(text)) == text`` for text over ``CHARS``."""
+def build_tokenizer(eos: bool = True):
+    """A ``PreTrainedTokenizerFast`` whose ``decode(encode(text)) == text`` for text over ``CHARS``;
+    ``eos=False``: one without an end-of-sequence (or beginning-of-sequence) token."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
@@ -31,7 +32,7 @@ def build_tokenizer():
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
         pad_token=PAD,
-        eos_token=EOS,
+        eos_token=EOS if eos else None,
         unk_token=UNK,
         clean_up_tokenization_spaces=False,
     )
@@ -46,17 +47,18 @@ def build_tiny_model(
     n_layer: int = 2,
     n_head: int = 2,
     initializer_range: float = 0.5,
+    eos: bool = True,
 ) -> Path:
     """Write a random GPT-2 and its tokenizer to ``path``; return ``path``.
 
-    A large ``initializer_range`` spreads the logits, so greedy decoding has no
+    ``eos=False`` builds a model with neither a BOS nor an EOS token. A large ``initializer_range`` spreads the logits, so greedy decoding has no
     near-ties that float noise from padding could flip.
     """
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
     path = Path(path)
-    tokenizer = build_tokenizer()
+    tokenizer = build_tokenizer(eos)
     config = GPT2Config(
         vocab_size=len(tokenizer),
         n_positions=n_positions,
@@ -64,8 +66,8 @@ def build_tiny_model(
         n_layer=n_layer,
         n_head=n_head,
         initializer_range=initializer_range,
-        bos_token_id=tokenizer.eos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=tokenizer.eos_token_id if eos else None,
+        eos_token_id=tokenizer.eos_token_id if eos else None,
         pad_token_id=tokenizer.pad_token_id,
     )
     torch.manual_seed(seed)

@@ -119,6 +119,8 @@ class GenerateResult:
     # Seconds this request took on its own (a served model's request round trip, retries
     # included); None for a local batch, whose latency is the batch's wall time.
     latency_seconds: float | None = None
+    # Prompt tokens dropped from the left to fit the model's context window (0: none).
+    truncated_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,7 @@ class LoglikelihoodResult:
     is_greedy: bool         # every continuation token was the argmax
     input_tokens: int = 0   # context + continuation tokens fed to the model
     latency_seconds: float | None = None  # as GenerateResult.latency_seconds
+    truncated_tokens: int = 0  # context tokens dropped from the left to fit the context window
 
     @property
     def logprob_per_token(self) -> float:

@@ -29,6 +29,7 @@ Rules the session, cost module and reports rely on:
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import importlib.util
 import inspect
@@ -251,6 +252,11 @@ class HFBackend:
         start = time.perf_counter()
         try:
             tokenizer = AutoTokenizer.from_pretrained(source, revision=revision, trust_remote_code=trust_remote_code)
+            if not tokenizer("Hello, 42")["input_ids"]:
+                # transformers falls back to an empty vocabulary when the tokenizer files are
+                # missing: every prompt would become nothing and every answer empty.
+                raise BackendError(f"cannot load model {name_or_path!r}: its tokenizer is empty (the directory "
+                                   "has no tokenizer files: save them with tokenizer.save_pretrained)")
             placement: dict[str, Any] = {_DTYPE_KWARG: torch_dtype}
             if torch_device.type == "cuda" and importlib.util.find_spec("accelerate") is not None:
                 placement["device_map"] = str(torch_device)  # straight onto the GPU, no CPU copy first
@@ -258,6 +264,8 @@ class HFBackend:
                 source, revision=revision, trust_remote_code=trust_remote_code, **placement
             )
             model.to(torch_device)
+        except BackendError:
+            raise
         except Exception as exc:  # noqa: BLE001 - transformers raises many types; the user needs one line
             first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise BackendError(f"cannot load model {name_or_path!r}: {type(exc).__name__}: {first_line}") from exc
@@ -304,6 +312,7 @@ class HFBackend:
             return []
         encoded = self._encode_prompts(tokenizer, requests)
         prompts: list[list[int]] = []
+        dropped: list[int] = []
         for req, ids in zip(requests, encoded):
             ids = list(ids) or list(self._empty_context)
             if not ids:
@@ -315,7 +324,10 @@ class HFBackend:
                         f"max_new_tokens={req.max_new_tokens} leaves no room for a prompt in model "
                         f"{self.info.name!r}, whose position limit is {self.max_positions}"
                     )
+                dropped.append(max(0, len(ids) - room))
                 ids = ids[-room:]
+            else:
+                dropped.append(0)
             prompts.append(ids)
         # Largest budget and longest prompt first: the first batch is the most memory-hungry (an
         # out-of-memory shows at once), and similar rows share a batch, which keeps padding low.
@@ -325,7 +337,7 @@ class HFBackend:
             rows = order[start:start + batch_size]
             batch = self._generate_batch(model, tokenizer, [prompts[i] for i in rows], [requests[i] for i in rows])
             for i, res in zip(rows, batch):
-                results[i] = res
+                results[i] = dataclasses.replace(res, truncated_tokens=dropped[i]) if dropped[i] else res
         return results  # type: ignore[return-value]
 
     def _encode_prompts(self, tokenizer: Any, requests: Sequence[GenerateRequest]) -> list[list[int]]:
@@ -406,7 +418,7 @@ class HFBackend:
         _check_batch_size(batch_size)
         if not requests:
             return []
-        inputs, targets = self._encode_pairs(tokenizer, requests)
+        inputs, targets, dropped = self._encode_pairs(tokenizer, requests)
         order = sorted(range(len(requests)), key=lambda i: -len(inputs[i]))
         results: list[LoglikelihoodResult | None] = [None] * len(requests)
         for start in range(0, len(order), batch_size):
@@ -419,12 +431,14 @@ class HFBackend:
                     num_chars=len(requests[i].continuation),
                     is_greedy=greedy,
                     input_tokens=len(inputs[i]),
+                    truncated_tokens=dropped[i],
                 )
         return results  # type: ignore[return-value]
 
     def _encode_pairs(self, tokenizer: Any, requests: Sequence[LoglikelihoodRequest]
-                      ) -> tuple[list[list[int]], list[list[int]]]:
-        """Per request: the ids fed to the model and the continuation ids scored (lm-eval's split)."""
+                      ) -> tuple[list[list[int]], list[list[int]], list[int]]:
+        """Per request: the ids fed to the model, the continuation ids scored (lm-eval's split)
+        and how many context tokens were dropped to fit the context window."""
         contexts, continuations = [], []
         for req in requests:
             # Trailing context whitespace belongs to the continuation, as in lm-eval: BPE vocabularies
@@ -436,7 +450,7 @@ class HFBackend:
         ctx_enc = tokenizer(contexts, **no_special)["input_ids"]
         whole_enc = tokenizer([c + x for c, x in zip(contexts, continuations)], **no_special)["input_ids"]
         cont_enc = tokenizer(continuations, **no_special)["input_ids"]
-        inputs, targets = [], []
+        inputs, targets, dropped = [], [], []
         for req, ctx, whole, cont in zip(requests, ctx_enc, whole_enc, cont_enc):
             ctx, whole = list(ctx), list(whole)
             if len(whole) > len(ctx) and whole[: len(ctx)] == ctx:
@@ -454,10 +468,12 @@ class HFBackend:
                         f"continuation of {len(cont)} tokens exceeds the position limit {self.max_positions} "
                         f"of model {self.info.name!r}"
                     )
-                seq = seq[-(self.max_positions + 1):]  # the context loses tokens from the left
+            keep = len(seq) if self.max_positions is None else self.max_positions + 1
+            dropped.append(max(0, len(seq) - keep))
+            seq = seq[-keep:]  # the context loses tokens from the left
             inputs.append(seq[:-1])  # the last token is only a target, never an input
             targets.append(cont)
-        return inputs, targets
+        return inputs, targets, dropped
 
     def _score_batch(self, model: Any, inputs: list[list[int]], targets: list[list[int]]) -> list[tuple[float, bool]]:
         keep = max(len(t) for t in targets)

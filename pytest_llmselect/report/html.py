@@ -18,6 +18,7 @@ import warnings
 from typing import Any, Iterable, Mapping, Sequence
 
 from .terminal import (
+    inert_report,
     DASH,
     Note,
     Report,
@@ -207,6 +208,10 @@ def _cases_html(task_name: str, cases: Sequence[Mapping[str, Any]], order: Seque
             if c is None:
                 tds.append(f"<td>{DASH}</td>")
                 continue
+            if c.get("status") == "errored":
+                tds.append(f'<td style="background:#ffebe9"><span class="score">error</span>'
+                           f'<div class="out">{e(c.get("error") or DASH)}</div></td>')
+                continue
             out = c.get("output")
             tds.append(f"<td{_score_style(c.get('score'))}><span class=\"score\">{e(num(c.get('score'), 3))}</span>"
                        f"<div class=\"out\">{e(DASH if out is None else out)}</div></td>")
@@ -228,6 +233,7 @@ def _footer(report: Report) -> str:
 
 def render_html(report: Report) -> str:
     """The whole report as one HTML document with no external references and no scripts."""
+    report = inert_report(report)
     tasks = list(report.get("tasks") or [])
     overall = report.get("overall") or {}
     order = [str(c.get("name")) for c in report.get("candidates") or []]
@@ -243,7 +249,14 @@ def render_html(report: Report) -> str:
         f'<section id="overall"><h2>{e(overall_heading(report))}</h2><div class="row">',
     ]
     if overall.get("results"):
-        body.append(_figure(overall["results"], overall, title="Overall", ylabel="weighted quality", report=report))
+        basis = overall.get("quality_basis")
+        if any(r.get("quality") is not None for r in overall["results"]):
+            ylabel = "1 - weighted loss" if isinstance(basis, str) and basis.startswith("1 - ") else "weighted quality"
+            points = overall["results"]
+        else:  # no common quality scale: plot the loss the objective uses (lower is better)
+            ylabel = "weighted loss (lower is better)"
+            points = [{**r, "quality": r.get("loss")} for r in overall["results"]]
+        body.append(_figure(points, overall, title="Overall", ylabel=ylabel, report=report))
         body.append(f'<div class="tables">{_table_html(overall_table(report))}'
                     f'{_notes_html(selection_notes(overall, overall.get("excluded"), show_selected=False))}</div>')
     else:

@@ -32,14 +32,42 @@ _TOP_TYPES: dict[str, type] = {"settings": dict, "units": dict, "candidates": li
                                "overall": dict, "cases": list}
 
 
+def utf8_text(text: str) -> str:
+    """``text`` unchanged when it can be written as UTF-8; else its lone surrogates (which a
+    JSON parser accepts as ``\\ud800`` but no UTF-8 file can hold) as visible ``\\udXXX``."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def plain(obj: Any) -> Any:
+    """Any value as plain JSON data, never failing: non-finite floats become ``null``,
+    other objects their ``repr``. For what users hand to ``llm_record`` and for run-log lines."""
+    if obj is None or isinstance(obj, (bool, int)):
+        return obj
+    if isinstance(obj, str):
+        return utf8_text(obj)
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, Mapping):
+        return {utf8_text(str(k)): plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [plain(v) for v in obj]
+    return utf8_text(repr(obj))
+
+
 def _jsonable(obj: Any, where: str) -> Any:
     """JSON has no infinity or NaN: both become ``null`` (the schema's unbounded/undefined)."""
-    if obj is None or isinstance(obj, (str, bool, int)):
+    if isinstance(obj, str):
+        return utf8_text(obj)
+    if obj is None or isinstance(obj, (bool, int)):
         return obj
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
     if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v, f"{where}[{k!r}]") for k, v in obj.items()}
+        return {utf8_text(str(k)): _jsonable(v, f"{where}[{k!r}]") for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [_jsonable(v, f"{where}[{i}]") for i, v in enumerate(obj)]
     if hasattr(obj, "item") and callable(obj.item):  # numpy scalars from stats code
@@ -176,6 +204,8 @@ def load_report(path: PathLike) -> dict[str, Any]:
         raise DataError(f"{name}: the file is empty; the run that wrote it was probably interrupted")
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise DataError(f"{name}: nested too deeply to be a run report") from None
     except json.JSONDecodeError as exc:
         # An error at the very end (or an unterminated string, which only ends at EOF) means
         # the file was cut short, which deserves a different hint than a syntax error.
@@ -183,6 +213,11 @@ def load_report(path: PathLike) -> dict[str, Any]:
             raise DataError(f"{name}: truncated JSON (ends at line {text.count(chr(10)) + 1} without closing "
                             "the report); the run that wrote it was probably interrupted") from None
         raise DataError(f"{name}: invalid JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from None
+    except ValueError as exc:  # an integer with more digits than Python converts
+        raise DataError(f"{name}: a number too large to read ({str(exc).splitlines()[0]})") from None
     _check(data, name)
+    from .schema import validate_report
+
+    validate_report(data, name)
     _restore_infinity(data)
     return data

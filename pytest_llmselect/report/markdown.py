@@ -12,6 +12,8 @@ import html
 from typing import Any, Sequence
 
 from .terminal import (
+    inert,
+    inert_report,
     Note,
     Report,
     Table,
@@ -31,7 +33,7 @@ _WARN = "\u26a0\ufe0f "  # warning sign emoji: assumed prices and incomplete run
 
 
 def md_escape(value: Any) -> str:
-    text = str(value)
+    text = inert(str(value))  # control, bidi and surrogate characters shown as escapes
     for ch in _MD_SPECIAL:
         text = text.replace(ch, "\\" + ch)
     text = html.escape(text, quote=False)
@@ -66,6 +68,7 @@ def _notes(notes: Sequence[Note]) -> str:
 
 def render_markdown(report: Report) -> str:
     """The report as GitHub-flavoured Markdown; the overall selection comes first and last."""
+    report = inert_report(report)
     parts = ["## pytest-llmselect report", f"**{md_escape(selected_overall(report))}**",
              _notes(header_notes(report))]
     for task in report.get("tasks") or []:

@@ -42,6 +42,44 @@ class Note:
     warning: bool = False
 
 
+# -- inert text ----------------------------------------------------------------------------
+
+# Bidi embeddings/overrides/isolates and marks: they reorder what a reader sees (Trojan Source).
+_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_OUTPUT_KEYS = frozenset({"output"})  # model outputs keep their line breaks and tabs
+
+
+def inert(text: str, keep_lines: bool = False) -> str:
+    """``text`` with every character that could act on a terminal or reorder what a reader
+    sees written as a visible escape: C0/C1 controls (ESC, NUL, DEL ...), bidi controls,
+    line/paragraph separators and lone surrogates (``\\x1b``, ``\\u202e``, ``\\udc80``).
+    ``keep_lines`` keeps newlines and tabs (for multi-line model outputs)."""
+    import unicodedata
+
+    out = []
+    for ch in text:
+        code = ord(ch)
+        if keep_lines and ch in "\n\t":
+            out.append(ch)
+        elif ch in _BIDI or unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp"):
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def inert_report(obj: Any, key: str = "") -> Any:
+    """A copy of a report with ``inert`` applied to every string, keys included; every
+    renderer starts from it, so no field can reach a terminal or page raw."""
+    if isinstance(obj, str):
+        return inert(obj, keep_lines=key in _OUTPUT_KEYS)
+    if isinstance(obj, Mapping):
+        return {inert(k) if isinstance(k, str) else k: inert_report(v, str(k)) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [inert_report(v, key) for v in obj]
+    return obj
+
+
 # -- number formatting -------------------------------------------------------------------
 
 
@@ -157,9 +195,7 @@ def header_notes(report: Report) -> list[Note]:
         Note("Objective", f"cost + alpha \u00d7 loss, lowest wins; alpha = {num(settings.get('alpha'))} "
              f"({units['alpha']}); cost in {units['cost']}{level_text}"),
     ]
-    if report.get("complete") is False:
-        notes.append(Note("Incomplete run", "interrupted or still running: results cover only the "
-                          "cases recorded so far", warning=True))
+    notes.extend(accounting_notes(report))
     crashed = report.get("crashed") or []
     if crashed:
         notes.append(Note("Lost to crashes", f"{len(crashed)} case(s) killed their pytest-xdist worker and have "
@@ -184,6 +220,47 @@ def header_notes(report: Report) -> list[Note]:
     constraints = {k: v for k, v in (settings.get("constraints") or {}).items() if v is not None}
     if constraints:
         notes.append(Note("Constraints", ", ".join(f"{k} = {num(v)}" for k, v in constraints.items())))
+    return notes
+
+
+def accounting_notes(report: Report) -> list[Note]:
+    """Partial runs, the cases not run (by task and candidate), subsets, load failures, errors."""
+    notes = []
+    missing = [m for m in report.get("missing") or [] if isinstance(m, Mapping)]
+    if report.get("complete") is False or missing:
+        total = sum(m.get("count") or 0 for m in missing if isinstance(m.get("count"), int))
+        listed = "; ".join(f"{m.get('task')} \u00d7 {m.get('candidate')}: {num(m.get('count'))} "
+                           f"({m.get('reason')})" for m in missing)
+        notes.append(Note("PARTIAL RUN", f"{total} planned case(s) not run: {listed}" if missing else
+                          "interrupted or still running: results cover only the cases recorded so far",
+                          warning=True))
+    subset = report.get("subset")
+    if isinstance(subset, Mapping):
+        filters = subset.get("filters") or {}
+        how = ", ".join(f"{k} {v!r}" if not isinstance(v, bool) else str(k) for k, v in filters.items()) \
+            if isinstance(filters, Mapping) else ""
+        notes.append(Note("Subset", f"a subset of the suite's cases was chosen{(' with ' + how) if how else ''}"
+                          f" ({num(subset.get('deselected'))} case item(s) deselected); figures cover "
+                          "the chosen cases only", warning=True))
+    failed = [c for c in report.get("candidates") or [] if isinstance(c, Mapping) and c.get("load_error")]
+    for c in failed:
+        notes.append(Note("Not evaluated", f"{c.get('name')} failed to load: {c.get('load_error')}",
+                          warning=True))
+    cut = [(t.get("name"), r.get("candidate"), r.get("n_truncated"), r.get("truncated_tokens"))
+           for t in report.get("tasks") or [] if isinstance(t, Mapping)
+           for r in t.get("results") or [] if isinstance(r, Mapping) and r.get("n_truncated")]
+    if cut:
+        notes.append(Note("Truncated prompts", "; ".join(
+            f"{t} \u00d7 {c}: {num(n)} case(s), {num(k)} token(s) dropped from the left to fit the context window"
+            for t, c, n, k in cut), warning=True))
+    errors = sum(r.get("n_errors") or 0 for t in report.get("tasks") or [] if isinstance(t, Mapping)
+                 for r in t.get("results") or [] if isinstance(r, Mapping) and isinstance(r.get("n_errors"), int))
+    if errors:
+        policy = (report.get("settings") or {}).get("errors", "worst")
+        how = ("left out of the estimates (--llm-errors=exclude)" if policy == "exclude"
+               else "counted at the metric's worst value")
+        notes.append(Note("Errored cases", f"{errors} case(s) raised instead of recording a score: {how}",
+                          warning=True))
     return notes
 
 
@@ -279,17 +356,26 @@ def task_tables(task: Mapping[str, Any], report: Report) -> list[Table]:
         return []  # selection_notes says so; an empty table would only add noise
     pass_text = {True: "pass", False: "FAIL", None: DASH}
     shares = task.get("pick_probability") or {}
+    # Errors and cases not run get their columns when a row has some (the header notes count
+    # them for the whole run); a clean run keeps the table within 120 columns.
+    show_errors = any(r.get("n_errors") for r in results)
+    show_missing = any(r.get("n_missing") for r in results)
     rows = tuple(
-        (str(r.get("candidate")), num(r.get("n")), interval(r.get("quality"), r.get("lo"), r.get("hi")),
+        (str(r.get("candidate")), num(r.get("n")), *((num(r.get("n_errors", 0)),) if show_errors else ()),
+         *((num(r.get("n_missing")),) if show_missing else ()),
+         interval(r.get("quality"), r.get("lo"), r.get("hi")),
          _cost_cell(r.get("cost"), cands.get(str(r.get("candidate")))), num(r.get("objective")),
          percent(shares.get(r.get("candidate"))),
          pass_text.get(r.get("min_quality_passed"), str(r.get("min_quality_passed"))),
          _verdict(r, selected, excluded))
         for r in results)
+    missing_col: tuple[str, ...] = ("not run",) if show_missing else ()
     tables = [Table(
         title="Results",
-        headers=("candidate", "n", f"quality [{ci}]", "cost $/1k", "objective", "wins", "min quality", "verdict"),
-        rows=rows, numeric=(False, True, True, True, True, True, False, False),
+        headers=("candidate", "n", *(("errors",) if show_errors else ()), *missing_col, f"quality [{ci}]",
+                 "cost $/1k", "objective", "wins", "min quality", "verdict"),
+        rows=rows, numeric=(False, True, *((True,) if show_errors else ()), *((True,) if show_missing else ()),
+                            True, True, True, True, False, False),
         highlight=tuple(r.get("candidate") == selected for r in results),
         footnotes=_default_footnote([row[0] for row in rows], report))]
 
@@ -411,14 +497,21 @@ def overall_table(report: Report) -> Table:
     selected = (overall.get("selection") or {}).get("selected", report.get("selected"))
     results = list(overall.get("results") or [])
     shares = overall.get("pick_probability") or {}
-    rows = tuple((str(r.get("candidate")), qual(r.get("quality")), qual(r.get("loss")),
-                  _cost_cell(r.get("cost"), cands.get(str(r.get("candidate")))), num(r.get("objective")),
-                  percent(shares.get(r.get("candidate"))))
+    basis = overall.get("quality_basis", "")
+    # Across metrics of both directions a mean quality means nothing: the column is 1 - loss
+    # when the losses are normalised, and absent when they are not.
+    show_quality = any(r.get("quality") is not None for r in results)
+    label = "1 - loss" if isinstance(basis, str) and basis.startswith("1 - ") else "quality"
+    rows = tuple((str(r.get("candidate")), *((qual(r.get("quality")),) if show_quality else ()),
+                  qual(r.get("loss")), _cost_cell(r.get("cost"), cands.get(str(r.get("candidate")))),
+                  num(r.get("objective")), percent(shares.get(r.get("candidate"))))
                  for r in results)
-    return Table(title="Overall", headers=("candidate", "quality", "loss", "cost $/1k", "objective", "wins"),
-                 rows=rows, numeric=(False, True, True, True, True, True),
+    notes = (f"{label}: {basis}",) if show_quality and label != "quality" else ()
+    return Table(title="Overall",
+                 headers=("candidate", *((label,) if show_quality else ()), "loss", "cost $/1k", "objective", "wins"),
+                 rows=rows, numeric=(False, *((True,) if show_quality else ()), True, True, True, True),
                  highlight=tuple(r.get("candidate") == selected for r in results),
-                 footnotes=_default_footnote([row[0] for row in rows], report))
+                 footnotes=notes + _default_footnote([row[0] for row in rows], report))
 
 
 def overall_heading(report: Report) -> str:
@@ -479,6 +572,7 @@ def _rule(title: str, char: str = "=") -> str:
 
 def render_terminal(report: Report) -> str:
     """The whole report as plain text, readable at 120 columns; ends with ``Selected overall: X``."""
+    report = inert_report(report)
     parts = [_rule("pytest-llmselect report"), _render_notes(header_notes(report))]
     for task in report.get("tasks") or []:
         parts.append(_rule(task_heading(task), "-"))

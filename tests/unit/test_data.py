@@ -40,3 +40,24 @@ def test_suite_data_files_load():
     assert len(load_jsonl(data / "addition.jsonl", required=("id", "prompt", "answer"))) == 200
     largest = load_jsonl(data / "largest.jsonl", required=("id", "context", "choices", "answer"))
     assert all(0 <= c["answer"] < len(c["choices"]) for c in largest)
+
+
+def test_unicode_line_separators_inside_strings_are_data(tmp_path):
+    """Issue 15: JSON strings may hold U+2028, U+2029 and U+0085 raw; lines end at \\n only."""
+    path = tmp_path / "cases.jsonl"
+    texts = ["a\u2028b", "c\u0085d", "e\u2029f"]
+    path.write_text("\n".join(f'{{"id": "{i}", "prompt": "{t}"}}' for i, t in enumerate(texts)) + "\r\n",
+                    encoding="utf-8")
+    assert [c["prompt"] for c in load_jsonl(path)] == texts
+
+
+@pytest.mark.parametrize(("line", "needle"), [
+    ('{"id": ' + "9" * 5000 + "}", "cases.jsonl:1: a number too large to read"),
+    ("[" * 50_000 + "]" * 50_000, "cases.jsonl:1: nested too deeply"),
+])
+def test_huge_numbers_and_deep_nesting_are_one_line(tmp_path, line, needle):
+    path = tmp_path / "cases.jsonl"
+    path.write_text(line + "\n", encoding="utf-8")
+    with pytest.raises(DataError) as info:
+        load_jsonl(path)
+    assert needle in str(info.value) and "\n" not in str(info.value)

@@ -513,3 +513,54 @@ def test_messages_use_the_chat_template_with_the_generation_prompt(model_dir, tm
         chat_backend.close()
     assert (chat.text, chat.input_tokens, chat.output_tokens) == (raw.text, raw.input_tokens, raw.output_tokens)
     assert chat.input_tokens == len("S:be brief\nU:Hello\nA:")
+
+
+def test_one_bad_request_fails_only_itself(tmp_path):
+    """Issue 15: an empty context on a model with no BOS or EOS token cannot be scored; the
+    other requests of its batch keep their (batched) results instead of failing with it."""
+    from pytest_llmselect.engine import Measures, RequestFailed, run_requests
+
+    path = build_tiny_model(tmp_path / "no-eos", seed=2, eos=False)
+    b = HFBackend.load(str(path), device="cpu")
+    try:
+        good = [LoglikelihoodRequest("ab", "c"), LoglikelihoodRequest("x", "yz")]
+        bad = LoglikelihoodRequest("", "a")
+        measures = Measures()
+        out = run_requests(b, [good[0], bad, good[1]], batch_size=8, measures=measures)
+        assert out[bad] == RequestFailed(f"BackendError: cannot score with model {str(path)!r}: "
+                                         "no BOS or EOS token for an empty context")
+        alone = b.loglikelihood(good, batch_size=1)
+        assert [out[r].logprob for r in good] == pytest.approx([r.logprob for r in alone], abs=1e-5)
+        assert measures.requests == 2  # the failed request is not counted as model work
+        gen = run_requests(b, [GenerateRequest("", 2), GenerateRequest("a", 2)], batch_size=8, measures=Measures())
+        assert isinstance(gen[GenerateRequest("", 2)], RequestFailed)
+        assert gen[GenerateRequest("a", 2)].text == b.generate([GenerateRequest("a", 2)])[0].text
+    finally:
+        b.close()
+
+
+def test_directory_without_tokenizer_files_fails_to_load(tmp_path):
+    """Issue 15: weights without tokenizer files used to load with an empty tokenizer and be
+    ranked on empty outputs."""
+    path = build_tiny_model(tmp_path / "no-tokenizer", seed=0)
+    for f in path.iterdir():
+        if f.name not in ("config.json", "generation_config.json", "model.safetensors"):
+            f.unlink()
+    with pytest.raises(BackendError) as info:
+        HFBackend.load(str(path), device="cpu")
+    assert str(info.value) == (f"cannot load model {str(path)!r}: its tokenizer is empty (the directory has no "
+                               "tokenizer files: save them with tokenizer.save_pretrained)")
+
+
+def test_truncation_is_counted_per_request(short_model_dir):
+    """Issue 15: a prompt longer than the context window (16 positions here) is cut from the
+    left, and the result says how many tokens were dropped."""
+    b = HFBackend.load(str(short_model_dir), device="cpu")
+    try:
+        long, short = GenerateRequest("a" * 30, 4), GenerateRequest("ab", 4)
+        gen = b.generate([long, short])
+        assert (gen[0].truncated_tokens, gen[1].truncated_tokens) == (30 - (16 - 4), 0)
+        ll = b.loglikelihood([LoglikelihoodRequest("b" * 30, "c"), LoglikelihoodRequest("b", "c")])
+        assert (ll[0].truncated_tokens, ll[1].truncated_tokens) == (31 - 17, 0)
+    finally:
+        b.close()

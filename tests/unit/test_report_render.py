@@ -87,7 +87,7 @@ def test_terminal_infinite_alpha_given_as_null_or_inf_reads_the_same() -> None:
 
 def test_terminal_warns_about_incomplete_run_and_no_selection() -> None:
     text = render_terminal(_minimal_report())
-    assert "WARNING: Incomplete run" in text
+    assert "WARNING: PARTIAL RUN" in text
     assert "Selected: none (every candidate was excluded)" in text
     assert text.rstrip().endswith("Selected overall: none (every candidate was excluded)")
 
@@ -136,7 +136,8 @@ def test_markdown_escapes_pipes_html_and_newlines_in_names() -> None:
     report = _rename(sample_report(), HOSTILE_NAME, "a|b\nc <img src=x> *x*")
     text = render_markdown(report)
     _assert_well_formed(text)
-    assert "a\\|b c &lt;img src=x&gt; \\*x\\*" in text
+    # The line break is shown escaped (an inert \x0a), so the row stays one row.
+    assert "a\\|b\\\\x0ac &lt;img src=x&gt; \\*x\\*" in text
     assert "<img" not in text
     assert "evil\\|model &lt;b&gt;&amp;" in render_markdown(sample_report())
 
@@ -150,7 +151,7 @@ def test_markdown_tables_stay_well_formed_for_any_name(name: str) -> None:
 def test_markdown_minimal_report() -> None:
     text = render_markdown(_minimal_report())
     _assert_well_formed(text)
-    assert "Incomplete run" in text
+    assert "PARTIAL RUN" in text
     assert "none (every candidate was excluded)" in text
 
 

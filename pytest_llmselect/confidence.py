@@ -230,9 +230,10 @@ def cases_to_settle(cmp: ObjectiveComparison, power: float = 0.8) -> int | None:
     if cmp.diff == 0.0:
         return None
     z = float(sps.norm.isf((1.0 - cmp.level) / (2.0 * cmp.m))) + float(sps.norm.ppf(power))
-    need = cmp.n * (z * cmp.se / abs(cmp.diff)) ** 2
-    if not need < 1e7:
+    ratio = z * cmp.se / abs(cmp.diff)  # squared only once known small: a tiny diff overflows the square
+    if not ratio < math.sqrt(1e7 / max(cmp.n, 1)):
         return None
+    need = cmp.n * ratio**2
     return max(cmp.n, math.ceil(need - 1e-9))
 
 

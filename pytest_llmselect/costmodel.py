@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
-from pytest_llmselect.cost import Price
+from pytest_llmselect.cost import Price, dollars_per_1000_cases
 from pytest_llmselect.errors import SpecError
 from pytest_llmselect.stats import t_quantile
 
@@ -31,6 +31,7 @@ __all__ = [
     "alpha_boundaries",
     "cost_difference",
     "effective_price",
+    "group_cost",
     "mean_interval",
     "objective_interval",
 ]
@@ -59,14 +60,22 @@ def effective_price(price: Price | None, default: Price, cost_model: str) -> Pri
     """The price a candidate is charged under ``cost_model``.
 
     ``price`` is the candidate's own (None: none configured), ``default`` the session's.
-    ``time``: the candidate's price, else the default. ``tokens``: the first of the two
+    ``time``: the candidate's hourly or token price, else the default (never a price per
+    PFLOP). ``tokens``: the first of the two
     that has a token price, else ``DEFAULT_TOKEN_PRICE``. ``flops``: the first that has
     ``usd_per_pflop``, else ``DEFAULT_USD_PER_PFLOP`` marked as a default. Raises
     ``SpecError`` for an unknown cost model.
     """
     cost_model = _check_model(cost_model)
     if cost_model == "time":
-        return price or default
+        # A price per PFLOP belongs to the flops model; a candidate priced only that way runs
+        # on the default machine price here.
+        p = price if price is not None and (price.usd_per_hour is not None or price.uses_tokens) else default
+        if p.usd_per_pflop is None:
+            return p
+        return Price(usd_per_hour=p.usd_per_hour, usd_per_million_input_tokens=p.usd_per_million_input_tokens,
+                     usd_per_million_output_tokens=p.usd_per_million_output_tokens, usd_per_kwh=p.usd_per_kwh,
+                     source=p.source)
     if cost_model == "tokens":
         for p in (price, default):
             if p is not None and p.uses_tokens:
@@ -136,7 +145,8 @@ def cost_difference(a: tuple[float, float | None, float | None, int],
     A cost with ``lo``/``hi`` None or equal to it is exact (deterministic cost model).
     Each measured cost's half-width gives back its standard error through its own t
     quantile; the difference uses Welch's t with Welch-Satterthwaite degrees of freedom
-    (Welch 1947). Two exact costs differ exactly (never within noise unless equal).
+    (Welch 1947). Two exact costs differ exactly: never within noise (equal ones are a tie,
+    which the selection reports as such).
     Returns None when a measured cost has no interval (one round: nothing to say).
     """
     def se(c: tuple[float, float | None, float | None, int]) -> float | None:
@@ -151,7 +161,7 @@ def cost_difference(a: tuple[float, float | None, float | None, int],
     diff = a[0] - b[0]
     exact = (a[1] is not None and a[1] == a[2]) and (b[1] is not None and b[1] == b[2])
     if exact:
-        return CostDifference(diff, diff, diff, diff == 0, "exact: deterministic cost model")
+        return CostDifference(diff, diff, diff, False, "exact: deterministic cost model")
     if sa is None or sb is None:
         return None
     var = sa * sa + sb * sb
@@ -235,3 +245,37 @@ def alpha_boundaries(ranges: dict[str, tuple[float, float] | None],
             entry["hi"] = (dc + hc) / (dl - hl)
         out.append(entry)
     return out
+
+
+def group_cost(n: int, m: Mapping[str, Any], price: Price, level: float, cost_model: str
+          ) -> tuple[float, float | None, float | None, str]:
+    """(cost, cost_lo, cost_hi, cost_method) of one (task, candidate) group in USD per 1,000 cases.
+
+    ``m`` is the group's ``measures`` (report schema), ``n`` its cases, ``price`` already the
+    one ``cost_model`` charges (``effective_price``). Under ``time`` with an hourly price the
+    interval is the cost at the ends of the t interval of the round seconds (``mean_interval``)
+    shifted to ``model_seconds``; otherwise the cost is exact (lo == hi == cost). With one
+    round there is no interval (None, None)."""
+    seconds = float(m.get("model_seconds", 0.0))
+    flops = m.get("flops")
+    energy = m.get("energy_joules")
+    method_extra = ""
+    if cost_model == "flops" and flops is None:
+        flops, method_extra = 0.0, "; parameter count unknown, so the FLOPs part is 0: NOT a measurement"
+
+    def at(s_: float) -> float:
+        return dollars_per_1000_cases(
+            n_cases=n, model_seconds=s_, input_tokens=int(m.get("input_tokens", 0)),
+            output_tokens=int(m.get("output_tokens", 0)), flops=flops, energy_joules=energy, price=price)
+
+    cost = at(seconds)
+    if price.usd_per_kwh is not None and energy is None:
+        method_extra += "; energy priced but not measured on this machine, so not charged"
+    if cost_model != "time" or price.usd_per_hour is None:
+        return cost, cost, cost, f"exact: deterministic ({cost_model} cost model){method_extra}"
+    rounds = [float(x) for x in m.get("round_seconds") or []]
+    if len(rounds) < 2:
+        return cost, None, None, f"one timing round: no interval{method_extra}"
+    est = mean_interval(rounds, level)
+    half = est.mean - est.lo if est.lo is not None else 0.0
+    return cost, at(max(0.0, seconds - half)), at(seconds + half), est.method + method_extra

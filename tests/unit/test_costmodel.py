@@ -71,7 +71,7 @@ def test_clearly_different_costs_are_not_noise_and_exact_costs_differ_exactly():
     diff = cost_difference((a.mean, a.lo, a.hi, 4), (b.mean, b.lo, b.hi, 4))
     assert diff is not None and not diff.within_noise and diff.hi < 0
     exact = cost_difference((1.0, 1.0, 1.0, 0), (1.0, 1.0, 1.0, 0))
-    assert exact is not None and exact.within_noise and exact.method.startswith("exact")
+    assert exact is not None and not exact.within_noise and exact.method.startswith("exact")
     assert cost_difference((1.0, None, None, 1), (a.mean, a.lo, a.hi, 4)) is None  # one round: no claim
 
 
@@ -143,3 +143,26 @@ def test_deterministic_cost_models_ignore_timings(model):
     for a, b in zip(fast["tasks"][0]["results"], slow["tasks"][0]["results"]):
         assert a["cost"] == b["cost"] == a["cost_lo"] == a["cost_hi"]
         assert a["cost_method"].startswith("exact")
+
+
+def test_a_price_per_pflop_does_not_leak_into_the_time_model():
+    default = Price(usd_per_hour=2.0)
+    only_flops = Price(usd_per_pflop=0.5)
+    assert effective_price(only_flops, default, "time") is default
+    mixed = effective_price(Price(usd_per_hour=3.0, usd_per_pflop=0.5), default, "time")
+    assert (mixed.usd_per_hour, mixed.usd_per_pflop) == (3.0, None)
+    assert effective_price(only_flops, default, "flops").usd_per_pflop == 0.5
+
+
+@given(st.text(max_size=12))
+def test_warmup_option_parses_batch_or_a_count_and_names_anything_else(text):
+    from pytest_llmselect.plugin import parse_warmup
+
+    stripped = text.strip()
+    if stripped == "batch":
+        assert parse_warmup(text) == (True, 0)
+    elif stripped.isascii() and stripped.isdigit():
+        assert parse_warmup(text) == (False, int(stripped))
+    else:
+        with pytest.raises(SpecError, match="--llm-benchmark-warmup must be 'batch' or a whole number"):
+            parse_warmup(text)

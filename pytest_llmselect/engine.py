@@ -218,14 +218,16 @@ def warm_up(backend: Backend, requests: Sequence[Request], batch_size: int | Bat
 
 
 def combine_rounds(rounds: list[Measures], timed: bool) -> Measures:
-    """One round's counts, the mean model seconds of the timed rounds, every round's latencies."""
+    """One round's counts, the mean model seconds of the timed rounds, and the first timed
+    round's latencies: the round whose results (and batch times) a response cache stores, so a
+    cached re-run reports the same latency figures."""
     last = rounds[-1]
     if not timed:
         return last
     last.round_seconds = [m.model_seconds for m in rounds]
     last.model_seconds = sum(last.round_seconds) / len(rounds)
-    last.latencies = [x for m in rounds for x in m.latencies]
-    last.first_token_seconds = [x for m in rounds for x in m.first_token_seconds]
+    last.latencies = list(rounds[0].latencies)
+    last.first_token_seconds = list(rounds[0].first_token_seconds)
     energies = [m.energy_joules for m in rounds]
     last.energy_joules = None if None in energies else sum(energies) / len(rounds)  # type: ignore[arg-type]
     return last

@@ -31,16 +31,29 @@ def _weights(text: str) -> dict[str, float]:
 
 
 def reselect(report: dict, *, alpha: float | None = None, level: float | None = None,
-             weights: dict[str, float] | None = None, **constraints: float | None) -> dict:
-    """A new report from a saved one with other settings; models are not re-run."""
-    from pytest_llmselect.analysis import AnalysisSettings, analyze, inputs_from_report
+             weights: dict[str, float] | None = None, cost_model: str | None = None,
+             **constraints: float | None) -> dict:
+    """A new report from a saved one with other settings; models are not re-run.
+
+    ``cost_model`` re-costs the saved measurements under another cost model; each
+    candidate is then charged that model's price (its default where the run had none)."""
+    from pytest_llmselect.analysis import AnalysisSettings, analyze, inputs_from_report, price_of
+    from pytest_llmselect.cost import DEFAULT_PRICE, PRICE_KEYS
+    from pytest_llmselect.costmodel import effective_price
     from pytest_llmselect.selection import Constraints
 
     old = report.get("settings", {})
+    if cost_model is not None and cost_model != old.get("cost_model", "time"):
+        prices = [effective_price(price_of(c), DEFAULT_PRICE, cost_model) for c in report["candidates"]]
+        report = {**report, "settings": {**old, "cost_model": cost_model},
+                  "candidates": [{**c, "price": {**{k: getattr(p, k) for k in PRICE_KEYS}, "source": p.source}}
+                                 for c, p in zip(report["candidates"], prices)]}
+        old = report["settings"]
     settings = AnalysisSettings(
         alpha=old.get("alpha", 10.0) if alpha is None else alpha,
         level=old.get("level", 0.95) if level is None else level,
         seed=old.get("seed", 0),
+        cost_model=old.get("cost_model", "time"),
         weights=weights or None,
         constraints=Constraints(**{k: v for k, v in constraints.items() if v is not None}),
     )
@@ -95,6 +108,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     rep.add_argument("--alpha", type=str, default=None, help="USD per 1,000 cases per unit of loss")
     rep.add_argument("--level", type=float, default=None, help="confidence level (default: the run's)")
     rep.add_argument("--weights", type=str, default="", help="per-task weights, e.g. addition=2,largest=1")
+    rep.add_argument("--cost-model", choices=("time", "tokens", "flops"), default=None,
+                     help="re-cost the saved measurements under this cost model (default: the run's)")
     rep.add_argument("--min-quality", type=float, default=None)
     rep.add_argument("--max-cost", type=float, default=None, help="USD per 1,000 cases")
     rep.add_argument("--max-latency-p95", type=float, default=None, help="seconds")
@@ -170,7 +185,8 @@ def _report(args: argparse.Namespace) -> int:
     report = report_from_run_log(args.run, args.run_id) if _is_run_log(args.run) else load_report(args.run)
     new = reselect(
         report, alpha=None if args.alpha is None else parse_alpha(args.alpha, "--alpha"), level=args.level,
-        weights=_weights(args.weights) or None, min_quality=args.min_quality, max_cost=args.max_cost,
+        weights=_weights(args.weights) or None, cost_model=args.cost_model,
+        min_quality=args.min_quality, max_cost=args.max_cost,
         max_latency_p95=args.max_latency_p95, max_peak_memory=args.max_peak_memory,
     )
     render = {"terminal": render_terminal, "md": render_markdown, "json": to_json, "html": render_html}

@@ -11,10 +11,20 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
 from pytest_llmselect.accounting import counts, effective_scores
-from pytest_llmselect.cost import DEFAULT_PRICE, Price, dollars_per_1000_cases
+from pytest_llmselect.confidence import TaskData, cases_to_settle, objective_compare, pick_probability
+from pytest_llmselect.cost import DEFAULT_PRICE, PRICE_KEYS, Price, dollars_per_1000_cases
+from pytest_llmselect.costmodel import (
+    COST_MODELS,
+    Estimate,
+    alpha_boundaries,
+    cost_difference,
+    effective_price,
+    group_cost,
+    objective_interval,
+)
+from pytest_llmselect.errors import SpecError
 from pytest_llmselect.selection import Constraints, Point, alpha_ranges, pareto_front, select
 from pytest_llmselect.selection import overall as combine_tasks
-from pytest_llmselect.confidence import TaskData, cases_to_settle, objective_compare, pick_probability
 from pytest_llmselect.stats import estimate, normal_quantile
 
 SCHEMA_VERSION = 1
@@ -25,6 +35,7 @@ UNITS = {
     "memory": "bytes",
     "throughput": "tokens/s",
     "flops": "FLOP (estimate: 2 x parameters x tokens)",
+    "energy": "J per 1,000 cases",
 }
 
 
@@ -38,6 +49,10 @@ METHODS = {
                    "0/1 losses: Tango's score test with continuity correction (McNemar's with Edwards' correction at a difference of 0) and the interval it "
                    "implies; other losses: paired t with the cost's own variance added (Welch-Satterthwaite); "
                    "Bonferroni over the comparisons, simultaneous intervals"),
+    "cost_interval": ("time cost model: Student t interval of the mean over the timed rounds, after an untimed "
+                      "warm-up; tokens and flops cost models: exact. Objective interval: the quality and cost "
+                      "intervals' half-widths in quadrature. Costs within noise: Welch t interval of the "
+                      "difference holds 0"),
     "pick_probability": ("share of paired bootstrap resamples of the cases (and of the timed rounds, when "
                          "recorded) each candidate wins; clear pick: the selected wins at least the "
                          "confidence level of them and every other candidate is significantly worse"),
@@ -54,6 +69,11 @@ class AnalysisSettings:
     near_tie: float = 0.01
     n_resamples: int = 2000
     errors: str = "worst"  # errored cases: at the metric's worst value, or "exclude"d from estimates
+    cost_model: str = "time"
+
+    def __post_init__(self) -> None:
+        if self.cost_model not in COST_MODELS:
+            raise SpecError(f"cost_model must be one of {', '.join(COST_MODELS)}, got {self.cost_model!r}")
 
 
 def price_of(candidate: Mapping[str, Any]) -> Price:
@@ -63,7 +83,7 @@ def price_of(candidate: Mapping[str, Any]) -> Price:
     rates = {k: p.get(k) for k in ("usd_per_hour", "usd_per_million_input_tokens", "usd_per_million_output_tokens")}
     if all(v is None for v in rates.values()):
         return DEFAULT_PRICE
-    return Price(**rates, source="default" if p.get("source") == "default" else "configured")
+    return Price(**{k: p.get(k) for k in PRICE_KEYS}, source="default" if p.get("source") == "default" else "configured")
 
 
 def _range_json(r: tuple[float, float] | None) -> list[float | None] | None:
@@ -186,11 +206,12 @@ def _task_block(task: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], can
             excluded[cname] = (f"quality {est.mean:.4g} gives a negative loss: declare the metric's range "
                                "with llm_task(score_range=(low, high))")
             continue
-        cost = dollars_per_1000_cases(
-            n_cases=len(scores), model_seconds=float(m.get("model_seconds") or 0.0),
-            input_tokens=int(m.get("input_tokens") or 0), output_tokens=int(m.get("output_tokens") or 0),
-            price=price_of(cand),
-        )
+        price = effective_price(price_of(cand), DEFAULT_PRICE, s.cost_model)
+        cost, cost_lo, cost_hi, cost_method = group_cost(len(scores), m, price, s.level, s.cost_model)
+        loss_lo, loss_hi = ((1.0 - est.hi, 1.0 - est.lo) if hib else (est.lo, est.hi)) \
+            if est.lo is not None and est.hi is not None else (None, None)
+        objective_lo, objective_hi = objective_interval(cost, cost_lo, cost_hi, loss, loss_lo, loss_hi, s.alpha)
+        energy = m.get("energy_joules")
         min_q = task.get("min_quality")
         passed = None
         if min_q is not None:
@@ -203,8 +224,11 @@ def _task_block(task: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], can
             "n_excluded_errors": tally["errored"] if s.errors == "exclude" else tally["errored"] - (
                 len(scores) - tally["scored"]),
             "quality": est.mean, "lo": est.lo, "hi": est.hi,
-            "method": est.method, "loss": loss, "cost": cost, "objective": s.alpha * loss + cost,
-            "measures": m, "min_quality_passed": passed, "comparison": None,
+            "method": est.method, "loss": loss, "loss_lo": loss_lo, "loss_hi": loss_hi,
+            "cost": cost, "cost_lo": cost_lo, "cost_hi": cost_hi, "cost_method": cost_method,
+            "objective": s.alpha * loss + cost, "objective_lo": objective_lo, "objective_hi": objective_hi,
+            "energy_joules_per_1000_cases": None if energy is None else energy / len(scores) * 1000.0,
+            "measures": m, "min_quality_passed": passed, "comparison": None, "cost_comparison": None,
             "quality_comparison": None,
         })
         points.append(Point(name=cname, cost=cost, loss=loss, quality=est.mean,
@@ -237,6 +261,7 @@ def _task_block(task: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], can
                 and (r["candidate"] in excluded or r["candidate"] not in selection["excluded"])]
         cmps = _compare(results, by_cand, selected, hib, s)
         confidence = _task_confidence(live, by_cand, cmps, selected, task.get("min_quality"), hib, s)
+    selection["cost_within_noise"] = _cost_noise(results, selected, s.level)
     return {
         "name": name, "metric": task.get("metric"), "higher_is_better": hib, "binary": all_binary,
         "n_cases": len({str(c.get("case_id")) for c in cases if c.get("task") == name}),
@@ -247,6 +272,7 @@ def _task_block(task: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], can
         "results": results, "selection": selection,
         "pareto": list(pareto_front(points)) if points else [],
         "alpha_ranges": {p.name: _range_json(ranges.get(p.name)) for p in points},
+        "alpha_boundaries": alpha_boundaries(ranges, _estimates(results)),
         **confidence,
         **({"demos": dict(task["demos"])} if task.get("demos") else {}),  # the task's demonstration pool
     }
@@ -296,6 +322,33 @@ def _task_confidence(live: Sequence[dict[str, Any]], by_cand: Mapping[str, Mappi
     clear = not open_ and share >= s.level and _min_quality_settled(sel_row, min_quality, hib)
     return {"pick_probability": pick.shares, "clear_pick": clear,
             "runner_up": None if runner_up is None else runner_up["candidate"], "cases_needed": needed}
+
+
+def _estimates(rows: Sequence[Mapping[str, Any]]) -> list[Estimate]:
+    return [Estimate(r["candidate"], r["cost"], r.get("cost_lo"), r.get("cost_hi"), r["loss"],
+                     r.get("loss_lo"), r.get("loss_hi")) for r in rows]
+
+
+def _cost_noise(rows: Sequence[dict[str, Any]], selected: str | None, level: float) -> list[str]:
+    """Fill each row's ``cost_comparison`` with the selected; the names whose difference is noise."""
+    base = next((r for r in rows if r["candidate"] == selected), None)
+    if base is None:
+        return []
+    noisy = []
+    for row in rows:
+        if row is base:
+            continue
+        diff = cost_difference(
+            (row["cost"], row.get("cost_lo"), row.get("cost_hi"), len(row["measures"].get("round_seconds") or [])),
+            (base["cost"], base.get("cost_lo"), base.get("cost_hi"), len(base["measures"].get("round_seconds") or [])),
+            level)
+        if diff is None:
+            continue
+        row["cost_comparison"] = {"vs": selected, "diff": diff.diff, "lo": diff.lo, "hi": diff.hi,
+                                  "within_noise": diff.within_noise, "method": diff.method}
+        if diff.within_noise:
+            noisy.append(row["candidate"])
+    return noisy
 
 
 def _compare(results: list[dict[str, Any]], by_cand: Mapping[str, Mapping[str, Mapping[str, Any]]],
@@ -422,15 +475,16 @@ def analyze(inputs: Mapping[str, Any], settings: AnalysisSettings) -> dict[str, 
         "selected": None, "objectives": {}, "excluded": {}, "ties": [], "near_ties": []}
     selection["excluded"] = {**failed_somewhere, **selection["excluded"]}
     ranges = alpha_ranges([p for p in eligible if p.name not in selection["excluded"]]) if eligible else {}
+    overall_rows = [_overall_row(p, task_blocks, weights, settings.alpha) for p in overall_points]
     overall = {
         "weights": weights,
         "quality_basis": basis,
-        "results": [{"candidate": p.name, "quality": p.quality, "loss": p.loss, "cost": p.cost,
-                     "objective": p.cost + settings.alpha * p.loss} for p in overall_points],
+        "results": overall_rows,
         "excluded": {c: r for c, r in selection["excluded"].items()},
         "selection": selection,
         "pareto": list(pareto_front(overall_points)) if overall_points else [],
         "alpha_ranges": {p.name: _range_json(ranges.get(p.name)) for p in overall_points},
+        "alpha_boundaries": alpha_boundaries(ranges, _estimates(overall_rows)),
         **_overall_confidence(task_blocks, cases, weights, selection, settings),
     }
     return {
@@ -438,6 +492,7 @@ def analyze(inputs: Mapping[str, Any], settings: AnalysisSettings) -> dict[str, 
         "settings": {
             "alpha": settings.alpha, "level": settings.level, "seed": settings.seed, "weights": weights,
             "errors": settings.errors,
+            "cost_model": settings.cost_model,
             "constraints": {k: getattr(settings.constraints, k) for k in
                             ("min_quality", "max_cost", "max_latency_p95", "max_peak_memory")},
         },
@@ -447,6 +502,36 @@ def analyze(inputs: Mapping[str, Any], settings: AnalysisSettings) -> dict[str, 
         "overall": overall,
         "selected": selection["selected"],
     }
+
+
+def _overall_row(p: Point, blocks: Sequence[Mapping[str, Any]], weights: Mapping[str, float],
+                 alpha: float) -> dict[str, Any]:
+    """An overall row; cost and loss intervals from the tasks' half-widths, weighted as the
+    means are and added in quadrature (tasks measured independently)."""
+    total = math.fsum(weights.get(b["name"], 0.0) for b in blocks) or 1.0
+    parts = {"cost": [[], []], "loss": [[], []]}
+    exact = True
+    for b in blocks:
+        w = weights.get(b["name"], 0.0) / total
+        row = next((r for r in b["results"] if r["candidate"] == p.name), None)
+        if row is None or w == 0:
+            continue
+        for key in ("cost", "loss"):
+            lo, hi = row.get(f"{key}_lo"), row.get(f"{key}_hi")
+            if lo is None or hi is None:
+                exact = exact and key == "loss"
+                lo = hi = row[key]
+            parts[key][0].append(w * (row[key] - lo))
+            parts[key][1].append(w * (hi - row[key]))
+    below = {k: math.sqrt(math.fsum(x * x for x in v[0])) for k, v in parts.items()}
+    above = {k: math.sqrt(math.fsum(x * x for x in v[1])) for k, v in parts.items()}
+    cost_lo = p.cost - below["cost"] if exact else None
+    cost_hi = p.cost + above["cost"] if exact else None
+    loss_lo, loss_hi = max(0.0, p.loss - below["loss"]), p.loss + above["loss"]
+    objective_lo, objective_hi = objective_interval(p.cost, cost_lo, cost_hi, p.loss, loss_lo, loss_hi, alpha)
+    return {"candidate": p.name, "quality": p.quality, "loss": p.loss, "loss_lo": loss_lo, "loss_hi": loss_hi,
+            "cost": p.cost, "cost_lo": cost_lo, "cost_hi": cost_hi,
+            "objective": p.cost + alpha * p.loss, "objective_lo": objective_lo, "objective_hi": objective_hi}
 
 
 def inputs_from_report(report: Mapping[str, Any]) -> dict[str, Any]:

@@ -24,6 +24,7 @@ class BudgetKind:
 BUDGETS: dict[str, BudgetKind] = {b.key: b for b in (
     BudgetKind("max_latency_p50_s", "latency_p50", True, "s"),
     BudgetKind("max_latency_p95_s", "latency_p95", True, "s"),
+    BudgetKind("max_request_latency_p95_s", "request_latency_p95", True, "s"),
     BudgetKind("max_ttft_p50_s", "ttft_p50", True, "s"),
     BudgetKind("max_usd_per_1000_cases", "usd_per_1000_cases", True, "USD per 1,000 cases"),
     BudgetKind("max_peak_memory_mib", "peak_memory_bytes", True, "MiB", 1 / 2**20),

@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from pytest_llmselect.cost import Price
+from pytest_llmselect.cost import PRICE_KEYS, Price
 from pytest_llmselect.endpoints import PREFIX as SERVED_PREFIX
 from pytest_llmselect.endpoints import SERVED_KEYS, ServedSettings, parse_served_spec, served_from_table
 from pytest_llmselect.errors import SpecError
@@ -38,7 +38,7 @@ _CANDIDATE_KEYS = {
 } | SERVED_KEYS
 # Keys that mean nothing for a served model (the server decides them).
 _LOCAL_ONLY_KEYS = {"dtype", "device", "revision", "trust_remote_code"}
-_PRICE_KEYS = {"usd_per_hour", "usd_per_million_input_tokens", "usd_per_million_output_tokens"}
+_PRICE_KEYS = set(PRICE_KEYS)
 
 
 @dataclass(frozen=True)

@@ -242,6 +242,7 @@ def cases_to_settle(cmp: ObjectiveComparison, power: float = 0.8) -> int | None:
     need = cmp.n * ratio * ratio
     if not need < 1e7:
         return None
+    need = cmp.n * ratio**2
     return max(cmp.n, math.ceil(need - 1e-9))
 
 

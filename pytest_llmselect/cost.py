@@ -1,8 +1,9 @@
 """What running a candidate costs, in dollars per 1,000 cases. Pure, no I/O.
 
-Two kinds of price can apply, and both are summed when both are set:
-machine time (``usd_per_hour``, for models the team runs itself) and tokens
-(``usd_per_million_*_tokens``, for hosted APIs).
+Prices for each cost model (see ``costmodel``): machine time (``usd_per_hour``, for
+models the team runs itself) and tokens (``usd_per_million_*_tokens``, for hosted
+APIs), summed when both are set; compute (``usd_per_pflop``, the ``flops`` model);
+and energy (``usd_per_kwh``), added where an energy counter measured it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pytest_llmselect.errors import SpecError
 
 __all__ = [
     "DEFAULT_PRICE",
+    "PRICE_KEYS",
     "Price",
     "dollars_per_1000_cases",
     "inference_flops",
@@ -40,6 +42,10 @@ def check_non_negative(value: object, where: str, arg: str) -> float:
     return float(value)
 
 
+PRICE_KEYS = ("usd_per_hour", "usd_per_million_input_tokens", "usd_per_million_output_tokens",
+              "usd_per_pflop", "usd_per_kwh")
+
+
 @dataclass(frozen=True)
 class Price:
     """Prices for one candidate; a component left as None does not apply.
@@ -51,20 +57,17 @@ class Price:
     usd_per_hour: float | None = None
     usd_per_million_input_tokens: float | None = None
     usd_per_million_output_tokens: float | None = None
+    usd_per_pflop: float | None = None
+    usd_per_kwh: float | None = None
     source: str = "configured"
 
     def __post_init__(self) -> None:
-        for arg in ("usd_per_hour", "usd_per_million_input_tokens", "usd_per_million_output_tokens"):
+        for arg in PRICE_KEYS:
             value = getattr(self, arg)
             if value is not None:
                 check_non_negative(value, "Price", arg)
-        if (
-            self.usd_per_hour is None
-            and self.usd_per_million_input_tokens is None
-            and self.usd_per_million_output_tokens is None
-        ):
-            raise SpecError("Price: set at least one of `usd_per_hour`, "
-                            "`usd_per_million_input_tokens`, `usd_per_million_output_tokens`")
+        if all(getattr(self, arg) is None for arg in PRICE_KEYS):
+            raise SpecError("Price: set at least one of " + ", ".join(f"`{k}`" for k in PRICE_KEYS))
         if self.source not in ("default", "configured"):
             raise SpecError(
                 f"Price: `source` must be 'default' or 'configured', got {_describe(self.source)}"
@@ -91,6 +94,8 @@ def dollars_per_1000_cases(
     model_seconds: float | None = None,
     input_tokens: int | None = None,
     output_tokens: int | None = None,
+    flops: float | None = None,
+    energy_joules: float | None = None,
     price: Price,
 ) -> float:
     """Cost of running 1,000 cases at the rate measured over ``n_cases``.
@@ -100,7 +105,10 @@ def dollars_per_1000_cases(
     ``tokens / 1e6 * usd_per_million_*_tokens`` for each token price that is
     set; the sum is scaled by ``1000 / n_cases``. A measurement that a set
     price needs but that is None is an error (a cost silently left at 0 would
-    make a candidate look free).
+    make a candidate look free). Compute part: ``flops / 1e15 * usd_per_pflop``
+    (``flops`` needed when that price is set). Energy part: ``joules / 3.6e6 *
+    usd_per_kwh``, only where ``energy_joules`` was measured (most machines have no
+    counter; the report says so rather than failing).
     """
     where = "dollars_per_1000_cases"
     if not isinstance(price, Price):
@@ -121,6 +129,12 @@ def dollars_per_1000_cases(
         if tokens is None:
             raise SpecError(f"{where}: `{arg}` is needed for a per-token price, got None")
         total += check_non_negative(tokens, where, arg) / 1e6 * rate
+    if price.usd_per_pflop is not None:
+        if flops is None:
+            raise SpecError(f"{where}: `flops` is needed for a price per PFLOP, got None")
+        total += check_non_negative(flops, where, "flops") / 1e15 * price.usd_per_pflop
+    if price.usd_per_kwh is not None and energy_joules is not None:
+        total += check_non_negative(energy_joules, where, "energy_joules") / 3.6e6 * price.usd_per_kwh
     return total * 1000.0 / n_cases
 
 

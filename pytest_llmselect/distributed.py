@@ -54,11 +54,17 @@ def measures_delta(now: Measures, sent: Measures) -> dict[str, Any]:
         "first_token_seconds": now.first_token_seconds[len(sent.first_token_seconds):],
         "peak_memory_bytes": now.peak_memory_bytes,
         "cache_hits": now.cache_hits - sent.cache_hits,
+        "memory_method": now.memory_method,
+        "round_seconds": now.round_seconds[len(sent.round_seconds):],
+        "warmup_seconds": now.warmup_seconds - sent.warmup_seconds,
+        "request_latencies": now.request_latencies[len(sent.request_latencies):],
+        "energy_joules": None if now.energy_joules is None else now.energy_joules - (sent.energy_joules or 0.0),
     }
 
 
 def snapshot(m: Measures) -> Measures:
-    return dataclasses.replace(m, latencies=list(m.latencies), first_token_seconds=list(m.first_token_seconds))
+    return dataclasses.replace(m, latencies=list(m.latencies), first_token_seconds=list(m.first_token_seconds),
+                               round_seconds=list(m.round_seconds), request_latencies=list(m.request_latencies))
 
 
 def ingest(session: Any, report: pytest.TestReport) -> None:

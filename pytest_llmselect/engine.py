@@ -39,10 +39,18 @@ class Measures:
     unbatched_requests: int = 0
     input_tokens: int = 0
     output_tokens: int = 0
-    latencies: list[float] = field(default_factory=list)        # one per request, seconds
+    latencies: list[float] = field(default_factory=list)        # batch latency: one per request, seconds
     first_token_seconds: list[float] = field(default_factory=list)  # one per generate request
     peak_memory_bytes: int | None = None
     cache_hits: int = 0  # requests served from the response cache (included in ``requests``)
+    memory_method: str | None = None
+    # Model seconds of each timed round of the group's work; ``model_seconds`` is their mean
+    # (plus any unbatched work done later). Warm-up is run before and counted in neither.
+    round_seconds: list[float] = field(default_factory=list)
+    warmup_seconds: float = 0.0
+    # Per-request latency: seconds of single requests run alone (batch size 1), on a sample.
+    request_latencies: list[float] = field(default_factory=list)
+    energy_joules: float | None = None  # per round of the group's work, where a counter exists
 
     def merge(self, other: "Measures") -> None:
         self.model_seconds += other.model_seconds
@@ -56,6 +64,12 @@ class Measures:
         self.cache_hits += other.cache_hits
         if other.peak_memory_bytes is not None:
             self.peak_memory_bytes = max(self.peak_memory_bytes or 0, other.peak_memory_bytes)
+        self.memory_method = other.memory_method or self.memory_method
+        self.round_seconds.extend(other.round_seconds)
+        self.warmup_seconds += other.warmup_seconds
+        self.request_latencies.extend(other.request_latencies)
+        if other.energy_joules is not None:
+            self.energy_joules = (self.energy_joules or 0.0) + other.energy_joules
 
     def add_batch(self, seconds: float, results: Sequence[Result]) -> None:
         self.model_seconds += seconds
@@ -233,3 +247,45 @@ def _run_batch(backend: Backend, batch: list[Request], measures: Measures,
     if on_batch is not None:
         on_batch(batch, results, seconds)
     return dict(zip(batch, results))
+def warm_up(backend: Backend, requests: Sequence[Request], batch_size: int | BatchSizer) -> float:
+    """Run the first (largest) batch of each kind of request, untimed: lazy initialisation and
+    first allocations land here instead of on whichever candidate happens to run first. At most
+    32 requests a kind (a served model's "batch" is the whole group); a ``BatchSizer`` is shared,
+    so an out-of-memory split found here holds for the timed rounds too."""
+    size = min(32, batch_size.size if isinstance(batch_size, BatchSizer) else batch_size)
+    seen: set[tuple] = set()
+    scratch = Measures()
+    for batch in plan_batches(requests, size):
+        kind = type(batch[0]), getattr(batch[0], "max_new_tokens", None)
+        if kind not in seen:
+            seen.add(kind)
+            run_requests(backend, batch, batch_size=batch_size, measures=scratch)
+    return scratch.model_seconds
+
+
+def combine_rounds(rounds: list[Measures], timed: bool) -> Measures:
+    """One round's counts, the mean model seconds of the timed rounds, and the first timed
+    round's latencies: the round whose results (and batch times) a response cache stores, so a
+    cached re-run reports the same latency figures."""
+    last = rounds[-1]
+    if not timed:
+        return last
+    last.round_seconds = [m.model_seconds for m in rounds]
+    last.model_seconds = sum(last.round_seconds) / len(rounds)
+    last.latencies = list(rounds[0].latencies)
+    last.first_token_seconds = list(rounds[0].first_token_seconds)
+    energies = [m.energy_joules for m in rounds]
+    last.energy_joules = None if None in energies else sum(energies) / len(rounds)  # type: ignore[arg-type]
+    return last
+
+
+def request_latencies(backend: Backend, requests: Sequence[Request], sample: int) -> list[float]:
+    """Seconds of ``sample`` requests, each run alone (batch size 1): what one caller waits when
+    requests are served one at a time. Evenly spaced over the distinct requests, so the same
+    cases are sampled on every run."""
+    unique = list(dict.fromkeys(requests))
+    picked = unique if sample >= len(unique) else [unique[i * len(unique) // sample] for i in range(sample)]
+    scratch = Measures()
+    for req in picked:
+        run_requests(backend, [req], batch_size=1, measures=scratch)
+    return list(scratch.latencies)

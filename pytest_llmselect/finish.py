@@ -13,12 +13,14 @@ import pytest
 
 from pytest_llmselect import __version__
 from pytest_llmselect.analysis import SCHEMA_VERSION, AnalysisSettings, analyze
-from pytest_llmselect.cost import inference_flops, percentile
+from pytest_llmselect.cost import PRICE_KEYS, inference_flops, percentile
 from pytest_llmselect.engine import Measures
 from pytest_llmselect.session import LLMSession
 
 
-def measures_dict(m: Measures, num_parameters: int | None, parallel: bool) -> dict[str, Any]:
+def measures_dict(m: Measures, num_parameters: int | None, parallel: bool,
+                  cost_model: str = "time") -> dict[str, Any]:
+    """The report's ``measures`` of one (task, candidate) group (units in docs/report-schema.md)."""
     tokens = m.input_tokens + m.output_tokens
     return {
         "model_seconds": m.model_seconds,
@@ -33,8 +35,16 @@ def measures_dict(m: Measures, num_parameters: int | None, parallel: bool) -> di
         "ttft_p50": percentile(m.first_token_seconds, 50) if m.first_token_seconds else None,
         "tokens_per_second": tokens / m.model_seconds if m.model_seconds > 0 else None,
         "output_tokens_per_second": m.output_tokens / m.model_seconds if m.model_seconds > 0 else None,
+        "request_latency_p50": percentile(m.request_latencies, 50) if m.request_latencies else None,
+        "request_latency_p95": percentile(m.request_latencies, 95) if m.request_latencies else None,
+        "request_latency_n": len(m.request_latencies),
         "peak_memory_bytes": m.peak_memory_bytes,
+        "memory_method": m.memory_method,
         "flops": inference_flops(num_parameters, tokens) if num_parameters else None,
+        "round_seconds": list(m.round_seconds),
+        "warmup_seconds": m.warmup_seconds,
+        "energy_joules": m.energy_joules,
+        "cost_model": cost_model,
         "parallel": parallel,
     }
 
@@ -50,6 +60,16 @@ def machine_info() -> dict[str, Any]:
         if torch.cuda.is_available():
             info["cuda"] = torch.cuda.get_device_name(0)
     return info
+
+
+def energy_info(s: LLMSession) -> dict[str, Any]:
+    """Which energy counter served each device, or plainly why there was none."""
+    devices = {}
+    for device, (counter, why) in sorted(s.energy_counters.items()):
+        devices[device] = {"available": counter is not None,
+                           "source": counter.source if counter is not None else None,
+                           "reason": None if counter is not None else why}
+    return {"available": any(d["available"] for d in devices.values()), "devices": devices}
 
 
 def suite_fingerprint(records: list[dict[str, Any]]) -> str:
@@ -92,7 +112,7 @@ def session_inputs(s: LLMSession, stop: str = "not run") -> dict[str, Any]:
     candidates = []
     for c in s.settings.candidates:
         info = s.model_info.get(c.name, {})
-        price = c.price or s.settings.price
+        price = s.price_of(c.name)
         candidates.append({
             "name": c.name, "spec": c.spec, "kind": c.kind, "source": info.get("source", c.source),
             "model": c.model_name, "demos": c.demos.name if c.demos is not None else None,
@@ -100,17 +120,13 @@ def session_inputs(s: LLMSession, stop: str = "not run") -> dict[str, Any]:
             "load_seconds": s.load_seconds.get(c.name, 0.0), "device": info.get("device"),
             "dtype": info.get("dtype"), "load_error": s.load_errors.get(c.name),
             "status": s.candidate_status(c.name),
-            "price": {
-                "usd_per_hour": price.usd_per_hour,
-                "usd_per_million_input_tokens": price.usd_per_million_input_tokens,
-                "usd_per_million_output_tokens": price.usd_per_million_output_tokens,
-                "source": price.source,
-            },
+            "parameter_bytes": info.get("parameter_bytes"), "buffer_bytes": info.get("buffer_bytes"),
+            "price": {**{k: getattr(price, k) for k in PRICE_KEYS}, "source": price.source},
         })
     merged = {key: g.measures for key, g in s.groups.items()}
     merged.update(s.remote_measures)  # under xdist the controller has only what workers sent
     measures = {
-        key: measures_dict(m, s.model_info.get(key[1], {}).get("num_parameters"), parallel)
+        key: measures_dict(m, s.model_info.get(key[1], {}).get("num_parameters"), parallel, s.settings.cost_model)
         for key, m in merged.items() if m.requests
     }
     tasks = {t.name: {**t.to_dict(), "generation": s.generation_of(t.name)} for t in s.tasks.values()}
@@ -134,7 +150,8 @@ def build_session_report(s: LLMSession, stop: str = "not run") -> dict[str, Any]
     inputs = session_inputs(s, stop)
     extra = {"constraints": s.settings.constraints} if s.settings.constraints is not None else {}
     derived = analyze(inputs, AnalysisSettings(alpha=s.settings.alpha, level=s.settings.level,
-                                               seed=s.settings.seed, errors=s.settings.errors, **extra))
+                                               seed=s.settings.seed, errors=s.settings.errors,
+                                               cost_model=s.settings.cost_model, **extra))
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "pytest-llmselect", "version": __version__},
@@ -144,6 +161,7 @@ def build_session_report(s: LLMSession, stop: str = "not run") -> dict[str, Any]
         "subset": subset_info(s),
         "run_id": s.run_id,
         "machine": machine_info(),
+        "energy": energy_info(s),
         "suite": {"fingerprint": suite_fingerprint(s.records),
                   "paths": [str(a) for a in s.config.args]},
         **derived,

@@ -128,10 +128,13 @@ def llm_demos(request: pytest.FixtureRequest, llm: LLM) -> Any:
 class Cost:
     """Measured cost of the current candidate on the current task, so far.
 
-    Attributes (units): ``model_seconds`` (s), ``latency_p50`` / ``latency_p95`` (s per
-    request: the wall time of the batch that served it), ``ttft_p50`` (s),
-    ``input_tokens``, ``output_tokens``, ``tokens_per_second``, ``peak_memory_bytes``,
-    ``flops`` (estimate), ``usd_per_1000_cases``. Reading one runs the group's batched
+    Attributes (units): ``model_seconds`` (s, mean of the timed rounds), ``round_seconds``,
+    ``latency_p50`` / ``latency_p95`` (batch latency, s: the wall time of the batch that
+    served a request), ``request_latency_p50`` / ``request_latency_p95`` (s, a sample run
+    alone at batch size 1), ``ttft_p50`` (s), ``input_tokens``, ``output_tokens``,
+    ``tokens_per_second``, ``peak_memory_bytes`` (the candidate's own, see
+    ``memory_method``), ``flops`` (estimate), ``energy_joules`` (None without a counter),
+    ``cost_model`` and ``usd_per_1000_cases`` under it. Reading one runs the group's batched
     model work first if it has not run yet, so the figures cover the whole group.
     """
 

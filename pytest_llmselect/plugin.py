@@ -43,11 +43,19 @@ OPTIONS: list[tuple[str, str, str, str, Any]] = [
      "(default 1.0: an assumption, shown as such in the report)", "string", "1.0"),
     ("--llm-prices", "llm_prices",
      "TOML price table: [default] and [candidate.\"NAME\"] with usd_per_hour or "
-     "usd_per_million_input_tokens / usd_per_million_output_tokens", "string", ""),
+     "usd_per_million_input_tokens / usd_per_million_output_tokens / usd_per_pflop / usd_per_kwh", "string", ""),
     ("--llm-benchmark-rounds", "llm_benchmark_rounds",
-     "pytest-benchmark rounds of each (task, candidate) group's model work (pedantic mode)", "string", "1"),
+     "timed rounds of each (task, candidate) group's model work (pytest-benchmark pedantic rounds); "
+     "the cost interval comes from their spread (1: no interval)", "string", "3"),
     ("--llm-benchmark-warmup", "llm_benchmark_warmup",
-     "pytest-benchmark warm-up rounds before the timed ones", "string", "0"),
+     "untimed warm-up before the timed rounds: 'batch' (one batch of each kind of request), "
+     "N whole rounds, or 0 for none", "string", "batch"),
+    ("--llm-cost-model", "llm_cost_model",
+     "what cost means: time (measured model time x USD per hour), tokens (tokens x USD per million "
+     "tokens) or flops (2 x parameters x tokens x USD per PFLOP; exactly reproducible)", "string", "time"),
+    ("--llm-latency-sample", "llm_latency_sample",
+     "requests per (task, candidate) timed alone at batch size 1 for per-request latency (0: off)",
+     "string", "8"),
     ("--llm-run-log", "llm_run_log",
      "append this run's events (one JSON line each, tagged with the run id: start, state, every case "
      "as it is recorded, finish) to this file; never truncated, shared safely by concurrent runs "
@@ -134,6 +142,12 @@ def settings_from_config(config: pytest.Config) -> Settings:
     typed = config.getoption("llm_price_per_hour") is not None or config.getini("llm_price_per_hour") != "1.0"
     default_price = Price(usd_per_hour=_number(config, "llm_price_per_hour", float, low=0.0),
                           source="configured" if typed else "default")
+    warm_batch, warm_rounds = parse_warmup(_value(config, "llm_benchmark_warmup"))
+    cost_model = str(_value(config, "llm_cost_model")).strip()
+    from pytest_llmselect.costmodel import COST_MODELS
+
+    if cost_model not in COST_MODELS:
+        raise SpecError(f"--llm-cost-model must be one of {', '.join(COST_MODELS)}, got {cost_model!r}")
     prices_file = _value(config, "llm_prices")
     if prices_file:
         from pytest_llmselect.candidates import apply_price_table
@@ -168,13 +182,27 @@ def settings_from_config(config: pytest.Config) -> Settings:
         price=default_price,
         run_log=(base / run_log) if run_log else None,
         bench_rounds=_number(config, "llm_benchmark_rounds", int, low=1),
-        bench_warmup=_number(config, "llm_benchmark_warmup", int, low=0),
+        bench_warmup=warm_rounds,
+        warmup_batch=warm_batch,
+        cost_model=cost_model,
+        latency_sample=_number(config, "llm_latency_sample", int, low=0),
         demos=demo_configs,
         cache_mode=check_mode(str(_value(config, "llm_cache") or "readwrite").strip()),
         cache_path=(base / cache_path) if (cache_path := _value(config, "llm_cache_path")) else None,
         errors=errors,
         truncation=truncation,
     )
+
+
+def parse_warmup(value: Any) -> tuple[bool, int]:
+    """``--llm-benchmark-warmup``: "batch" -> (True, 0): one untimed batch of each kind; "N" ->
+    (False, N) whole untimed rounds. Anything else is a ``SpecError`` naming the value."""
+    text = str(value).strip()
+    if text == "batch":
+        return True, 0
+    if text.isascii() and text.isdigit():
+        return False, int(text)
+    raise SpecError(f"--llm-benchmark-warmup must be 'batch' or a whole number of rounds >= 0, got {value!r}")
 
 
 def parse_constraints(text: str) -> Any:

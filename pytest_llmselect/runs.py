@@ -21,8 +21,10 @@ FRAME_KINDS = ("cases", "results", "overall")
 
 _CASE_COLUMNS = ("task", "case_id", "candidate", "score", "output", "group", "nodeid")
 _RESULT_COLUMNS = ("task", "candidate", "n", "quality", "lo", "hi", "loss", "cost", "objective", "selected",
-                   "min_quality_passed", "verdict")
-_OVERALL_COLUMNS = ("candidate", "quality", "loss", "cost", "objective", "selected")
+                   "min_quality_passed", "verdict", "cost_lo", "cost_hi", "cost_method", "objective_lo",
+                   "objective_hi")
+_OVERALL_COLUMNS = ("candidate", "quality", "loss", "cost", "objective", "selected", "cost_lo", "cost_hi",
+                    "objective_lo", "objective_hi")
 
 
 @dataclass(frozen=True, eq=False)

@@ -21,7 +21,17 @@ from pytest_llmselect.backends.base import Backend, GenerateRequest, Loglikeliho
 from pytest_llmselect.candidates import Candidate
 from pytest_llmselect.cost import Price
 from pytest_llmselect.accounting import ERRORED, SCORED, one_line, score_problem, summarize_missing
-from pytest_llmselect.engine import BatchSizer, Measures, Request, RequestFailed, Result, run_requests
+from pytest_llmselect.engine import (
+    BatchSizer,
+    Measures,
+    Request,
+    RequestFailed,
+    Result,
+    combine_rounds,
+    request_latencies,
+    run_requests,
+    warm_up,
+)
 from pytest_llmselect.errors import BackendError, LLMSelectError, LoadFailed, OutOfMemory, SpecError
 from pytest_llmselect.tasks import MARKER, TaskSpec, call_with_params, task_from_marker
 
@@ -45,8 +55,11 @@ class Settings:
     price: Price = field(default_factory=lambda: Price(usd_per_hour=1.0, source="default"))
     run_log: Path | None = None
     constraints: Any = None  # selection.Constraints; filters before the argmin
-    bench_rounds: int = 1
-    bench_warmup: int = 0
+    bench_rounds: int = 3         # timed rounds of each group's model work
+    bench_warmup: int = 0         # whole untimed rounds before them
+    warmup_batch: bool = True     # one untimed batch of each kind first (lazy init, first allocations)
+    cost_model: str = "time"      # costmodel.COST_MODELS
+    latency_sample: int = 8       # requests per group timed alone at batch size 1 (0: off)
     demos: tuple[Any, ...] = ()  # demos.DemoConfig per --llm-demos entry; candidates already expanded
     cache_mode: str = "readwrite"  # response cache: off | read | readwrite
     cache_path: Path | None = None
@@ -114,6 +127,7 @@ class LLMSession:
         self.load_seconds: dict[str, float] = {c.name: 0.0 for c in settings.candidates}
         self.load_errors: dict[str, str] = {}
         self.model_info: dict[str, dict[str, Any]] = {}
+        self.energy_counters: dict[str, Any] = {}   # device -> (EnergyCounter | None, why not)
         self._current: tuple[Candidate, Backend] | None = None
         from pytest_llmselect.runlog import RunLogWriter, new_run_id
 
@@ -290,6 +304,7 @@ class LLMSession:
             self.model_info[name] = {
                 "num_parameters": info.num_parameters, "device": info.device, "dtype": info.dtype,
                 "source": info.extra.get("source", cand.source),
+                "parameter_bytes": info.extra.get("parameter_bytes"), "buffer_bytes": info.extra.get("buffer_bytes"),
             }
             if "identity" in info.extra:  # a served model: base URL, model name, server (never the key)
                 self.model_info[name]["identity"] = info.extra["identity"]
@@ -381,14 +396,23 @@ class LLMSession:
                 wanted.append(req)
         self._run(group, backend, wanted, item=todo[0])
 
+    def _energy_counter(self, device: str) -> Any:
+        if device not in self.energy_counters:
+            from pytest_llmselect.energy import detect
+
+            self.energy_counters[device] = detect(device)
+        return self.energy_counters[device][0]
+
     def _run(self, group: Group, backend: Backend, requests: Sequence[Request], *,
              item: pytest.Item | None = None) -> None:
-        """Run ``requests``; with ``item`` (the group's prefetch) through pytest-benchmark."""
-        from pytest_llmselect.backends import peak_memory
+        """Run ``requests``; with ``item`` (the group's prefetch) timed as ``_timed`` says."""
         from pytest_llmselect.progress import meter
 
         label = f"{group.task.name} · {group.candidate.name}"
         key = f"group:{label}"
+        batch_size = self._batch_size(group.candidate)
+        counter = self._energy_counter(backend.info.device)
+        calls: list[Measures] = []
 
         # The cache is a layer in front of the model work: hits never reach the timed work below.
         cand = group.candidate
@@ -402,15 +426,19 @@ class LLMSession:
             def show(done: int, total: int) -> None:
                 self.progress.status(key, meter(label, done, total, time.perf_counter() - began, "batch"))
 
-            out = run_requests(backend, todo, batch_size=self._batch_size(group.candidate), measures=fresh,
-                               on_batch=store, on_progress=show)
+            before = counter.read() if counter is not None else None
+            out = run_requests(backend, todo, batch_size=batch_size, measures=fresh, on_batch=store,
+                               on_progress=show)
+            if counter is not None:
+                fresh.energy_joules = counter.read() - before
+            calls.append(fresh)
             return out, fresh
 
         if item is not None:
             self.log_timed("group_start", task=group.task.name, candidate=group.candidate.name,
                            requests=len(todo), cached=len(hits))
         try:
-            results, measured = self._timed(group, backend, todo, work, item=item, peak_memory=peak_memory)
+            results, measured = self._timed(group, backend, todo, work, calls, item=item)
         except BackendError as exc:
             if isinstance(exc.__cause__, OutOfMemory):  # every split tried: this candidate is out, the others go on
                 reason = f"{group.candidate.name}: {exc}"
@@ -436,24 +464,44 @@ class LLMSession:
                          else ("loglikelihood", None, ()))
         self.log_state()
 
-    def _timed(self, group: Group, backend: Backend, todo: Sequence[Request], work: Any, *,
-               item: pytest.Item | None, peak_memory: Any) -> tuple[dict[Request, Result], Measures]:
+    def _timed(self, group: Group, backend: Backend, todo: Sequence[Request], work: Any, calls: list[Measures],
+               *, item: pytest.Item | None) -> tuple[dict[Request, Result], Measures]:
+        """With ``item`` (the group's prefetch): warm-up, then timed rounds through pytest-benchmark,
+        then the per-request latency sample; without, one untimed-round run of ``todo``."""
+        from pytest_llmselect.backends import memory_baseline, peak_memory
+
         if not todo:  # everything came from the cache: no model work to time
             return {}, Measures()
-        with peak_memory(backend.info.device) as peak:
-            if item is None:
-                results, measured = work()
+        s = self.settings
+        timed = item is not None
+        warm_rounds = s.bench_warmup if timed else 0
+        device = backend.info.device
+        batch_size = self._batch_size(group.candidate)
+        warmup_seconds = warm_up(backend, todo, batch_size) if timed and s.warmup_batch else 0.0
+        # The candidate's memory: its weights plus the peak its work adds to what is held just
+        # before the work. Library state that the process's first model work initialises once
+        # (and never frees) is then nobody's, instead of the first candidate's.
+        extra = backend.info.extra
+        weights = int(extra.get("parameter_bytes") or 0) + int(extra.get("buffer_bytes") or 0)
+        baseline = memory_baseline(device, release=timed)
+        with peak_memory(device, baseline, weights) as peak:
+            if not timed:
+                results, _ = work()
             else:
                 from pytest_llmselect.timing import timed_by_benchmark
 
-                results, measured = timed_by_benchmark(
+                results, _ = timed_by_benchmark(
                     self.config, item, group=f"llm: {group.task.name}", name=group.task.name,
                     param=group.candidate.name,
                     params={"task": group.task.name, "candidate": group.candidate.name},
-                    target=work, rounds=self.settings.bench_rounds, warmup_rounds=self.settings.bench_warmup,
+                    target=work, rounds=s.bench_rounds, warmup_rounds=warm_rounds,
                     extra_info={"requests": len(todo), "unit": "seconds for the whole group"},
                 )
-        measured.peak_memory_bytes = peak.bytes
+        measured = combine_rounds(calls[warm_rounds:], timed)
+        measured.warmup_seconds = warmup_seconds + sum(m.model_seconds for m in calls[:warm_rounds])
+        measured.peak_memory_bytes, measured.memory_method = peak.bytes, peak.method
+        if timed and s.latency_sample:
+            measured.request_latencies = request_latencies(backend, todo, s.latency_sample)
         return results, measured
 
     # ---- demonstrations ------------------------------------------------------------
@@ -703,17 +751,23 @@ class LLMSession:
         from pytest_llmselect.finish import measures_dict
 
         group = self.groups.get((task, candidate))
-        cand = self.by_name[candidate]
         measures = group.measures if group is not None else Measures()
         params = self.model_info.get(candidate, {}).get("num_parameters")
-        out = measures_dict(measures, params, parallel=self.parallel)
+        out = measures_dict(measures, params, parallel=self.parallel, cost_model=self.settings.cost_model)
         n = len(self.scores(task, candidate)) or measures.requests
         out["cases"] = n
         out["usd_per_1000_cases"] = dollars_per_1000_cases(
             n_cases=n, model_seconds=measures.model_seconds, input_tokens=measures.input_tokens,
-            output_tokens=measures.output_tokens, price=cand.price or self.settings.price,
+            output_tokens=measures.output_tokens, flops=out["flops"], energy_joules=measures.energy_joules,
+            price=self.price_of(candidate),
         ) if n else None
         return out
+
+    def price_of(self, candidate: str) -> Price:
+        """The price ``candidate`` is charged under the session's cost model."""
+        from pytest_llmselect.costmodel import effective_price
+
+        return effective_price(self.by_name[candidate].price, self.settings.price, self.settings.cost_model)
 
     @property
     def parallel(self) -> bool:

@@ -7,8 +7,9 @@ rounds, so it runs in pedantic mode with explicit rounds and warm-up rounds. Mod
 loading is a separate benchmark in the group ``llm-load``.
 
 When pytest-benchmark is disabled (``--benchmark-disable``, or automatically under
-``pytest -n``) the work simply runs once; our own per-batch timings still feed the
-report, which marks them as taken in parallel when xdist is active.
+``pytest -n``) the same warm-up and timed rounds run without it, so the report's own
+per-round timings (and the cost interval built on them) do not depend on it; under
+xdist the report marks them as taken in parallel.
 """
 
 from __future__ import annotations
@@ -57,9 +58,12 @@ def timed_by_benchmark(
     warmup_rounds: int = 0,
     extra_info: dict[str, Any] | None = None,
 ) -> T:
-    """Run ``target`` through a pytest-benchmark fixture in pedantic mode; return its last result."""
+    """Run ``target`` ``warmup_rounds`` times, then ``rounds`` timed times, through a
+    pytest-benchmark fixture in pedantic mode when one is active; return the last result."""
     bs = benchmark_session(config)
     if bs is None or bs.disabled or bs.skip:
+        for _ in range(warmup_rounds + rounds - 1):
+            target()
         return target()
     from pytest_benchmark.fixture import BenchmarkFixture
 

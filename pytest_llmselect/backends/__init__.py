@@ -98,20 +98,52 @@ def load_backend(cand: "Candidate", *, device: str | None = None, dtype: str | N
 @dataclass
 class Peak:
     bytes: int | None = None
+    method: str | None = None
+
+
+#: How the candidate's memory was measured (``measures.memory_method`` in the report).
+MEMORY_METHODS = {
+    "cuda_allocator_peak": "weights + CUDA allocator peak (torch.cuda.max_memory_allocated) during the work "
+                           "above what was allocated just before it",
+    "rss_peak_growth": "weights + resident-set peak during the work (VmHWM, reset just before it) above the "
+                       "resident set just before it",
+    "rss_growth": "weights + resident set after the work above the resident set just before it "
+                  "(this system cannot reset its peak)",
+}
+
+
+def memory_baseline(device: str, *, release: bool = True) -> int:
+    """Just before some model work: hand freed memory back (``release``; a garbage collection,
+    so not before every unbatched request), return the bytes held now (0 for a served model)."""
+    if device == "remote":
+        return 0
+    hf = _hf()
+    if release:
+        hf.release_freed_memory()
+    return hf.current_memory(device)
 
 
 @contextlib.contextmanager
-def peak_memory(device: str) -> Iterator[Peak]:
-    """Peak memory of the work inside the block: CUDA allocator peak after a reset on GPU;
-    on CPU the process's resident-set high-water mark (cannot be reset, so it is an upper bound).
-    A served model ("remote") has no memory here to measure: the peak stays None."""
+def peak_memory(device: str, baseline: int = 0, weights: int = 0) -> Iterator[Peak]:
+    """The candidate's own peak memory over the work inside the block, in bytes: ``weights``
+    (its parameter and buffer bytes) plus the peak (reset at the start where the system
+    allows) above ``baseline``, the bytes held just before the work (``memory_baseline``).
+    Neither part depends on which candidates ran before. With the defaults (0, 0) it is the
+    plain peak. ``peak.method`` names the measurement (``MEMORY_METHODS``). A served model
+    ("remote") has no memory here to measure: the peak stays None."""
     peak = Peak()
     if device == "remote":
         yield peak
         return
     hf = _hf()
-    hf.reset_peak_memory(device)
+    resettable = hf.reset_peak_memory(device)
     try:
         yield peak
     finally:
-        peak.bytes = hf.read_peak_memory(device)
+        if device.startswith("cuda"):
+            raw, peak.method = hf.read_peak_memory(device), "cuda_allocator_peak"
+        elif resettable:
+            raw, peak.method = hf.read_peak_memory(device), "rss_peak_growth"
+        else:
+            raw, peak.method = hf.current_memory(device), "rss_growth"
+        peak.bytes = weights + max(0, raw - baseline)

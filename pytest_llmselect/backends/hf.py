@@ -57,7 +57,7 @@ from pytest_llmselect.backends.base import (
 )
 from pytest_llmselect.errors import BackendError, CapabilityError, OutOfMemory
 
-__all__ = ["HFBackend", "read_peak_memory", "reset_peak_memory", "resolve_device", "resolve_dtype", "synchronize"]
+__all__ = ["HFBackend", "current_memory", "read_peak_memory", "release_freed_memory", "reset_peak_memory", "resolve_device", "resolve_dtype", "synchronize"]
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 # transformers 4.56 renamed from_pretrained's ``torch_dtype`` to ``dtype``; 5.x warns on the old name.
@@ -110,19 +110,73 @@ def synchronize(device: str | torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def reset_peak_memory(device: str | torch.device) -> None:
-    """Start a new peak-memory window on CUDA; a no-op on CPU (see ``read_peak_memory``)."""
+def _proc_status_kib(field: str) -> int | None:
+    """A ``VmXXX`` line of /proc/self/status in KiB, or None where there is none (not Linux)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def release_freed_memory() -> None:
+    """Collect garbage and hand freed heap pages back to the OS (glibc ``malloc_trim``), so the
+    resident set read next does not still hold what an earlier candidate freed."""
+    gc.collect()
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+        except (OSError, AttributeError):  # not glibc (musl): nothing to trim with
+            pass
+
+
+def current_memory(device: str | torch.device) -> int:
+    """Bytes held now: CUDA bytes allocated on ``device``, or on CPU the process's resident set."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return int(torch.cuda.memory_allocated(device))
+    rss = _proc_status_kib("VmRSS")
+    if rss is not None:
+        return rss * 1024
+    import psutil
+
+    return int(psutil.Process().memory_info().rss)
+
+
+def reset_peak_memory(device: str | torch.device) -> bool:
+    """Start a new peak-memory window; True when the peak can be reset here.
+
+    CUDA: ``torch.cuda.reset_peak_memory_stats``. CPU on Linux: writing ``5`` to
+    ``/proc/self/clear_refs`` resets the resident-set high-water mark ``VmHWM``
+    (Linux >= 4.0, proc(5)). Elsewhere False: the CPU peak cannot be reset.
+    """
     device = torch.device(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
+        return True
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
+            fh.write("5")
+    except OSError:
+        return False
+    return _proc_status_kib("VmHWM") is not None
 
 
 def read_peak_memory(device: str | torch.device) -> int:
-    """Peak memory in bytes: CUDA bytes allocated since the last reset, or on CPU the process's
-    resident-set high-water mark, which covers the whole process life and cannot be reset."""
+    """Peak memory in bytes since the last ``reset_peak_memory``: CUDA bytes allocated, or on
+    CPU the resident-set high-water mark (``VmHWM`` on Linux; elsewhere the process-life peak,
+    which cannot be reset)."""
     device = torch.device(device)
     if device.type == "cuda":
         return int(torch.cuda.max_memory_allocated(device))
+    hwm = _proc_status_kib("VmHWM")
+    if hwm is not None:
+        return hwm * 1024
     try:
         import resource
     except ImportError:  # Windows
@@ -276,6 +330,9 @@ class HFBackend:
         synchronize(torch_device)
         load_seconds = time.perf_counter() - start
         first = next(model.parameters())
+        # The candidate's own weights, whatever else the process holds: parameters and buffers.
+        parameter_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+        buffer_bytes = sum(b.numel() * b.element_size() for b in model.buffers())
         info = ModelInfo(
             name=display_name or name_or_path,
             num_parameters=sum(p.numel() for p in model.parameters()),
@@ -284,7 +341,8 @@ class HFBackend:
             # What the response cache keys a hub model on (a local directory is hashed instead).
             extra={"load_seconds": load_seconds, "source": name_or_path, "backend": "hf",
                    "commit": getattr(model.config, "_commit_hash", None),
-                   "implementation": f"transformers {transformers.__version__}, torch {torch.__version__}"},
+                   "implementation": f"transformers {transformers.__version__}, torch {torch.__version__}",
+                   "parameter_bytes": parameter_bytes, "buffer_bytes": buffer_bytes},
         )
         return cls(model, tokenizer, info)
 

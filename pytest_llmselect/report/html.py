@@ -25,6 +25,7 @@ from .terminal import (
     Table,
     candidates_by_name,
     header_notes,
+    legend_notes,
     is_default_price,
     num,
     overall_heading,
@@ -276,6 +277,7 @@ def render_html(report: Report) -> str:
         body.append('<div class="row">' + "".join(f"<div>{_table_html(t)}</div>" for t in tables[1:]) + "</div>")
         body.append(_cases_html(str(task.get("name")), by_task.get(str(task.get("name")), []), order))
         body.append("</section>")
+    body.append(f'<section id="legend"><h2>Legend</h2>{_notes_html(legend_notes(report))}</section>')
     body.append(_footer(report))
     title = e(f"pytest-llmselect report: {selected_overall(report)}")
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

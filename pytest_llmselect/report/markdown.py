@@ -18,6 +18,7 @@ from .terminal import (
     Report,
     Table,
     header_notes,
+    legend_notes,
     overall_heading,
     overall_table,
     selected_overall,
@@ -80,5 +81,7 @@ def render_markdown(report: Report) -> str:
     if overall.get("results"):
         parts.append(md_table(overall_table(report)))
     parts.append(_notes(selection_notes(overall, overall.get("excluded"), show_selected=False)))
+    parts.append("### Legend")
+    parts.append(_notes(legend_notes(report)))
     parts.append(f"**{md_escape(selected_overall(report))}**")
     return "\n\n".join(p for p in parts if p) + "\n"

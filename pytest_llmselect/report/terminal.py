@@ -126,6 +126,20 @@ def alpha_range(r: Any) -> str:
     return f"[{num(lo)}, {num(hi)}]"
 
 
+def pval(p: Any, digits: int = 2) -> str:
+    """A p-value; one below 0.0005 (the floor of 2,000 resamples is 1/2001) prints as ``< 0.0005``."""
+    if isinstance(p, (int, float)) and not isinstance(p, bool) and 0 <= p < 0.0005:
+        return "< 0.0005"
+    return num(p, digits)
+
+
+def spread(value: Any, lo: Any, hi: Any, digits: int = 4) -> str:
+    """A cost-like value with its interval; an exact one (lo == hi == value) prints alone."""
+    if lo is None or hi is None or (lo == hi == value):
+        return num(value, digits)
+    return f"{num(value, digits)} [{num(lo, 3)}, {num(hi, 3)}]"
+
+
 def mib(nbytes: Any) -> str:
     return DASH if not isinstance(nbytes, (int, float)) else f"{nbytes / 2**20:.1f}"
 
@@ -167,9 +181,11 @@ def price_text(price: Mapping[str, Any] | None) -> str:
     return ", ".join(parts) or "no price"
 
 
-def _cost_cell(cost: Any, candidate: Mapping[str, Any] | None) -> str:
+def _cost_cell(cost: Any, candidate: Mapping[str, Any] | None, lo: Any = None, hi: Any = None) -> str:
     # The mark travels with the number so a default price cannot pass for a quoted one.
-    return num(cost) + (DEFAULT_PRICE_MARK if is_default_price(candidate) else "")
+    mark = DEFAULT_PRICE_MARK if is_default_price(candidate) else ""
+    text = spread(cost, lo, hi)
+    return text.replace(" [", mark + " [", 1) if " [" in text else text + mark
 
 
 def _default_footnote(names_: Sequence[str], report: Report) -> tuple[str, ...]:
@@ -215,8 +231,19 @@ def header_notes(report: Report) -> list[Note]:
             for c in quoted)))
     methods = report.get("methods") or {}
     labels = (("quality_interval", "Quality intervals"), ("comparison", "Comparisons"),
-              ("pick_probability", "Pick probability"))
+              ("cost_interval", "Cost intervals"), ("pick_probability", "Pick probability"))
     notes += [Note(label, str(methods[key])) for key, label in labels if methods.get(key)]
+    notes.append(Note("Cost model", COST_MODEL_TEXT.get(str(settings.get("cost_model") or "time"),
+                                                    str(settings.get("cost_model")))))
+    energy = report.get("energy")
+    if isinstance(energy, Mapping):
+        devices = energy.get("devices") or {}
+        if energy.get("available"):
+            notes.append(Note("Energy", "; ".join(f"{d}: {v.get('source')}" for d, v in devices.items()
+                                                  if v.get("available")) + " (J per 1,000 cases in the measures)"))
+        else:
+            why = "; ".join(f"{d}: {v.get('reason')}" for d, v in devices.items()) or "no model work was measured"
+            notes.append(Note("Energy", f"not available on this machine ({why}), so no energy figures"))
     constraints = {k: v for k, v in (settings.get("constraints") or {}).items() if v is not None}
     if constraints:
         notes.append(Note("Constraints", ", ".join(f"{k} = {num(v)}" for k, v in constraints.items())))
@@ -262,6 +289,61 @@ def accounting_notes(report: Report) -> list[Note]:
         notes.append(Note("Errored cases", f"{errors} case(s) raised instead of recording a score: {how}",
                           warning=True))
     return notes
+COST_MODEL_TEXT = {
+    "time": "time: measured model seconds x USD per hour (plus token prices where set), the mean of the "
+            "timed rounds after an untimed warm-up; its interval comes from the rounds' spread",
+    "tokens": "tokens: input and output tokens x USD per million tokens; exactly reproducible (no interval)",
+    "flops": "flops: 2 x parameters x tokens FLOPs x USD per PFLOP; hardware-independent and exactly "
+             "reproducible (no interval)",
+}
+
+# (term, explanation, shown when): "always", or the comparison method names / report keys it explains.
+LEGEND: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("CI", "confidence interval at the report's level (quality: see Quality intervals; cost: Student t over the "
+           "timed rounds; objective: the two combined in quadrature)", ("always",)),
+    ("MDE", "minimum detectable effect: the smallest difference the comparison would detect with 80% power "
+            "at its (adjusted) level", ("always",)),
+    ("p adj", "p-value adjusted for comparing several candidates with the selected (Bonferroni: p x m)",
+     ("always",)),
+    ("Holm", "p-values adjusted by Holm's step-down method over the comparisons with the selected", ("p_holm",)),
+    ("McNemar", "paired test on the cases where exactly one of two candidates is right (0/1 scores); Tango's "
+                "score test is McNemar's at a difference of 0", ("tango_score", "mcnemar_exact", "mcnemar-exact")),
+    ("Tango", "Tango's score test and interval for a paired difference of 0/1 outcomes", ("tango_score",)),
+    ("paired t", "Student t test on per-case differences (with the cost's variance added: Welch-Satterthwaite)",
+     ("paired_t", "paired_t_welch")),
+    ("permutation", "paired sign-flip permutation test on per-case differences (exact, or 2,000 resamples "
+                    "whose floor is p = 1/2001)", ("permutation_exact", "permutation_mc")),
+    ("p < 0.0005", "a p-value below 0.0005 (e.g. at a resampling test's floor), printed so rather than as a "
+                   "rounded 0", ("always",)),
+    ("wins", "share of bootstrap resamples in which the candidate has the lowest objective", ("always",)),
+    ("TTFT", "time to first token: from the start of a batch's generation to its first new token", ("always",)),
+    ("batch p50/p95", "batch latency: the wall time of the batch that served a case", ("always",)),
+    ("req p50", "per-request latency: a sample of requests run alone at batch size 1, what one caller waits",
+     ("always",)),
+    ("weights / peak MiB", "the candidate's parameter and buffer bytes / its own peak memory, measured as the "
+                           "footnote of the measures table says", ("always",)),
+    ("alpha boundary", "alpha where the selection changes hands; UNCERTAIN when the two candidates' cost or "
+                       "loss difference is within its interval", ("always",)),
+)
+
+
+def _report_markers(report: Report) -> set[str]:
+    found: set[str] = set()
+    for task in report.get("tasks") or []:
+        for r in task.get("results") or []:
+            for key in ("comparison", "quality_comparison"):
+                cmp = r.get(key) or {}
+                if cmp.get("method"):
+                    found.add(str(cmp["method"]))
+                if cmp.get("p_holm") is not None:
+                    found.add("p_holm")
+    return found
+
+
+def legend_notes(report: Report) -> list[Note]:
+    """One line per abbreviation and test the report uses, the same in every format."""
+    markers = _report_markers(report) | {"always"}
+    return [Note(term, text) for term, text, when in LEGEND if markers & set(when)]
 
 
 def task_heading(task: Mapping[str, Any]) -> str:
@@ -297,10 +379,28 @@ def selection_notes(block: Mapping[str, Any], extra_excluded: Mapping[str, Any] 
     if excluded:
         notes.append(Note("Excluded", "; ".join(f"{k} ({v})" for k, v in excluded.items())))
     notes.append(Note("Pareto front", names(block.get("pareto") or [])))
+    noisy = [n for n in sel.get("cost_within_noise") or [] if n != selected]
+    if noisy:
+        notes.append(Note("Cost within noise", f"the cost difference between {names(noisy)} and {selected} is "
+                          "within measurement noise (its interval holds 0): on cost alone they cannot be told "
+                          "apart; a deterministic --llm-cost-model (tokens, flops) can"))
     ranges = block.get("alpha_ranges") or {}
     if ranges:
         notes.append(Note("Selected for alpha in", "; ".join(f"{k} {alpha_range(v)}" for k, v in ranges.items())))
+    bounds = block.get("alpha_boundaries") or []
+    if bounds:
+        notes.append(Note("Alpha boundaries", "; ".join(_boundary(b) for b in bounds),
+                          warning=any(b.get("uncertain") for b in bounds)))
     return notes
+
+
+def _boundary(b: Mapping[str, Any]) -> str:
+    where = f"{num(b.get('alpha'))} ({b.get('below')} | {b.get('above')})"
+    if b.get("uncertain"):
+        return f"{where} UNCERTAIN: {b.get('reason')}"
+    return f"{where} between {num(b.get('lo'), 3)} and {num(b.get('hi'), 3)}"
+
+
 
 
 def percent(share: Any) -> str:
@@ -364,14 +464,15 @@ def task_tables(task: Mapping[str, Any], report: Report) -> list[Table]:
         (str(r.get("candidate")), num(r.get("n")), *((num(r.get("n_errors", 0)),) if show_errors else ()),
          *((num(r.get("n_missing")),) if show_missing else ()),
          interval(r.get("quality"), r.get("lo"), r.get("hi")),
-         _cost_cell(r.get("cost"), cands.get(str(r.get("candidate")))), num(r.get("objective")),
+         _cost_cell(r.get("cost"), cands.get(str(r.get("candidate"))), r.get("cost_lo"), r.get("cost_hi")),
+         spread(r.get("objective"), r.get("objective_lo"), r.get("objective_hi")),
          percent(shares.get(r.get("candidate"))),
          pass_text.get(r.get("min_quality_passed"), str(r.get("min_quality_passed"))),
          _verdict(r, selected, excluded))
         for r in results)
     missing_col: tuple[str, ...] = ("not run",) if show_missing else ()
     tables = [Table(
-        title="Results",
+        title=f"Results (cost and objective with their {ci} where they vary)",
         headers=("candidate", "n", *(("errors",) if show_errors else ()), *missing_col, f"quality [{ci}]",
                  "cost $/1k", "objective", "wins", "min quality", "verdict"),
         rows=rows, numeric=(False, True, *((True,) if show_errors else ()), *((True,) if show_missing else ()),
@@ -402,7 +503,7 @@ def task_tables(task: Mapping[str, Any], report: Report) -> list[Table]:
 def _comparison_cells(cmp: Mapping[str, Any], quality: bool) -> tuple[str, ...]:
     if not cmp:
         return (DASH, DASH, DASH) if quality else (DASH, DASH)
-    p = num(cmp.get("p_adjusted", cmp.get("p_holm")), 2)
+    p = pval(cmp.get("p_adjusted", cmp.get("p_holm")))
     if quality:
         return (interval(cmp.get("diff"), cmp.get("lo"), cmp.get("hi"), signed=True), p,
                 str(cmp.get("verdict") or DASH))
@@ -459,32 +560,49 @@ def _demos_table(results: Sequence[Mapping[str, Any]], cands: Mapping[str, Mappi
 
 # (header, getter) of the optional measures columns; a column shows only if some row has it.
 _MEASURE_COLUMNS: tuple[tuple[str, Any], ...] = (
-    ("params", lambda m, c: count(c.get("num_parameters")) if c.get("num_parameters") is not None else None),
-    ("lat p50 s", lambda m, c: num(m.get("latency_p50"), 3) if m.get("latency_p50") is not None else None),
-    ("lat p95 s", lambda m, c: num(m.get("latency_p95"), 3) if m.get("latency_p95") is not None else None),
-    ("TTFT p50 s", lambda m, c: num(m.get("ttft_p50"), 3) if m.get("ttft_p50") is not None else None),
-    ("tokens/s", lambda m, c: num(m.get("tokens_per_second"), 4) if m.get("tokens_per_second") is not None else None),
-    ("peak MiB", lambda m, c: mib(m.get("peak_memory_bytes")) if m.get("peak_memory_bytes") is not None else None),
-    ("model s", lambda m, c: num(m.get("model_seconds"), 3) if m.get("model_seconds") is not None else None),
-    ("loads", lambda m, c: num(c.get("loads")) if c.get("loads") is not None else None),
-    ("cached", lambda m, c: f"{m['cache_hits']}/{num(m.get('requests'))}" if m.get("cache_hits") else None),
+    ("params", lambda m, c, r: count(c.get("num_parameters")) if c.get("num_parameters") is not None else None),
+    ("batch p50 s", lambda m, c, r: num(m.get("latency_p50"), 3) if m.get("latency_p50") is not None else None),
+    ("batch p95 s", lambda m, c, r: num(m.get("latency_p95"), 3) if m.get("latency_p95") is not None else None),
+    ("req p50 s", lambda m, c, r: num(m.get("request_latency_p50"), 3)
+     if m.get("request_latency_p50") is not None else None),
+    ("TTFT p50 s", lambda m, c, r: num(m.get("ttft_p50"), 3) if m.get("ttft_p50") is not None else None),
+    ("tokens/s", lambda m, c, r: num(m.get("tokens_per_second"), 4) if m.get("tokens_per_second") is not None
+     else None),
+    ("weights MiB", lambda m, c, r: mib((c.get("parameter_bytes") or 0) + (c.get("buffer_bytes") or 0))
+     if c.get("parameter_bytes") is not None else None),
+    ("peak MiB", lambda m, c, r: mib(m.get("peak_memory_bytes")) if m.get("peak_memory_bytes") is not None else None),
+    ("energy J/1k", lambda m, c, r: num(r.get("energy_joules_per_1000_cases"), 3)
+     if r.get("energy_joules_per_1000_cases") is not None else None),
+    ("model s", lambda m, c, r: num(m.get("model_seconds"), 3) if m.get("model_seconds") is not None else None),
+    ("rounds", lambda m, c, r: num(len(m["round_seconds"])) if m.get("round_seconds") else None),
+    ("loads", lambda m, c, r: num(c.get("loads")) if c.get("loads") is not None else None),
+    ("cached", lambda m, c, r: f"{m['cache_hits']}/{num(m.get('requests'))}" if m.get("cache_hits") else None),
 )
+
+MEMORY_METHOD_TEXT = {
+    "cuda_allocator_peak": "weights + CUDA allocator peak during its work above what was allocated just before it",
+    "rss_peak_growth": "weights + resident-set peak during its work (reset before it) above the resident set "
+                       "just before it",
+    "rss_growth": "weights + resident set after its work above the resident set just before it",
+}
 
 
 def _measures_table(results: Sequence[Mapping[str, Any]], cands: Mapping[str, Mapping[str, Any]]) -> Table | None:
     if not any(r.get("measures") for r in results):
         return None  # a task without timings (e.g. replayed outputs) gets no empty table
-    cells = [[get(r.get("measures") or {}, cands.get(str(r.get("candidate"))) or {}) for _, get in _MEASURE_COLUMNS]
-             for r in results]
+    cells = [[get(r.get("measures") or {}, cands.get(str(r.get("candidate"))) or {}, r)
+              for _, get in _MEASURE_COLUMNS] for r in results]
     keep = [i for i in range(len(_MEASURE_COLUMNS)) if any(row[i] is not None for row in cells)]
-    footnotes = ()
+    footnotes: tuple[str, ...] = ()
     if any((r.get("measures") or {}).get("parallel") for r in results):
         footnotes = ("timings taken under pytest -n (in parallel): less reliable",)
     if any((r.get("measures") or {}).get("cache_hits") for r in results):
         footnotes = (*footnotes, "cached: requests served from the response cache, of all requests; their "
                      "latency, model seconds and tokens are those measured when they were computed")
+    methods = sorted({str(m) for r in results if (m := (r.get("measures") or {}).get("memory_method"))})
+    footnotes += tuple(f"peak MiB: the candidate's own memory: {MEMORY_METHOD_TEXT.get(m, m)}" for m in methods)
     return Table(
-        title="Measures (latency and time to first token in s, peak memory in MiB)",
+        title="Measures (latency and time to first token in s, memory in MiB)",
         headers=("candidate", *(_MEASURE_COLUMNS[i][0] for i in keep)),
         rows=tuple((str(r.get("candidate")), *(row[i] or DASH for i in keep)) for r, row in zip(results, cells)),
         numeric=(False, *(True for _ in keep)),
@@ -503,8 +621,10 @@ def overall_table(report: Report) -> Table:
     show_quality = any(r.get("quality") is not None for r in results)
     label = "1 - loss" if isinstance(basis, str) and basis.startswith("1 - ") else "quality"
     rows = tuple((str(r.get("candidate")), *((qual(r.get("quality")),) if show_quality else ()),
-                  qual(r.get("loss")), _cost_cell(r.get("cost"), cands.get(str(r.get("candidate")))),
-                  num(r.get("objective")), percent(shares.get(r.get("candidate"))))
+                  qual(r.get("loss")),
+                  _cost_cell(r.get("cost"), cands.get(str(r.get("candidate"))), r.get("cost_lo"), r.get("cost_hi")),
+                  spread(r.get("objective"), r.get("objective_lo"), r.get("objective_hi")),
+                  percent(shares.get(r.get("candidate"))))
                  for r in results)
     notes = (f"{label}: {basis}",) if show_quality and label != "quality" else ()
     return Table(title="Overall",
@@ -583,5 +703,7 @@ def render_terminal(report: Report) -> str:
     if overall.get("results"):
         parts.append(_render_table(overall_table(report)))
     parts.append(_render_notes(selection_notes(overall, overall.get("excluded"), show_selected=False)))
+    parts.append(_rule("Legend", "-"))
+    parts.append(_render_notes(legend_notes(report)))
     parts.append(selected_overall(report))
     return "\n\n".join(p for p in parts if p) + "\n"

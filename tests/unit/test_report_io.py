@@ -213,7 +213,8 @@ def test_results_frame(run: Run) -> None:
 
 def test_overall_frame(run: Run) -> None:
     frame = run.to_frame("overall")
-    assert list(frame.columns) == ["candidate", "quality", "loss", "cost", "objective", "selected"]
+    assert list(frame.columns) == ["candidate", "quality", "loss", "cost", "objective", "selected", "cost_lo",
+                                   "cost_hi", "objective_lo", "objective_hi"]
     assert frame["selected"].tolist() == [False, True, False]
 
 

@@ -1,0 +1,106 @@
+"""Cost uncertainty, cost model, energy, memory method and legend in every report format."""
+
+from __future__ import annotations
+
+import html as _html
+import re
+
+from pytest_llmselect.energy import detect
+from pytest_llmselect.report import render_html, render_markdown, render_terminal
+from pytest_llmselect.report.terminal import legend_notes, pval
+from tests.report_samples import sample_report
+
+
+def _with_cost_uncertainty() -> dict:
+    report = sample_report(hostile=False)
+    task = report["tasks"][0]
+    for r in task["results"]:
+        r["cost_lo"], r["cost_hi"] = r["cost"] * 0.5, r["cost"] * 1.5
+        r["cost_method"] = "t interval over 3 timing rounds"
+        r["objective_lo"], r["objective_hi"] = r["objective"] - 1.25, r["objective"] + 1.75
+        r["measures"]["memory_method"] = "rss_peak_growth"
+        r["measures"]["request_latency_p50"] = 0.00123
+        r["measures"]["round_seconds"] = [1.0, 1.1, 0.9]
+    task["selection"]["cost_within_noise"] = ["zoo:tiny"]
+    task["alpha_boundaries"] = [
+        {"alpha": 0.0164, "below": "zoo:tiny", "above": "zoo:small", "uncertain": True,
+         "reason": "cost difference within its interval", "lo": None, "hi": None}]
+    report["settings"]["cost_model"] = "time"
+    report["energy"] = {"available": False, "devices": {"cpu": {"available": False, "source": None,
+                                                                "reason": "no RAPL counter here"}}}
+    return report
+
+
+def test_every_format_shows_cost_interval_noise_boundaries_energy_memory_method_and_legend():
+    report = _with_cost_uncertainty()
+    small = next(r for r in report["tasks"][0]["results"] if r["candidate"] == "zoo:small")
+    texts = {"terminal": render_terminal(report), "md": render_markdown(report), "html": render_html(report)}
+    for fmt, text in texts.items():
+        if fmt != "terminal":  # markup off first, then the entities it escaped
+            text = _html.unescape(re.sub(r"<[^>]+>", " ", text).replace("\\", "").replace("**", ""))
+        flat = " ".join(text.split())
+        assert f"[{small['cost'] * 0.5:.3g}, {small['cost'] * 1.5:.3g}]" in flat, fmt
+        assert "within measurement noise" in flat and "UNCERTAIN: cost difference within its interval" in flat, fmt
+        assert "not available on this machine (cpu: no RAPL counter here)" in flat, fmt
+        assert "resident-set peak during its work" in flat and "req p50 s" in flat, fmt
+        assert "Cost model" in flat and "time: measured model seconds" in flat, fmt
+        for note in legend_notes(report):
+            assert " ".join(f"{note.label}: {note.text}".split())[:60] in flat, (fmt, note.label)
+        for term in ("CI", "MDE", "p adj", "p < 0.0005", "TTFT", "batch p50/p95", "req p50", "alpha boundary"):
+            assert term in [n.label for n in legend_notes(report)]
+
+
+def test_legend_explains_exactly_the_tests_the_report_used():
+    report = sample_report(hostile=False)
+    cmp = report["tasks"][0]["results"][0]["comparison"]
+    cmp.update(method="permutation_mc", p_holm=0.1)
+    labels = [n.label for n in legend_notes(report)]
+    assert "permutation" in labels and "Holm" in labels
+    for task in report["tasks"]:
+        for r in task["results"]:
+            for key in ("comparison", "quality_comparison"):
+                if r.get(key):
+                    r[key]["method"] = "paired_t"
+                    r[key].pop("p_holm", None)
+    labels = [n.label for n in legend_notes(report)]
+    assert "paired t" in labels and "permutation" not in labels and "Holm" not in labels
+    assert "McNemar" not in labels and len(labels) == len(set(labels))
+
+
+def test_p_value_at_its_floor_prints_as_below_half_a_thousandth():
+    assert pval(1 / 2001) == "< 0.0005" and pval(0.0) == "< 0.0005"
+    assert pval(0.0005) == "0.0005" and pval(0.03) == "0.03" and pval(None) == "-"
+    report = sample_report(hostile=False)
+    report["tasks"][0]["results"][0]["comparison"]["p_adjusted"] = 1 / 2001
+    text = render_terminal(report)
+    table = text[text.index("Paired comparison"):text.index("Measures (")]
+    row = next(ln for ln in table.splitlines() if "zoo:tiny" in ln)
+    assert "< 0.0005" in row
+    assert "| < 0.0005 |" in _html.unescape(render_markdown(report))
+
+
+def _rapl(root, uj: int, span: int = 1_000_000) -> None:
+    pkg = root / "intel-rapl:0"
+    (pkg / "intel-rapl:0:0").mkdir(parents=True, exist_ok=True)  # a sub-domain: must not be added again
+    (pkg / "energy_uj").write_text(f"{uj}\n")
+    (pkg / "max_energy_range_uj").write_text(f"{span}\n")
+    (pkg / "intel-rapl:0:0" / "energy_uj").write_text("5\n")
+
+
+def test_rapl_counter_reads_joules_across_a_wrap_around(tmp_path):
+    _rapl(tmp_path, 900_000)
+    counter, why = detect("cpu", powercap=tmp_path)
+    assert counter is not None and why == "" and "RAPL" in counter.source
+    assert counter.read() == 0.0
+    _rapl(tmp_path, 950_000)
+    assert abs(counter.read() - 0.05) < 1e-9
+    _rapl(tmp_path, 50_000)  # wrapped at 1 J
+    assert abs(counter.read() - 0.15) < 1e-9
+
+
+def test_no_or_unreadable_energy_counter_says_why(tmp_path):
+    counter, why = detect("cpu", powercap=tmp_path / "missing")
+    assert counter is None and "does not exist" in why
+    (tmp_path / "intel-rapl:0").mkdir()
+    counter, why = detect("cpu", powercap=tmp_path)
+    assert counter is None and "not readable" in why

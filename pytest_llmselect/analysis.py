@@ -336,7 +336,7 @@ def _cost_noise(rows: Sequence[dict[str, Any]], selected: str | None, level: flo
         return []
     noisy = []
     for row in rows:
-        if row is base:
+        if row is base or row.get("cost") is None or base.get("cost") is None:  # no case: no cost
             continue
         diff = cost_difference(
             (row["cost"], row.get("cost_lo"), row.get("cost_hi"), len(row["measures"].get("round_seconds") or [])),

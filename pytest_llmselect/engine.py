@@ -21,7 +21,7 @@ from pytest_llmselect.backends.base import (
     LoglikelihoodRequest,
     LoglikelihoodResult,
 )
-from pytest_llmselect.errors import BackendError, OutOfMemory
+from pytest_llmselect.errors import BackendError, CapabilityError, OutOfMemory
 
 Request = Union[GenerateRequest, LoglikelihoodRequest]
 Result = Union[GenerateResult, LoglikelihoodResult]
@@ -139,9 +139,12 @@ OnBatch = Callable[[Sequence[Request], Sequence[Result], float], None]
 @dataclass(frozen=True)
 class RequestFailed:
     """The result slot of a request that could not run; the case that asks for it fails with
-    ``error`` (one line) and the other requests of its batch keep their results."""
+    ``error`` (one line) and the other requests of its batch keep their results.
+    ``capability``: the message of a ``CapabilityError`` (the candidate cannot do what the
+    case asks), so the case fails with that one line and no traceback."""
 
     error: str
+    capability: str | None = None
 
 
 def run_requests(
@@ -204,7 +207,8 @@ def run_requests(
 
 def _failed(exc: Exception) -> RequestFailed:
     lines = str(exc).strip().splitlines()
-    return RequestFailed(f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": "))
+    return RequestFailed(f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": "),
+                         capability=str(exc) if isinstance(exc, CapabilityError) else None)
 
 
 def _isolate(backend: Backend, batch: list[Request], measures: Measures,

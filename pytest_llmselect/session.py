@@ -22,7 +22,7 @@ from pytest_llmselect.candidates import Candidate
 from pytest_llmselect.cost import Price
 from pytest_llmselect.accounting import ERRORED, SCORED, one_line, score_problem, summarize_missing
 from pytest_llmselect.engine import BatchSizer, Measures, Request, RequestFailed, Result, run_requests
-from pytest_llmselect.errors import BackendError, LLMSelectError, LoadFailed, OutOfMemory, SpecError
+from pytest_llmselect.errors import BackendError, CapabilityError, LLMSelectError, LoadFailed, OutOfMemory, SpecError
 from pytest_llmselect.tasks import MARKER, TaskSpec, call_with_params, task_from_marker
 
 if TYPE_CHECKING:
@@ -509,6 +509,8 @@ class LLMSession:
         results = [group.cache[r] for r in requests]
         for res in results:
             if isinstance(res, RequestFailed):  # only this case fails; the group's other results stand
+                if res.capability is not None:
+                    raise CapabilityError(res.capability)
                 raise BackendError(f"{group.candidate.name} could not run a request of this case: {res.error}")
         dropped = sum(getattr(res, "truncated_tokens", 0) for res in dict.fromkeys(results))
         if dropped:

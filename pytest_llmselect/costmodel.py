@@ -256,7 +256,7 @@ def group_cost(n: int, m: Mapping[str, Any], price: Price, level: float, cost_mo
     interval is the cost at the ends of the t interval of the round seconds (``mean_interval``)
     shifted to ``model_seconds``; otherwise the cost is exact (lo == hi == cost). With one
     round there is no interval (None, None)."""
-    seconds = float(m.get("model_seconds", 0.0))
+    seconds = float(m.get("model_seconds") or 0.0)
     flops = m.get("flops")
     energy = m.get("energy_joules")
     method_extra = ""
@@ -265,8 +265,8 @@ def group_cost(n: int, m: Mapping[str, Any], price: Price, level: float, cost_mo
 
     def at(s_: float) -> float:
         return dollars_per_1000_cases(
-            n_cases=n, model_seconds=s_, input_tokens=int(m.get("input_tokens", 0)),
-            output_tokens=int(m.get("output_tokens", 0)), flops=flops, energy_joules=energy, price=price)
+            n_cases=n, model_seconds=s_, input_tokens=int(m.get("input_tokens") or 0),
+            output_tokens=int(m.get("output_tokens") or 0), flops=flops, energy_joules=energy, price=price)
 
     cost = at(seconds)
     if price.usd_per_kwh is not None and energy is None:

@@ -23,6 +23,7 @@ Probability = Annotated[float, Field(allow_inf_nan=False, ge=0, le=1)]
 Count = Annotated[int, Field(ge=0, le=10**15)]
 Name = Annotated[str, Field(min_length=1)]
 Scalar = Union[str, int, float, bool, None]
+CostModel = Literal["time", "tokens", "flops"]
 
 
 class _Model(BaseModel):
@@ -33,6 +34,8 @@ class Price(_Model):
     usd_per_hour: Optional[NonNegative] = None
     usd_per_million_input_tokens: Optional[NonNegative] = None
     usd_per_million_output_tokens: Optional[NonNegative] = None
+    usd_per_pflop: Optional[NonNegative] = None
+    usd_per_kwh: Optional[NonNegative] = None
     source: Optional[str] = None
 
 
@@ -49,6 +52,8 @@ class Candidate(_Model):
     load_error: Optional[str] = None
     status: Optional[Literal["evaluated", "load_failed", "not_run"]] = None
     price: Optional[Price] = None
+    parameter_bytes: Optional[Count] = None
+    buffer_bytes: Optional[Count] = None
 
 
 class Measures(_Model):
@@ -67,6 +72,24 @@ class Measures(_Model):
     peak_memory_bytes: Optional[NonNegative] = None
     flops: Optional[NonNegative] = None
     parallel: Optional[bool] = None
+    round_seconds: Optional[list[NonNegative]] = None
+    warmup_seconds: Optional[NonNegative] = None
+    cost_model: Optional[CostModel] = None
+    request_latency_p50: Optional[NonNegative] = None
+    request_latency_p95: Optional[NonNegative] = None
+    request_latency_n: Optional[Count] = None
+    memory_method: Optional[str] = None
+    energy_joules: Optional[NonNegative] = None
+    cache_hits: Optional[Count] = None
+
+
+class CostComparison(_Model):
+    vs: Optional[str] = None
+    diff: Optional[Finite] = None
+    lo: Optional[Finite] = None
+    hi: Optional[Finite] = None
+    within_noise: Optional[bool] = None
+    method: Optional[str] = None
 
 
 class Comparison(_Model):
@@ -109,6 +132,15 @@ class Result(_Model):
     min_quality_passed: Optional[bool] = None
     comparison: Optional[Comparison] = None
     quality_comparison: Optional[Comparison] = None
+    loss_lo: Optional[Finite] = None
+    loss_hi: Optional[Finite] = None
+    cost_lo: Optional[NonNegative] = None
+    cost_hi: Optional[NonNegative] = None
+    cost_method: Optional[str] = None
+    objective_lo: Optional[Finite] = None
+    objective_hi: Optional[Finite] = None
+    energy_joules_per_1000_cases: Optional[NonNegative] = None
+    cost_comparison: Optional[CostComparison] = None
 
 
 class Selection(_Model):
@@ -117,6 +149,7 @@ class Selection(_Model):
     excluded: Optional[dict[str, str]] = None
     ties: Optional[list[str]] = None
     near_ties: Optional[list[str]] = None
+    cost_within_noise: Optional[list[str]] = None
 
 
 def _lower_end_known(pair: list[Optional[float]]) -> list[Optional[float]]:
@@ -128,6 +161,16 @@ def _lower_end_known(pair: list[Optional[float]]) -> list[Optional[float]]:
 # [low, high]; a null high end is unbounded; the whole range null means "never selected".
 AlphaRange = Optional[Annotated[list[Optional[NonNegative]], Field(min_length=2, max_length=2),
                                 AfterValidator(_lower_end_known)]]
+
+
+class AlphaBoundary(_Model):
+    alpha: NonNegative
+    below: Name
+    above: Name
+    uncertain: bool
+    reason: Optional[str] = None
+    lo: Optional[NonNegative] = None
+    hi: Optional[NonNegative] = None
 
 
 class Generation(_Model):
@@ -155,6 +198,7 @@ class Task(_Model):
     clear_pick: Optional[bool] = None
     runner_up: Optional[str] = None
     cases_needed: Optional[Count] = None
+    alpha_boundaries: Optional[list[AlphaBoundary]] = None
 
 
 class OverallResult(_Model):
@@ -163,6 +207,12 @@ class OverallResult(_Model):
     loss: Optional[NonNegative] = None
     cost: Optional[NonNegative] = None
     objective: Optional[Finite] = None
+    loss_lo: Optional[Finite] = None
+    loss_hi: Optional[Finite] = None
+    cost_lo: Optional[NonNegative] = None
+    cost_hi: Optional[NonNegative] = None
+    objective_lo: Optional[Finite] = None
+    objective_hi: Optional[Finite] = None
 
 
 class Overall(_Model):
@@ -176,6 +226,7 @@ class Overall(_Model):
     pick_probability: Optional[dict[str, Probability]] = None
     clear_pick: Optional[bool] = None
     runner_up: Optional[str] = None
+    alpha_boundaries: Optional[list[AlphaBoundary]] = None
 
 
 class Case(_Model):
@@ -213,6 +264,18 @@ class Settings(_Model):
     weights: Optional[dict[str, NonNegative]] = None
     constraints: Optional[dict[str, Optional[NonNegative]]] = None
     errors: Optional[Literal["worst", "exclude"]] = None
+    cost_model: Optional[CostModel] = None
+
+
+class EnergyDevice(_Model):
+    available: Optional[bool] = None
+    source: Optional[str] = None
+    reason: Optional[str] = None
+
+
+class Energy(_Model):
+    available: Optional[bool] = None
+    devices: Optional[dict[str, EnergyDevice]] = None
 
 
 class Subset(_Model):
@@ -249,6 +312,7 @@ class Report(_Model):
     machine: Optional[dict[str, Scalar]] = None
     created: Optional[str] = None
     methods: Optional[dict[str, str]] = None
+    energy: Optional[Energy] = None
 
     @model_validator(mode="after")
     def _scores_in_their_task_range(self) -> Report:

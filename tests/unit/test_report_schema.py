@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from pytest_llmselect.analysis import AnalysisSettings, analyze, inputs_from_report
 from pytest_llmselect.errors import DataError, SpecError
 from pytest_llmselect.gate import GateSettings, compare_runs
-from pytest_llmselect.report import render_markdown, render_terminal
+from pytest_llmselect.report import render_html, render_markdown, render_terminal
 from pytest_llmselect.report.jsonio import load_report, to_json
 from tests.report_samples import sample_report
 
@@ -41,7 +41,47 @@ def _accounted_report() -> dict[str, Any]:
             "candidates": candidates, "cases": cases}
 
 
-VALID = [json.loads(to_json(sample_report())), json.loads(to_json(_accounted_report()))]
+def _timed_report() -> dict[str, Any]:
+    """A report with every cost field issue 9 adds: timing rounds (so cost intervals, cost
+    comparisons and uncertain alpha boundaries), energy, the candidates' own bytes."""
+    cases = [{"task": "t", "case_id": f"c{i}", "candidate": name, "score": float(i < 3 + 2 * k),
+              "status": "scored", "output": "x", "group": None, "nodeid": f"{name}{i}"}
+             for k, name in enumerate(("a", "b", "c")) for i in range(9)]
+    candidates = [{"name": n, "spec": n, "status": "evaluated", "load_error": None,
+                   "parameter_bytes": 4000 * (k + 1), "buffer_bytes": 8,
+                   "price": {"usd_per_hour": 1.0, "usd_per_pflop": None, "usd_per_kwh": 0.2, "source": "default"}}
+                  for k, n in enumerate(("a", "b", "c"))]
+
+    def measures(k: int) -> dict[str, Any]:
+        rounds = [1.0 + k + 0.1 * j for j in range(3)]
+        return {"model_seconds": sum(rounds) / 3, "round_seconds": rounds, "warmup_seconds": 0.2,
+                "cost_model": "time", "input_tokens": 90, "output_tokens": 9, "latency_p50": 0.1,
+                "latency_p95": 0.2, "request_latency_p50": 0.01, "request_latency_p95": 0.02,
+                "request_latency_n": 4, "peak_memory_bytes": 1000, "memory_method": "rss_peak_growth",
+                "energy_joules": 3.0 + k, "cache_hits": 0}
+
+    inputs = {"candidates": candidates, "cases": cases, "missing": [],
+              "tasks": [{"name": "t", "metric": "exact_match", "higher_is_better": True, "weight": 1.0,
+                         "score_range": [0.0, 1.0]}],
+              "measures": {("t", n): measures(k) for k, n in enumerate(("a", "b", "c"))}}
+    derived = analyze(inputs, AnalysisSettings(alpha=0.5))
+    energy = {"available": True, "devices": {"cpu": {"available": True, "source": "rapl", "reason": None}}}
+    return {"schema_version": 1, "complete": True, "missing": [], **derived, "energy": energy,
+            "candidates": candidates, "cases": cases}
+
+
+VALID = [json.loads(to_json(sample_report())), json.loads(to_json(_accounted_report())),
+         json.loads(to_json(_timed_report()))]
+
+
+def test_the_timed_report_carries_every_cost_field():
+    """The fuzzed reports must include issue 9's fields, or the fuzzing never reaches them."""
+    row = VALID[2]["tasks"][0]["results"][1]
+    for key in ("cost_lo", "cost_hi", "cost_method", "objective_lo", "objective_hi", "loss_lo", "loss_hi",
+                "energy_joules_per_1000_cases", "cost_comparison"):
+        assert row.get(key) is not None, key
+    assert VALID[2]["tasks"][0]["alpha_boundaries"] and VALID[2]["settings"]["cost_model"] == "time"
+    assert VALID[2]["overall"]["results"][0]["objective_lo"] is not None
 
 
 def _paths(obj: Any, path: tuple = ()) -> list[tuple]:
@@ -110,11 +150,26 @@ def test_any_mutation_is_loaded_and_used_or_one_data_error(tmp_path_factory, cas
     _use(report)
 
 
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated())
+def test_any_accepted_mutation_renders_as_html(tmp_path_factory, case):
+    """The HTML renderer (slower: it draws the plots) on fewer mutations than the others."""
+    data, done = case
+    path = tmp_path_factory.mktemp("runs") / "run.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    try:
+        report = load_report(path)
+    except DataError:
+        return
+    assert "</html>" in render_html(report), done
+
+
 def test_the_valid_reports_load_and_are_used(tmp_path):
     for i, data in enumerate(VALID):
         path = tmp_path / f"{i}.json"
         path.write_text(json.dumps(data), encoding="utf-8")
         _use(load_report(path))
+        render_html(load_report(path))
 
 
 @pytest.mark.parametrize(("mutate", "message"), [

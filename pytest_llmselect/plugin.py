@@ -46,7 +46,9 @@ OPTIONS: list[tuple[str, str, str, str, Any]] = [
      "usd_per_million_input_tokens / usd_per_million_output_tokens / usd_per_pflop / usd_per_kwh", "string", ""),
     ("--llm-benchmark-rounds", "llm_benchmark_rounds",
      "timed rounds of each (task, candidate) group's model work (pytest-benchmark pedantic rounds); "
-     "the cost interval comes from their spread (1: no interval)", "string", "3"),
+     "the cost interval comes from their spread (1: no interval); 'auto' (default): 3 where cost is "
+     "priced by time, 1 where it is exact (tokens, flops, token-priced APIs), so a paid API is not "
+     "called once per round for nothing", "string", "auto"),
     ("--llm-benchmark-warmup", "llm_benchmark_warmup",
      "untimed warm-up before the timed rounds: 'batch' (one batch of each kind of request), "
      "N whole rounds, or 0 for none", "string", "batch"),
@@ -181,7 +183,8 @@ def settings_from_config(config: pytest.Config) -> Settings:
         seed=_number(config, "llm_seed", int, low=0),
         price=default_price,
         run_log=(base / run_log) if run_log else None,
-        bench_rounds=_number(config, "llm_benchmark_rounds", int, low=1),
+        bench_rounds=None if str(_value(config, "llm_benchmark_rounds")).strip() == "auto"
+        else _number(config, "llm_benchmark_rounds", int, low=1),
         bench_warmup=warm_rounds,
         warmup_batch=warm_batch,
         cost_model=cost_model,

@@ -55,7 +55,7 @@ class Settings:
     price: Price = field(default_factory=lambda: Price(usd_per_hour=1.0, source="default"))
     run_log: Path | None = None
     constraints: Any = None  # selection.Constraints; filters before the argmin
-    bench_rounds: int = 3         # timed rounds of each group's model work
+    bench_rounds: int | None = None  # timed rounds of each group's model work (None: rounds_for decides)
     bench_warmup: int = 0         # whole untimed rounds before them
     warmup_batch: bool = True     # one untimed batch of each kind first (lazy init, first allocations)
     cost_model: str = "time"      # costmodel.COST_MODELS
@@ -475,6 +475,7 @@ class LLMSession:
         s = self.settings
         timed = item is not None
         warm_rounds = s.bench_warmup if timed else 0
+        rounds = self.rounds_for(group.candidate.name)
         device = backend.info.device
         batch_size = self._batch_size(group.candidate)
         warmup_seconds = warm_up(backend, todo, batch_size) if timed and s.warmup_batch else 0.0
@@ -494,7 +495,7 @@ class LLMSession:
                     self.config, item, group=f"llm: {group.task.name}", name=group.task.name,
                     param=group.candidate.name,
                     params={"task": group.task.name, "candidate": group.candidate.name},
-                    target=work, rounds=s.bench_rounds, warmup_rounds=warm_rounds,
+                    target=work, rounds=rounds, warmup_rounds=warm_rounds,
                     extra_info={"requests": len(todo), "unit": "seconds for the whole group"},
                 )
         measured = combine_rounds(calls[warm_rounds:], timed)
@@ -764,6 +765,15 @@ class LLMSession:
             price=self.price_of(candidate),
         ) if n else None
         return out
+
+    def rounds_for(self, candidate: str) -> int:
+        """Timed rounds of ``candidate``'s model work: ``--llm-benchmark-rounds`` when set; by
+        default 3 where its cost is priced by time (the interval needs the spread of rounds)
+        and 1 where its cost is exact (tokens, flops, a token-priced API): more rounds would
+        only repeat, and pay for, the same tokens."""
+        if self.settings.bench_rounds is not None:
+            return self.settings.bench_rounds
+        return 3 if self.price_of(candidate).usd_per_hour is not None else 1
 
     def price_of(self, candidate: str) -> Price:
         """The price ``candidate`` is charged under the session's cost model."""

@@ -13,8 +13,8 @@ from suitekit import read_json
 
 pytestmark = pytest.mark.slow
 
-# Few cases and one round: these runs check what does not depend on timing.
-FAST = ("--llm-benchmark-rounds=1", "--llm-latency-sample=2", "-p", "no:cacheprovider")
+# Few cases: these runs check what does not depend on timing.
+FAST = ("--llm-latency-sample=2", "--llm-cache=off", "-p", "no:cacheprovider")
 
 
 def _figures(report: dict) -> dict:
@@ -33,15 +33,20 @@ def test_tokens_and_flops_cost_models_give_identical_figures_on_two_runs_in_both
     compared across two runs in both orders."""
     pt = suite(n_addition=6, n_largest=4)
     runs = {}
+    # Rounds: the flops run leaves them at 'auto' (exact cost: one round is enough, so one is
+    # run); the tokens run asks for two, and an explicit number always wins.
+    rounds = {"tokens": ("--llm-benchmark-rounds=2",), "flops": ()}
     for order, model in (("zoo:tiny,zoo:small", "tokens"), ("zoo:small,zoo:tiny", "flops")):
         result = pt.runpytest_subprocess(f"--llm-candidates={order}", f"--llm-cost-model={model}",
-                                         f"--llm-report={model}.json", *FAST)
+                                         f"--llm-report={model}.json", *rounds[model], *FAST)
         result.assert_outcomes(passed=20)
         result.stdout.fnmatch_lines([f"Cost model: {model}: *", "*--- Legend ---*", "MDE: *", "p adj: *",
                                      "McNemar: *", "Tango: *", "p < 0.0005: *", "TTFT: *"])
         runs[model] = read_json(pt.path / f"{model}.json")
         assert runs[model]["settings"]["cost_model"] == model
         assert all(r["measures"]["cost_model"] == model for t in runs[model]["tasks"] for r in t["results"])
+        assert {len(r["measures"]["round_seconds"]) for t in runs[model]["tasks"] for r in t["results"]} \
+            == {2 if rounds[model] else 1}
     other = {"tokens": "flops", "flops": "tokens"}
     for model, report in runs.items():
         recosted = subprocess.run(

@@ -4,6 +4,7 @@ concurrency limits, key handling and validation."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 import time
 
@@ -18,7 +19,7 @@ from pytest_llmselect.backends.base import GenerateRequest, LoglikelihoodRequest
 from pytest_llmselect.backends.openai import OpenAIBackend, RetryAfterWait, probe_server  # noqa: E402
 from pytest_llmselect.endpoints import ServedSettings  # noqa: E402
 from pytest_llmselect.errors import BackendError, SpecError  # noqa: E402
-from tests.served_kit import FaultProxy  # noqa: E402
+from tests.served_kit import FaultProxy, self_signed_certificate  # noqa: E402
 
 KEY = "sk-test-0123456789abcdef"
 
@@ -198,6 +199,29 @@ def test_unreachable_server_is_one_line_naming_the_url():
             probe_server(settings, name="far", api_key=None)
     message = str(info.value)
     assert f"cannot reach the server at http://127.0.0.1:{port}/v1" in message and "\n" not in message
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command line")
+def test_https_server_certificate_is_verified_and_ssl_cert_file_honoured(tmp_path, monkeypatch):
+    # One certificate store is shared by the clients of a process (building it per client cost
+    # ~35 ms each); it must still refuse an unknown certificate and follow SSL_CERT_FILE.
+    cert, key = self_signed_certificate(tmp_path)
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    with FaultProxy().serve(tls=(cert, key)) as server:
+        settings = ServedSettings(server.base_url, "canned", timeout_s=5)
+        with pytest.raises(SpecError, match="cannot reach the server at https://.*CERTIFICATE_VERIFY_FAILED"):
+            probe_server(settings, name="tls", api_key=None)
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        assert probe_server(settings, name="tls", api_key=None)["listed"] is True
+        backend = OpenAIBackend.load(settings, display_name="tls")
+        try:
+            assert backend.generate(requests(1))[0].text == "ok"
+        finally:
+            backend.close()
+        monkeypatch.delenv("SSL_CERT_FILE")
+        with pytest.raises(BackendError, match="CERTIFICATE_VERIFY_FAILED"):
+            OpenAIBackend.load(settings, display_name="tls")
 
 
 def test_loglikelihood_without_prompt_logprobs_fails_before_any_scoring_request(fault):

@@ -118,12 +118,15 @@ class FaultProxy:
     endpoint: ``"pass"``, ``"status:CODE"``, ``"status:CODE:RETRY_AFTER"``, ``"stall:SECONDS"``.
     After the script runs out, every request passes. ``upstream``: base URL to forward to
     (without it, a fixed completion ``"ok"`` is answered). ``delay_s``: added before passing,
-    so requests overlap measurably. ``require_key``: answer 401 unless ``Bearer KEY`` is sent."""
+    so requests overlap measurably. ``require_key``: answer 401 unless ``Bearer KEY`` is sent.
+    ``reject_prompt``: a completion request whose prompt contains this text is always answered
+    400 with an error message repeating the ``Authorization`` header sent (careless servers do)."""
 
     upstream: str | None = None
     script: list[str] = field(default_factory=list)
     delay_s: float = 0.0
     require_key: str | None = None
+    reject_prompt: str | None = None
     attempts: list[Attempt] = field(default_factory=list)
     in_flight: int = 0
     max_in_flight: int = 0
@@ -161,6 +164,9 @@ class FaultProxy:
                     headers = {"Retry-After": parts[2]} if len(parts) > 2 else {}
                     return JSONResponse({"error": {"message": f"injected {parts[1]}"}}, status_code=int(parts[1]),
                                         headers=headers)
+                if self.reject_prompt and self.reject_prompt in str(body.get("prompt", body.get("messages"))):
+                    return JSONResponse({"error": {"message": f"rejected request from {request.headers.get('authorization')}"}},
+                                        status_code=400)
                 if action.startswith("stall:"):
                     await asyncio.sleep(float(action.split(":")[1]))
                 if self.delay_s:

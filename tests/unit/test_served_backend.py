@@ -183,6 +183,27 @@ def test_key_is_sent_from_the_named_variable_and_kept_out_of_errors(fault, monke
     assert KEY not in str(info.value) and KEY not in str(refused.value)
 
 
+def test_cache_key_of_a_served_model_does_not_depend_on_the_api_key(fault, monkeypatch):
+    from pytest_llmselect.cache import ResponseCache, model_identity
+
+    _, server = fault
+    keys = []
+    for key in (KEY, "sk-another-key-42", None):
+        if key is None:
+            monkeypatch.delenv("LLMSELECT_TEST_KEY", raising=False)
+        else:
+            monkeypatch.setenv("LLMSELECT_TEST_KEY", key)
+        env = "LLMSELECT_TEST_KEY" if key else None
+        backend = OpenAIBackend.load(ServedSettings(server.base_url, "canned", api_key_env=env), display_name="served")
+        backend.close()
+        identity = model_identity(server.base_url, backend.info.extra, dtype=backend.info.dtype,
+                                  device=backend.info.device)
+        assert identity is not None and KEY not in repr(identity)
+        keys.append(ResponseCache.model_key(identity))
+    # One model at one server answers alike whoever pays: the same cache entries, and no key in them.
+    assert len(set(keys)) == 1
+
+
 def test_unset_key_variable_names_the_variable(monkeypatch):
     monkeypatch.delenv("LLMSELECT_NOT_SET", raising=False)
     settings = ServedSettings("http://127.0.0.1:9/v1", "m", api_key_env="LLMSELECT_NOT_SET")

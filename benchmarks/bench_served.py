@@ -1,20 +1,33 @@
 """Served generation: the plugin against a bare asyncio + httpx loop, same requests, same concurrency.
 
-    python benchmarks/bench_served.py [--model small] [--suite addition] [--cases 64] [--concurrency 8] [--repeats 5]
+    python benchmarks/bench_served.py [--model small] [--suite addition] [--cases 48] [--concurrency 8]
+                                      [--repeats 5] [--out result.json]
 
 Starts the real ``transformers serve`` on a free loopback port with a zoo model (pinned, CPU,
-offline), waits for ``/health``, then, interleaved ``--repeats`` times:
+offline) and waits for ``/health``. The workload is a user's project in a temporary folder:
+``suites/test_<suite>.py`` copied beside a data file holding the suite's first ``--cases``
+cases (no ``-k`` selection, no conftest of this repository), and one ``openai:`` candidate
+with ``max_concurrency`` = ``--concurrency``. Then ``--repeats`` rounds, each running four
+ways in turn (the order reversed every other round: a loaded machine drifts within a round):
 
-1. plugin:  ``pytest suites/test_<suite>.py -k <the first --cases ids> --llm-candidates=@<file>`` in-process with one
-            ``openai:`` candidate (``max_concurrency`` = N); the wall time of the whole session
-            and, separately, the model-work seconds the plugin measured for the group (the
-            time its backend spent getting every answer, what the cost column uses);
-2. bare:    ``asyncio`` + one ``httpx.AsyncClient``, an ``asyncio.Semaphore(N)``, the same
-            request bodies (streamed completions, greedy, the suite's max tokens and stop),
-            reading the same server-sent events.
+1. bare:         in this process, ``asyncio`` + one ``httpx.AsyncClient``, an
+                 ``asyncio.Semaphore(N)``, the same request bodies (streamed completions,
+                 greedy, the suite's max tokens and stop), reading the same server-sent events;
+2. plugin:       in this process, ``pytest.main`` on the folder (imports already warm): the
+                 wall time of the whole session, and the model-work seconds the plugin measured
+                 for the group (what its cost column uses);
+3. bare process: the bare loop as a fresh ``python`` process, timed from outside;
+4. pytest process: the user's ``python -m pytest`` command as a fresh process, timed from
+                 outside (start-up, plugin loading, collection, one item per case, scoring, report).
 
-Prints medians and the ratios plugin/bare (throughput ratio = the inverse). The server is
-stopped at the end, also on an error.
+Every plugin run gets a fresh response-cache file, so each one computes and stores every
+answer as a user's first run does (reusing one would serve later rounds from the cache). The
+fresh processes run without ``PYTHONDONTWRITEBYTECODE``, as a default Python does (compiled
+modules and pytest's rewritten ones are cached after the untimed warm-up); ``PYTHONPATH``
+points at this checkout so the code measured is the code beside this script.
+
+Prints medians, the ratios to the bare loop (throughput ratio = the inverse) and every
+round. The server is stopped at the end, also on an error.
 """
 
 from __future__ import annotations
@@ -22,16 +35,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
+import os
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+# Only what the bare loop needs is imported here: it also runs as its own fresh process.
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 MAX_NEW = {"addition": 5, "multiples": 40}
+WAYS = ("bare", "plugin", "bare_process", "pytest_process")
 
 
 def bare_loop(base_url: str, bodies: list[dict], concurrency: int) -> float:
@@ -61,68 +76,144 @@ def bare_loop(base_url: str, bodies: list[dict], concurrency: int) -> float:
     return asyncio.run(main())
 
 
-def plugin_run(base_url: str, model: str, suite: str, ids: list[str], concurrency: int, workdir: Path
-               ) -> tuple[float, float]:
+def write_project(folder: Path, suite: str, cases: list[dict], base_url: str, model: str, concurrency: int) -> None:
+    import shutil
+
+    (folder / "data").mkdir(parents=True)
+    shutil.copy(REPO / "suites" / f"test_{suite}.py", folder / f"test_{suite}.py")
+    with open(folder / "data" / f"{suite}.jsonl", "w", encoding="utf-8") as out:
+        for case in cases:
+            out.write(json.dumps(case) + "\n")
+    (folder / "candidates.toml").write_text(f'[[candidate]]\nname = "served"\nbase_url = "{base_url}"\n'
+                                            f'model = "{model}"\nmax_concurrency = {concurrency}\n', encoding="utf-8")
+
+
+def pytest_args(folder: Path, suite: str, tag: str) -> list[str]:
+    return [str(folder / f"test_{suite}.py"), f"--rootdir={folder}", f"--llm-candidates=@{folder / 'candidates.toml'}",
+            f"--llm-report={folder / f'{tag}.json'}", f"--llm-cache-path={folder / f'{tag}.sqlite'}",
+            "--llm-run-log=", "-q", "-p", "no:cacheprovider", "--benchmark-disable"]
+
+
+def model_seconds(folder: Path, tag: str, n: int) -> float:
+    data = json.loads((folder / f"{tag}.json").read_text(encoding="utf-8"))
+    (row,) = [r for t in data["tasks"] for r in t["results"]]
+    if row["measures"]["requests"] != n or row["measures"].get("cache_hits"):
+        raise SystemExit(f"plugin run {tag}: expected {n} computed requests, got {row['measures']}")
+    return float(row["measures"]["model_seconds"])
+
+
+def plugin_in_process(folder: Path, suite: str, tag: str) -> float:
+    import contextlib
+    import io
+
     import pytest
 
-    cands = workdir / "candidates.toml"
-    cands.write_text(f'[[candidate]]\nname = "served"\nbase_url = "{base_url}"\nmodel = "{model}"\n'
-                     f"max_concurrency = {concurrency}\n", encoding="utf-8")
-    report = workdir / "run.json"
-    args = [str(REPO / "suites" / f"test_{suite}.py"), f"--llm-candidates=@{cands}", f"--llm-report={report}",
-            "-k", " or ".join(ids), "--llm-run-log=", "-q", "-p", "no:cacheprovider", "--benchmark-disable", f"--rootdir={REPO}"]
-    start = time.perf_counter()
-    code = pytest.main(args)
-    wall = time.perf_counter() - start
+    with contextlib.redirect_stdout(io.StringIO()) as out:  # the session's report, unread
+        start = time.perf_counter()
+        code = pytest.main(pytest_args(folder, suite, tag))
+        wall = time.perf_counter() - start
     if code not in (0, 1):
-        raise SystemExit(f"plugin run failed with exit code {code}")
-    data = json.loads(report.read_text(encoding="utf-8"))
-    (row,) = [r for t in data["tasks"] for r in t["results"]]
-    return wall, row["measures"]["model_seconds"]
+        raise SystemExit(f"plugin run failed with exit code {code}:\n{out.getvalue()[-2000:]}")
+    return wall
+
+
+def process_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
+    return env
+
+
+def timed_process(cmd: list[str], cwd: Path) -> float:
+    import subprocess
+
+    start = time.perf_counter()
+    done = subprocess.run(cmd, cwd=cwd, env=process_env(), capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"{' '.join(cmd[:4])} ... failed ({done.returncode}):\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}")
+    return wall
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="small")
     parser.add_argument("--suite", default="addition", choices=sorted(MAX_NEW))
-    parser.add_argument("--cases", type=int, default=64, help="the suite's first N cases")
+    parser.add_argument("--cases", type=int, default=48, help="the suite's first N cases")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--out", type=Path, help="write every round and the medians as JSON here")
+    parser.add_argument("--bare", nargs=3, metavar=("URL", "BODIES_JSON", "CONCURRENCY"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.bare:  # the bare loop as a fresh process (way 3)
+        url, bodies_file, concurrency = args.bare
+        bare_loop(url, json.loads(Path(bodies_file).read_text(encoding="utf-8")), int(concurrency))
+        return 0
 
+    import statistics
+    import tempfile
+
+    import pytest_llmselect
     from pytest_llmselect import GenerateRequest, load_jsonl
     from pytest_llmselect.backends.openai_protocol import completion_body
     from pytest_llmselect.zoo import zoo_path
     from tests.served_kit import transformers_serve
 
+    if Path(pytest_llmselect.__file__).resolve().parents[1] != REPO:
+        raise SystemExit(f"measuring {pytest_llmselect.__file__}, not the checkout at {REPO}")
     model_dir = str(zoo_path(args.model))
     cases = load_jsonl(REPO / "suites" / "data" / f"{args.suite}.jsonl")[: args.cases]
-    ids = [c["id"] for c in cases]
     bodies = [completion_body(model_dir, GenerateRequest(c["prompt"], MAX_NEW[args.suite], ("\n",)), stream=True)
               for c in cases]
+    rounds: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory() as tmp, transformers_serve(model_dir, log=Path(tmp) / "serve.log") as url:
-        # Warm up both ways once, untimed: the server's first requests, the plugin's first imports.
-        bare_loop(url, bodies[:8], args.concurrency)
-        plugin_run(url, model_dir, args.suite, ids[:8], args.concurrency, Path(tmp))
-        bare, wall, work = [], [], []
+        folder = Path(tmp) / "project"
+        write_project(folder, args.suite, cases, url, model_dir, args.concurrency)
+        bodies_file = Path(tmp) / "bodies.json"
+        bodies_file.write_text(json.dumps(bodies), encoding="utf-8")
+        py = sys.executable
+        bare_cmd = [py, __file__, "--bare", url, str(bodies_file), str(args.concurrency)]
+
+        def pytest_cmd(tag: str) -> list[str]:
+            return [py, "-m", "pytest", *pytest_args(folder, args.suite, tag)]
+
+        def run(way: str, i: int) -> dict[str, float]:
+            if way == "bare":
+                return {"bare": bare_loop(url, bodies, args.concurrency)}
+            if way == "plugin":
+                wall = plugin_in_process(folder, args.suite, f"inproc-{i}")
+                return {"plugin": wall, "plugin_work": model_seconds(folder, f"inproc-{i}", len(bodies))}
+            if way == "bare_process":
+                return {"bare_process": timed_process(bare_cmd, folder)}
+            wall = timed_process(pytest_cmd(f"proc-{i}"), folder)
+            return {"pytest_process": wall, "pytest_process_work": model_seconds(folder, f"proc-{i}", len(bodies))}
+
+        # Warm up every way once, untimed: the server's first requests, first imports, compiled caches.
+        for way in WAYS:
+            run(way, -1)
         for i in range(args.repeats):
-            # Alternate which way goes first: a loaded machine drifts within a round.
-            if i % 2:
-                bare.append(bare_loop(url, bodies, args.concurrency))
-            w, m = plugin_run(url, model_dir, args.suite, ids, args.concurrency, Path(tmp))
-            wall.append(w)
-            work.append(m)
-            if not i % 2:
-                bare.append(bare_loop(url, bodies, args.concurrency))
-    med = {k: statistics.median(v) for k, v in (("bare", bare), ("wall", wall), ("work", work))}
-    print(f"{len(bodies)} requests, suite {args.suite}, zoo:{args.model}, concurrency {args.concurrency}, "
-          f"medians of {args.repeats}")
-    print(f"  bare asyncio+httpx loop        {med['bare']:.3f} s   ({len(bodies) / med['bare']:.1f} requests/s)")
-    print(f"  plugin, model work of group    {med['work']:.3f} s   ({len(bodies) / med['work']:.1f} requests/s)")
-    print(f"  plugin, whole pytest session   {med['wall']:.3f} s")
-    print(f"  plugin model work / bare: {med['work'] / med['bare']:.3f}   (target <= 1.2)")
-    print(f"  plugin session / bare:    {med['wall'] / med['bare']:.3f}")
-    print("  all rounds (bare, work, wall):", [(round(b, 3), round(m, 3), round(w, 3)) for b, m, w in zip(bare, work, wall)])
+            row: dict[str, float] = {}
+            for way in (WAYS if i % 2 == 0 else WAYS[::-1]):
+                row.update(run(way, i))
+            rounds.append(row)
+            print(f"  round {i + 1}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items()), flush=True)
+    med = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
+    ratios = {
+        "plugin model work / bare": med["plugin_work"] / med["bare"],
+        "plugin session / bare": med["plugin"] / med["bare"],
+        "pytest process / bare process": med["pytest_process"] / med["bare_process"],
+    }
+    n = len(bodies)
+    print(f"{n} requests, suite {args.suite}, zoo:{args.model}, concurrency {args.concurrency}, medians of {args.repeats}")
+    for key, label in (("bare", "bare asyncio+httpx loop"), ("plugin_work", "plugin, model work of group"),
+                       ("plugin", "plugin, whole pytest session"), ("bare_process", "bare loop, fresh process"),
+                       ("pytest_process", "pytest, fresh process"),
+                       ("pytest_process_work", "pytest process, model work")):
+        print(f"  {label:32s} {med[key]:.3f} s   ({n / med[key]:.1f} requests/s)")
+    for label, value in ratios.items():
+        print(f"  {label}: {value:.3f}")
+    if args.out:
+        args.out.write_text(json.dumps({"requests": n, "concurrency": args.concurrency, "rounds": rounds,
+                                        "medians": med, "ratios": ratios}, indent=1), encoding="utf-8")
     return 0
 
 

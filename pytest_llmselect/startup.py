@@ -16,17 +16,22 @@ def announce(session: LLMSession) -> None:
     """One line: the candidates, device, dtype and model cache folder."""
     from pytest_llmselect.zoo import cache_dir
 
+    from pytest_llmselect.backends import _hf, is_local
+
     settings = session.settings
     wanted = session.candidates_in_use()
-    try:
-        from pytest_llmselect.backends import _hf
-
-        hf = _hf()
-        device = hf.resolve_device(settings.device)
-        dtype = str(hf.resolve_dtype(settings.dtype, device)).replace("torch.", "")
-        where = f"device {device}, dtype {dtype}"
-    except LLMSelectError:  # the load reports it properly; the header just shows the setting
-        where = f"device {settings.device or 'default'}, dtype {settings.dtype or 'default'}"
+    if not any(is_local(c) or c.kind == "vllm" for c in wanted):
+        # Served models only: no device or dtype of ours applies, and resolving them would
+        # import torch (seconds) in a run that never touches it.
+        where = "served models only, no local device"
+    else:
+        try:
+            hf = _hf()
+            device = hf.resolve_device(settings.device)
+            dtype = str(hf.resolve_dtype(settings.dtype, device)).replace("torch.", "")
+            where = f"device {device}, dtype {dtype}"
+        except LLMSelectError:  # the load reports it properly; the header just shows the setting
+            where = f"device {settings.device or 'default'}, dtype {settings.dtype or 'default'}"
     own = [c.name for c in wanted if c.device or c.dtype]
     if own:
         where += f" ({', '.join(own)}: own device/dtype)"
@@ -37,13 +42,15 @@ def announce(session: LLMSession) -> None:
 
 def build_zoo(session: LLMSession) -> None:
     """Train every zoo model this run needs and the cache lacks, side by side, up front."""
+    zoo = [c for c in session.candidates_in_use() if c.kind == "zoo" and c.name not in session.load_errors]
+    if not zoo:  # the builder's imports are not free; a run without zoo models skips them
+        return
     from pytest_llmselect.zoo import is_built
     from pytest_llmselect.zoo.build import build_many
     from pytest_llmselect.zoo.chat import CHAT_MODELS
 
     # A chat variant copies its base model's weights when it loads: only the base trains.
-    wanted = [CHAT_MODELS.get(c.source, c.source) for c in session.candidates_in_use()
-              if c.kind == "zoo" and c.name not in session.load_errors]
+    wanted = [CHAT_MODELS.get(c.source, c.source) for c in zoo]
     names = [name for name in dict.fromkeys(wanted) if not is_built(name)]
     if not names:
         return

@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import compress
+from statistics import NormalDist
 
 from pytest_llmselect.errors import SpecError
 
@@ -101,9 +102,13 @@ def _scipy_stats():  # type: ignore[no-untyped-def]
 
 
 def normal_quantile(p: float) -> float:
-    """Inverse of the standard normal CDF (``scipy.stats.norm.ppf``); ``p`` strictly in (0, 1)."""
+    """Inverse of the standard normal CDF; ``p`` strictly in (0, 1).
+
+    The standard library's ``NormalDist.inv_cdf`` (Wichura 1988, algorithm AS 241, about 16
+    digits; within 4e-15 of ``scipy.stats.norm.ppf`` over (1e-12, 1 - 1e-12)): a one-candidate
+    report needs only this quantile, and ``scipy.stats`` costs most of a second to import."""
     p = _check_prob(p, "normal_quantile", "p")
-    return float(_scipy_stats().norm.ppf(p))
+    return NormalDist().inv_cdf(p)
 
 
 def t_quantile(p: float, df: int) -> float:

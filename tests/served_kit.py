@@ -76,17 +76,19 @@ def transformers_serve(model_dir: str | Path, *, log: Path, startup_s: float = 1
 class _ThreadServer:
     """A Starlette app served by uvicorn on a thread, on a free loopback port."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, *, tls: tuple[Path, Path] | None = None) -> None:
         import uvicorn
 
         self.port = free_port()
+        self.scheme = "https" if tls else "http"
+        ssl = {"ssl_certfile": str(tls[0]), "ssl_keyfile": str(tls[1])} if tls else {}
         self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                                                     lifespan="off"))
+                                                     lifespan="off", **ssl))
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"{self.scheme}://127.0.0.1:{self.port}/v1"
 
     def __enter__(self) -> "_ThreadServer":
         self._thread.start()
@@ -116,12 +118,15 @@ class FaultProxy:
     endpoint: ``"pass"``, ``"status:CODE"``, ``"status:CODE:RETRY_AFTER"``, ``"stall:SECONDS"``.
     After the script runs out, every request passes. ``upstream``: base URL to forward to
     (without it, a fixed completion ``"ok"`` is answered). ``delay_s``: added before passing,
-    so requests overlap measurably. ``require_key``: answer 401 unless ``Bearer KEY`` is sent."""
+    so requests overlap measurably. ``require_key``: answer 401 unless ``Bearer KEY`` is sent.
+    ``reject_prompt``: a completion request whose prompt contains this text is always answered
+    400 with an error message repeating the ``Authorization`` header sent (careless servers do)."""
 
     upstream: str | None = None
     script: list[str] = field(default_factory=list)
     delay_s: float = 0.0
     require_key: str | None = None
+    reject_prompt: str | None = None
     attempts: list[Attempt] = field(default_factory=list)
     in_flight: int = 0
     max_in_flight: int = 0
@@ -159,6 +164,9 @@ class FaultProxy:
                     headers = {"Retry-After": parts[2]} if len(parts) > 2 else {}
                     return JSONResponse({"error": {"message": f"injected {parts[1]}"}}, status_code=int(parts[1]),
                                         headers=headers)
+                if self.reject_prompt and self.reject_prompt in str(body.get("prompt", body.get("messages"))):
+                    return JSONResponse({"error": {"message": f"rejected request from {request.headers.get('authorization')}"}},
+                                        status_code=400)
                 if action.startswith("stall:"):
                     await asyncio.sleep(float(action.split(":")[1]))
                 if self.delay_s:
@@ -185,8 +193,18 @@ class FaultProxy:
     def _authorized(self, request: Any) -> bool:
         return self.require_key is None or request.headers.get("authorization") == f"Bearer {self.require_key}"
 
-    def serve(self) -> _ThreadServer:
-        return _ThreadServer(self.app())
+    def serve(self, *, tls: tuple[Path, Path] | None = None) -> _ThreadServer:
+        """Serve on a free loopback port; ``tls`` = (certificate, key) files serves https."""
+        return _ThreadServer(self.app(), tls=tls)
+
+
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (the ``openssl`` command line), as (cert, key) files."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert, key
 
 
 def _closer(response: httpx.Response) -> Any:

@@ -152,7 +152,9 @@ def test_plugin_run_with_a_served_candidate_never_writes_the_key(server, model_d
     (data / "addition.jsonl").write_text(head_jsonl("addition.jsonl", 4), encoding="utf-8")
     (data / "largest.jsonl").write_text(head_jsonl("largest.jsonl", 2), encoding="utf-8")
     pytester.makepyfile(test_addition=ADDITION_SUITE.replace("{extra}", ""), test_largest=LARGEST_SUITE)
-    proxy = FaultProxy(upstream=server, require_key=KEY, script=["status:503:0"])
+    # One case's request is refused with a 400 whose message repeats the Authorization header:
+    # the error line of that case goes into every output, and must not carry the key.
+    proxy = FaultProxy(upstream=server, require_key=KEY, script=["status:503:0"], reject_prompt="59+33=")
     with proxy.serve() as front:
         (pytester.path / "candidates.toml").write_text(f'''
 [[candidate]]
@@ -168,7 +170,7 @@ price = {{ usd_per_million_input_tokens = 1000.0, usd_per_million_output_tokens 
             "--llm-candidates=@candidates.toml", "--llm-report=run.json", "--llm-report=run.md",
             "--llm-report=run.html", "--llm-save=served", "--llm-run-log=log/run-log.jsonl",
             "--junitxml=junit.xml", "-rf")
-    result.assert_outcomes(passed=4, failed=2)
+    result.assert_outcomes(passed=3, failed=3)
     # The multiple-choice task fails with one line naming the capability, before any request.
     result.stdout.fnmatch_lines(["CapabilityError: model 'served' at http://127.0.0.1:*/v1: cannot score "
                                  "log-likelihood*no prompt log-probabilities*"])
@@ -177,17 +179,28 @@ price = {{ usd_per_million_input_tokens = 1000.0, usd_per_million_output_tokens 
     report = read_json(pytester.path / "run.json")
     (row,) = [r for t in report["tasks"] if t["name"] == "addition" for r in t["results"]]
     m = row["measures"]
-    assert m["requests"] == 4 and m["input_tokens"] == sum(len(p) for p in _prompts(data)) and m["output_tokens"] > 0
+    answered = [p for p in _prompts(data) if p != "59+33="]  # the refused request has no usage to count
+    assert m["requests"] == 3 and m["input_tokens"] == sum(len(p) for p in answered) and m["output_tokens"] > 0
     assert m["ttft_p50"] is not None and m["latency_p50"] is not None
     expected_cost = (m["input_tokens"] * 1000.0 + m["output_tokens"] * 4000.0) / 1e6 * 1000 / 4
     assert row["cost"] == pytest.approx(expected_cost, rel=1e-6)
     # The key went to the server, and nowhere else: every file the run wrote, and its output.
     assert {a.authorization for a in proxy.attempts} == {f"Bearer {KEY}"}
     written = [p for p in pytester.path.rglob("*") if p.is_file()]
-    assert len(written) >= 7
+    names = {str(p.relative_to(pytester.path)) for p in written}
+    # Each kind of output is there to be searched: reports, run log, JUnit XML, the stored run
+    # and the response cache (the model identity its keys hash is stored beside them).
+    assert {"run.json", "run.md", "run.html", "log/run-log.jsonl", "junit.xml", ".llmselect/cache.sqlite"} <= names
+    assert any(n.startswith(".llmselect/runs/") for n in names)
     leaked = [str(p) for p in written if KEY.encode() in p.read_bytes()]
     assert leaked == []
-    assert KEY not in result.stdout.str() + result.stderr.str()
+    output = result.stdout.str() + result.stderr.str()
+    assert KEY not in output
+    # The refused case's error (which carried the key from the server) reached the outputs, redacted.
+    refused = "rejected request from Bearer ***"
+    assert refused in output
+    assert refused in (pytester.path / "log/run-log.jsonl").read_text(encoding="utf-8")
+    assert refused in (pytester.path / "junit.xml").read_text(encoding="utf-8")
 
 
 def _prompts(data: Path) -> list[str]:

@@ -4,6 +4,7 @@ concurrency limits, key handling and validation."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 import time
 
@@ -18,7 +19,7 @@ from pytest_llmselect.backends.base import GenerateRequest, LoglikelihoodRequest
 from pytest_llmselect.backends.openai import OpenAIBackend, RetryAfterWait, probe_server  # noqa: E402
 from pytest_llmselect.endpoints import ServedSettings  # noqa: E402
 from pytest_llmselect.errors import BackendError, SpecError  # noqa: E402
-from tests.served_kit import FaultProxy  # noqa: E402
+from tests.served_kit import FaultProxy, self_signed_certificate  # noqa: E402
 
 KEY = "sk-test-0123456789abcdef"
 
@@ -182,6 +183,27 @@ def test_key_is_sent_from_the_named_variable_and_kept_out_of_errors(fault, monke
     assert KEY not in str(info.value) and KEY not in str(refused.value)
 
 
+def test_cache_key_of_a_served_model_does_not_depend_on_the_api_key(fault, monkeypatch):
+    from pytest_llmselect.cache import ResponseCache, model_identity
+
+    _, server = fault
+    keys = []
+    for key in (KEY, "sk-another-key-42", None):
+        if key is None:
+            monkeypatch.delenv("LLMSELECT_TEST_KEY", raising=False)
+        else:
+            monkeypatch.setenv("LLMSELECT_TEST_KEY", key)
+        env = "LLMSELECT_TEST_KEY" if key else None
+        backend = OpenAIBackend.load(ServedSettings(server.base_url, "canned", api_key_env=env), display_name="served")
+        backend.close()
+        identity = model_identity(server.base_url, backend.info.extra, dtype=backend.info.dtype,
+                                  device=backend.info.device)
+        assert identity is not None and KEY not in repr(identity)
+        keys.append(ResponseCache.model_key(identity))
+    # One model at one server answers alike whoever pays: the same cache entries, and no key in them.
+    assert len(set(keys)) == 1
+
+
 def test_unset_key_variable_names_the_variable(monkeypatch):
     monkeypatch.delenv("LLMSELECT_NOT_SET", raising=False)
     settings = ServedSettings("http://127.0.0.1:9/v1", "m", api_key_env="LLMSELECT_NOT_SET")
@@ -198,6 +220,29 @@ def test_unreachable_server_is_one_line_naming_the_url():
             probe_server(settings, name="far", api_key=None)
     message = str(info.value)
     assert f"cannot reach the server at http://127.0.0.1:{port}/v1" in message and "\n" not in message
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command line")
+def test_https_server_certificate_is_verified_and_ssl_cert_file_honoured(tmp_path, monkeypatch):
+    # One certificate store is shared by the clients of a process (building it per client cost
+    # ~35 ms each); it must still refuse an unknown certificate and follow SSL_CERT_FILE.
+    cert, key = self_signed_certificate(tmp_path)
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    with FaultProxy().serve(tls=(cert, key)) as server:
+        settings = ServedSettings(server.base_url, "canned", timeout_s=5)
+        with pytest.raises(SpecError, match="cannot reach the server at https://.*CERTIFICATE_VERIFY_FAILED"):
+            probe_server(settings, name="tls", api_key=None)
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        assert probe_server(settings, name="tls", api_key=None)["listed"] is True
+        backend = OpenAIBackend.load(settings, display_name="tls")
+        try:
+            assert backend.generate(requests(1))[0].text == "ok"
+        finally:
+            backend.close()
+        monkeypatch.delenv("SSL_CERT_FILE")
+        with pytest.raises(BackendError, match="CERTIFICATE_VERIFY_FAILED"):
+            OpenAIBackend.load(settings, display_name="tls")
 
 
 def test_loglikelihood_without_prompt_logprobs_fails_before_any_scoring_request(fault):

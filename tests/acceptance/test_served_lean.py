@@ -1,0 +1,65 @@
+"""A run whose candidates are all served never imports torch or transformers.
+
+Importing them costs seconds per pytest session (more than the model work of a small suite
+against a fast server), and a served-only user may not have them installed at all. A fault
+server answering a fixed completion stands in for the model: what is checked is which
+modules the plugin pulled into the process, read at the very end of the session.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytest.importorskip("httpx")
+pytest.importorskip("tenacity")
+pytest.importorskip("starlette")
+pytest.importorskip("uvicorn")
+
+from tests.served_kit import FaultProxy  # noqa: E402
+
+HEAVY = ("torch", "transformers")
+
+WATCH = f'''
+import json, sys
+
+def pytest_unconfigure(config):
+    if not hasattr(config, "workerinput"):
+        with open("modules.json", "w") as out:
+            json.dump({{name: name in sys.modules for name in {HEAVY!r}}}, out)
+'''
+
+SUITE = '''
+import pytest
+from pytest_llmselect import GenerateRequest, exact_match
+
+CASES = [{"id": f"c{i}", "prompt": f"{i}+1=", "answer": "ok"} for i in range(6)]
+
+def request(case):
+    return GenerateRequest(case["prompt"], max_new_tokens=4, stop=("\\n",))
+
+@pytest.mark.llm_task("echo", metric="exact_match", requests=request)
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_echo(llm, llm_record, case):
+    output = llm.run(request(case)).text
+    llm_record(exact_match(output, case["answer"]), output=output)
+'''
+
+
+def test_served_only_run_imports_neither_torch_nor_transformers(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(WATCH)
+    pytester.makepyfile(test_echo=SUITE)
+    proxy = FaultProxy()
+    with proxy.serve() as server:
+        result = pytester.runpytest_subprocess(f"--llm-candidates=openai:canned@{server.base_url}",
+                                               "--llm-report=run.json", "--llm-run-log=run.jsonl")
+    result.assert_outcomes(passed=6)
+    result.stdout.fnmatch_lines(["llmselect: 1 candidate (openai:canned@*); served models only, no local device;*"])
+    # The requests really went to the server and the report was written: the run did its work.
+    assert len(proxy.attempts) == 6
+    report = json.loads((pytester.path / "run.json").read_text(encoding="utf-8"))
+    (row,) = [r for t in report["tasks"] for r in t["results"]]
+    assert row["quality"] == 1.0
+    imported = json.loads((pytester.path / "modules.json").read_text(encoding="utf-8"))
+    assert imported == {name: False for name in HEAVY}

@@ -475,10 +475,12 @@ class LLMSession:
         s = self.settings
         timed = item is not None
         warm_rounds = s.bench_warmup if timed else 0
-        rounds = self.rounds_for(group.candidate.name)
         device = backend.info.device
+        served = device == "remote"  # every request is paid for, and its latency is its own
+        rounds = self.rounds_for(group.candidate.name, served=served)
         batch_size = self._batch_size(group.candidate)
-        warmup_seconds = warm_up(backend, todo, batch_size) if timed and s.warmup_batch else 0.0
+        warm_batch = timed and s.warmup_batch and not served
+        warmup_seconds = warm_up(backend, todo, batch_size) if warm_batch else 0.0
         # The candidate's memory: its weights plus the peak its work adds to what is held just
         # before the work. Library state that the process's first model work initialises once
         # (and never frees) is then nobody's, instead of the first candidate's.
@@ -501,7 +503,9 @@ class LLMSession:
         measured = combine_rounds(calls[warm_rounds:], timed)
         measured.warmup_seconds = warmup_seconds + sum(m.model_seconds for m in calls[:warm_rounds])
         measured.peak_memory_bytes, measured.memory_method = peak.bytes, peak.method
-        if timed and s.latency_sample:
+        if timed and served:
+            measured.request_latencies = list(measured.latencies)  # each request timed on its own already
+        elif timed and s.latency_sample:
             measured.request_latencies = request_latencies(backend, todo, s.latency_sample)
         return results, measured
 
@@ -766,14 +770,15 @@ class LLMSession:
         ) if n else None
         return out
 
-    def rounds_for(self, candidate: str) -> int:
+    def rounds_for(self, candidate: str, *, served: bool = False) -> int:
         """Timed rounds of ``candidate``'s model work: ``--llm-benchmark-rounds`` when set; by
-        default 3 where its cost is priced by time (the interval needs the spread of rounds)
-        and 1 where its cost is exact (tokens, flops, a token-priced API): more rounds would
-        only repeat, and pay for, the same tokens."""
+        default 3 where its cost is priced by time on a local model (the interval needs the
+        spread of rounds), and 1 where its cost is exact (tokens, flops, a token-priced API)
+        or the model is served (``served``): more rounds would repeat, and pay for, the same
+        requests."""
         if self.settings.bench_rounds is not None:
             return self.settings.bench_rounds
-        return 3 if self.price_of(candidate).usd_per_hour is not None else 1
+        return 3 if self.price_of(candidate).usd_per_hour is not None and not served else 1
 
     def price_of(self, candidate: str) -> Price:
         """The price ``candidate`` is charged under the session's cost model."""

@@ -61,5 +61,9 @@ def test_served_only_run_imports_neither_torch_nor_transformers(pytester: pytest
     report = json.loads((pytester.path / "run.json").read_text(encoding="utf-8"))
     (row,) = [r for t in report["tasks"] for r in t["results"]]
     assert row["quality"] == 1.0
+    # A served model is timed in one round, without a warm-up batch or a separate latency
+    # sample (6 requests in all, above): its requests are paid for, and each one's round trip
+    # is already its own per-request latency.
+    assert len(row["measures"]["round_seconds"]) == 1 and row["measures"]["request_latency_n"] == 6
     imported = json.loads((pytester.path / "modules.json").read_text(encoding="utf-8"))
     assert imported == {name: False for name in HEAVY}

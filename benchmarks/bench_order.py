@@ -2,7 +2,8 @@
 
 Each run is a whole `pytest` session over a copy of two example suites (`addition`:
 generation, `largest`: log-likelihood) cut to ``--cases`` cases each, with alpha = 0 so
-cost alone decides the selection. Runs alternate the two orders. For each mode:
+cost alone decides the selection. Runs interleave the modes and alternate the two orders
+(drift in the machine's load hits every mode alike). For each mode:
 
 * ``before``: what the plugin did before issue 9: one timed round, no warm-up
   (``--llm-benchmark-rounds=1 --llm-benchmark-warmup=0``);
@@ -47,7 +48,7 @@ def make_suite(root: Path, cases: int) -> None:
 
 def run(root: Path, order: list[str], mode: str, out: Path) -> dict:
     cmd = [sys.executable, "-m", "pytest", str(root), "-q", "-p", "no:cacheprovider", "--rootdir", str(root),
-           f"--llm-candidates={','.join(order)}", "--llm-alpha=0", f"--llm-report={out}", "--llm-run-log=",
+           f"--llm-candidates={','.join(order)}", "--llm-alpha=0", f"--llm-report={out}", "--llm-run-log=", "--llm-cache=off",
            *MODES[mode]]
     subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=root)
     return json.loads(out.read_text())
@@ -86,11 +87,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "suite"
         make_suite(root, args.cases)
-        for mode in args.modes.split(","):
-            results: dict[str, list[dict]] = {"A first": [], "B first": []}
-            for i in range(args.repeats):  # orders alternate, so drift on the machine hits both
+        modes = args.modes.split(",")
+        runs: dict[str, dict[str, list[dict]]] = {mode: {"A first": [], "B first": []} for mode in modes}
+        for i in range(args.repeats):  # modes and orders interleave, so drift on the machine hits each alike
+            for mode in modes:
                 for label, order in (("A first", [a, b]), ("B first", [b, a])):
-                    results[label].append(run(root, order, mode, Path(tmp) / f"{mode}-{label[0]}{i}.json"))
+                    runs[mode][label].append(run(root, order, mode, Path(tmp) / f"{mode}-{label[0]}{i}.json"))
+        for mode in modes:
+            results = runs[mode]
             print(f"\n## mode {mode}: {' '.join(MODES[mode]) or '(defaults)'}; A = {a}, B = {b}")
             print("| task | order | cost B/A, median | each run: ratio [interval] |")
             print("|---|---|---:|---|")

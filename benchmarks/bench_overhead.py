@@ -9,7 +9,10 @@ greedy generations (two-digit addition, up to 5 new tokens), on one zoo model.
 Each repeat runs, interleaved, as separate fresh processes:
 
 1. ``pytest`` on the two suites with ``--llm-candidates=zoo:<model>`` (everything a
-   user's run does: start-up, collection, 800 items, scoring, report);
+   user's run does: start-up, collection, 800 items, scoring, report), doing the work
+   once as the loop does: ``--llm-cache=off`` (a later repeat would be served from the
+   response cache), one timed round, no warm-up, no latency sample (the defaults' extra
+   rounds are measurement the loop does not do);
 2. a hand-written script doing the same work: import torch and transformers, load the
    model, length-sorted batches of the same size, one forward pass per log-likelihood
    batch, ``model.generate`` per generation batch, score;
@@ -241,7 +244,11 @@ def one_round(folder: Path, model: str, batch_size: int) -> dict[str, float]:
     out["pytest_s"], _ = timed([py, "-m", "pytest", "test_choice.py", "test_generate.py", "-p", "no:cacheprovider",
                                 "-p", "llmselect_model_cpu_probe",
                                 f"--llm-candidates=zoo:{model}", f"--llm-batch-size={batch_size}",
-                                f"--llm-report={report}"], folder, "pytest")
+                                # the same work as the hand loop, once: no response cache (later
+                                # repeats would be cache hits), one timed round, no warm-up or
+                                # latency sample (the defaults run the work about 4 times)
+                                "--llm-cache=off", "--llm-benchmark-rounds=1", "--llm-benchmark-warmup=0",
+                                "--llm-latency-sample=0", f"--llm-report={report}"], folder, "pytest")
     rep = json.loads(report.read_text())
     out["pytest_model_cpu_s"] = json.loads((folder / "model_cpu.json").read_text())["model_cpu_seconds"]
     out["pytest_model_s"] = sum(r["measures"]["model_seconds"] for t in rep["tasks"] for r in t["results"])

@@ -8,13 +8,14 @@ cost alone decides the selection. Runs interleave the modes and alternate the tw
 * ``before``: what the plugin did before issue 9: one timed round, no warm-up
   (``--llm-benchmark-rounds=1 --llm-benchmark-warmup=0``);
 * ``after``: the defaults (untimed warm-up batch, 3 timed rounds);
-* ``flops``: ``--llm-cost-model=flops``.
+* ``flops``: ``--llm-cost-model=flops``;
+* ``before1``, ``after1``: ``before`` and ``after`` with one torch thread (``--llm-cpu-threads=1``).
 
 Printed per mode and task: the cost ratio B/A (median over runs of each order) with the
 interval of each run, whether the ratio of one order lies inside the other order's
 intervals, and how many runs selected something other than the most common selection.
 
-    python benchmarks/bench_order.py --models tiny,small --repeats 3 --cases 48
+    python benchmarks/bench_order.py --models tiny,small --repeats 3 --cases 24 --modes before,after,before1,after1,flops
 """
 
 from __future__ import annotations
@@ -35,6 +36,10 @@ MODES = {
     "before": ["--llm-benchmark-rounds=1", "--llm-benchmark-warmup=0", "--llm-latency-sample=0"],
     "after": [],
     "flops": ["--llm-cost-model=flops"],
+    # the same two with one torch thread (--llm-cpu-threads=1), steadier on a shared CPU
+    "before1": ["--llm-benchmark-rounds=1", "--llm-benchmark-warmup=0", "--llm-latency-sample=0",
+                "--llm-cpu-threads=1"],
+    "after1": ["--llm-cpu-threads=1"],
 }
 
 
@@ -82,7 +87,11 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="runs of each order per mode")
     ap.add_argument("--cases", type=int, default=48)
     ap.add_argument("--modes", default="before,after,flops")
+    ap.add_argument("--cpu-threads", type=int, default=None, help="pass --llm-cpu-threads=N to every run")
     args = ap.parse_args()
+    if args.cpu_threads:
+        for flags in MODES.values():
+            flags.append(f"--llm-cpu-threads={args.cpu_threads}")
     a, b = (f"zoo:{m}" for m in args.models.split(","))
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "suite"

@@ -54,9 +54,12 @@ def machine_info() -> dict[str, Any]:
         "platform": platform.platform(), "python": platform.python_version(),
         "cpu_count": os.cpu_count(), "torch": None, "cuda": None,
     }
+    if hasattr(os, "getloadavg"):
+        info["load_average_1min"] = round(os.getloadavg()[0], 2)  # at the end of the run
     torch = sys.modules.get("torch")
     if torch is not None:
         info["torch"] = torch.__version__
+        info["torch_threads"] = torch.get_num_threads()
         if torch.cuda.is_available():
             info["cuda"] = torch.cuda.get_device_name(0)
     return info

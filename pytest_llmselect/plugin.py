@@ -58,6 +58,9 @@ OPTIONS: list[tuple[str, str, str, str, Any]] = [
     ("--llm-latency-sample", "llm_latency_sample",
      "requests per (task, candidate) timed alone at batch size 1 for per-request latency (0: off)",
      "string", "8"),
+    ("--llm-cpu-threads", "llm_cpu_threads",
+     "torch intra-op threads for local models ('' = torch's default, one per core); on a CPU shared "
+     "with other work, 1 keeps measured times steady", "string", ""),
     ("--llm-run-log", "llm_run_log",
      "append this run's events (one JSON line each, tagged with the run id: start, state, every case "
      "as it is recorded, finish) to this file; never truncated, shared safely by concurrent runs "
@@ -189,6 +192,8 @@ def settings_from_config(config: pytest.Config) -> Settings:
         warmup_batch=warm_batch,
         cost_model=cost_model,
         latency_sample=_number(config, "llm_latency_sample", int, low=0),
+        cpu_threads=_number(config, "llm_cpu_threads", int, low=1)
+        if str(_value(config, "llm_cpu_threads") or "").strip() else None,
         demos=demo_configs,
         cache_mode=check_mode(str(_value(config, "llm_cache") or "readwrite").strip()),
         cache_path=(base / cache_path) if (cache_path := _value(config, "llm_cache_path")) else None,

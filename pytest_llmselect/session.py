@@ -60,6 +60,7 @@ class Settings:
     warmup_batch: bool = True     # one untimed batch of each kind first (lazy init, first allocations)
     cost_model: str = "time"      # costmodel.COST_MODELS
     latency_sample: int = 8       # requests per group timed alone at batch size 1 (0: off)
+    cpu_threads: int | None = None  # torch intra-op threads for local models (None: torch's default)
     demos: tuple[Any, ...] = ()  # demos.DemoConfig per --llm-demos entry; candidates already expanded
     cache_mode: str = "readwrite"  # response cache: off | read | readwrite
     cache_path: Path | None = None
@@ -255,6 +256,10 @@ class LLMSession:
                 try:
                     with frozen_after():
                         _hf()  # torch and transformers
+                    if self.settings.cpu_threads is not None:
+                        import torch
+
+                        torch.set_num_threads(self.settings.cpu_threads)
                 except LLMSelectError:
                     pass  # each local candidate's load below reports it
             announce(self)

@@ -198,6 +198,31 @@ def _default_footnote(names_: Sequence[str], report: Report) -> tuple[str, ...]:
 # -- shared notes and tables ---------------------------------------------------------------
 
 
+def _busy_machine(machine: object, cost_model: str) -> str | None:
+    """A warning when the run's machine had more runnable work than cores (1-minute load
+    average above the CPU count at the end of the run), else None: measured times then vary
+    from run to run by more than the rounds of one run show."""
+    if not isinstance(machine, Mapping):
+        return None
+    load, cores = machine.get("load_average_1min"), machine.get("cpu_count")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (load, cores)):
+        return None
+    try:
+        busy = math.isfinite(float(load)) and float(cores) > 0 and float(load) > float(cores)  # type: ignore[arg-type]
+    except OverflowError:  # an edited report's integer too large for a float
+        return None
+    if not busy:
+        return None
+    advice = ("measured times (batch latency, throughput) vary between runs by more than their "
+              "intervals show" if cost_model != "time" else
+              "measured times and the time-based cost vary between runs by more than their intervals "
+              "show; --llm-cost-model=flops or tokens is exact")
+    threads = machine.get("torch_threads")
+    if isinstance(threads, int) and not isinstance(threads, bool) and threads > 1:
+        advice += f"; torch used {threads} threads: --llm-cpu-threads=1 steadies CPU timings on a shared machine"
+    return f"1-minute load average {num(load)} on {num(cores)} cores at the end of the run: {advice}"
+
+
 def header_notes(report: Report) -> list[Note]:
     tool = report.get("tool") or {}
     settings = report.get("settings") or {}
@@ -244,6 +269,9 @@ def header_notes(report: Report) -> list[Note]:
         else:
             why = "; ".join(f"{d}: {v.get('reason')}" for d, v in devices.items()) or "no model work was measured"
             notes.append(Note("Energy", f"not available on this machine ({why}), so no energy figures"))
+    busy = _busy_machine(report.get("machine"), str(settings.get("cost_model") or "time"))
+    if busy:
+        notes.append(Note("Busy machine", busy, warning=True))
     constraints = {k: v for k, v in (settings.get("constraints") or {}).items() if v is not None}
     if constraints:
         notes.append(Note("Constraints", ", ".join(f"{k} = {num(v)}" for k, v in constraints.items())))

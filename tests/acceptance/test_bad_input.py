@@ -27,6 +27,9 @@ def test_t(llm, llm_record):
         (["--llm-candidates=zoo:tiny", "--llm-report=run.txt"], "*unknown format '.txt'*"),
         (["--llm-candidates=zoo:tiny", "--llm-dtype=int3"], "*--llm-dtype must be one of*"),
         (["--llm-candidates=zoo:tiny", "--llm-batch-size=0"], "*--llm-batch-size must be at least 1*"),
+        (["--llm-candidates=zoo:tiny", "--llm-cpu-threads=0"], "*--llm-cpu-threads must be at least 1, got '0'*"),
+        (["--llm-candidates=zoo:tiny", "--llm-cpu-threads=two"], "*--llm-cpu-threads must be a int, got 'two'*"),
+        (["--llm-candidates=zoo:tiny", "--llm-benchmark-rounds=0"], "*--llm-benchmark-rounds must be at least 1*"),
         (["--llm-candidates=@missing.toml"], "*candidates file *missing.toml* does not exist*"),
     ],
 )

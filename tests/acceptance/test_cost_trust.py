@@ -70,6 +70,7 @@ def test_tokens_and_flops_cost_models_give_identical_figures_on_two_runs_in_both
 def test_time_cost_has_an_interval_memory_is_the_candidates_and_latency_is_named(suite):
     pt = suite(n_addition=6, n_largest=4)
     result = pt.runpytest_subprocess("--llm-candidates=zoo:tiny,zoo:small", "--llm-latency-sample=3",
+                                     "--llm-cpu-threads=1",
                                      "--llm-report=run.json", "--llm-report=run.md", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=20)
     result.stdout.fnmatch_lines(["Energy: *", "*batch p95 s*req p50 s*",
@@ -85,6 +86,8 @@ def test_time_cost_has_an_interval_memory_is_the_candidates_and_latency_is_named
             assert m["memory_method"] in ("rss_peak_growth", "rss_growth", "cuda_allocator_peak")
             assert m["peak_memory_bytes"] is not None
         assert "cost_within_noise" in task["selection"] and "alpha_boundaries" in task
+    assert report["machine"]["torch_threads"] == 1  # --llm-cpu-threads
+    assert isinstance(report["machine"]["load_average_1min"], float)
     energy = report["energy"]
     assert isinstance(energy["available"], bool)
     if not energy["available"]:  # said plainly, with the reason

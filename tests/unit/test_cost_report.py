@@ -5,6 +5,8 @@ from __future__ import annotations
 import html as _html
 import re
 
+import pytest
+
 from pytest_llmselect.energy import detect
 from pytest_llmselect.report import render_html, render_markdown, render_terminal
 from pytest_llmselect.report.terminal import legend_notes, pval
@@ -104,3 +106,36 @@ def test_no_or_unreadable_energy_counter_says_why(tmp_path):
     (tmp_path / "intel-rapl:0").mkdir()
     counter, why = detect("cpu", powercap=tmp_path)
     assert counter is None and "not readable" in why
+
+
+@pytest.mark.parametrize(("load", "cores", "warned"), [
+    (2.0, 2, False),      # exactly as much work as cores: not busy
+    (2.01, 2, True),      # just above
+    (0.3, 2, False),
+    (17.5, 16, True),
+    (None, 2, False),     # no load average recorded (older run, or no os.getloadavg)
+    ("4", 2, False),      # a hand-edited report: not a number
+    (10 ** 400, 2, False),  # too large for a float: no warning rather than a crash
+    (4.0, 0, False),
+])
+def test_busy_machine_warning_at_its_threshold(load, cores, warned):
+    from pytest_llmselect.report.terminal import _busy_machine
+
+    text = _busy_machine({"load_average_1min": load, "cpu_count": cores, "torch_threads": 2}, "time")
+    assert (text is not None) == warned
+    if warned:
+        assert f"on {cores} cores" in text and "--llm-cost-model=flops or tokens is exact" in text
+        assert "--llm-cpu-threads=1" in text
+
+
+def test_busy_machine_warning_reaches_every_format():
+    from pytest_llmselect.report import render_html, render_markdown, render_terminal
+    from tests.report_samples import sample_report
+
+    report = sample_report()
+    report["machine"] = {"load_average_1min": 5.5, "cpu_count": 2, "torch_threads": 1}
+    for text in (render_terminal(report), render_markdown(report), render_html(report)):
+        assert "1-minute load average 5.5 on 2 cores" in text
+        assert "--llm-cpu-threads=1" not in text  # already one thread: no such advice
+    report["machine"]["load_average_1min"] = 1.0
+    assert "load average" not in render_terminal(report)

@@ -34,6 +34,7 @@ SEQ = "a sequence of finite numbers"
 CASES: list[tuple[str, Callable[[], Any], str]] = [
     ("normal_quantile p", lambda: normal_quantile(1.0), f"normal_quantile: `p` must be {PROB}, got 1.0 (float)"),
     ("normal_quantile bool", lambda: normal_quantile(True), f"normal_quantile: `p` must be {PROB}, got True (bool)"),
+    ("normal_quantile str", lambda: normal_quantile("0.5"), f"normal_quantile: `p` must be {PROB}, got '0.5' (str)"),
     ("t_quantile p", lambda: t_quantile(0.0, 3), f"t_quantile: `p` must be {PROB}, got 0.0 (float)"),
     ("t_quantile df", lambda: t_quantile(0.5, 0), "t_quantile: `df` must be an int >= 1, got 0 (int)"),
     ("t_quantile df float", lambda: t_quantile(0.5, 2.0), "t_quantile: `df` must be an int >= 1, got 2.0 (float)"),
@@ -84,6 +85,10 @@ CASES: list[tuple[str, Callable[[], Any], str]] = [
      "paired_compare: `b[0]` must be a finite number, got None (NoneType)"),
     ("paired lengths", lambda: paired_compare([1, 0], [1]),
      "paired_compare: `b` must be as long as `a` (2 values), has 1, got [1] (list)"),
+    ("paired b empty", lambda: paired_compare([1.0], []),
+     "paired_compare: `b` must be as long as `a` (1 values), has 0, got [] (list)"),
+    ("paired a str", lambda: paired_compare("10", [1.0, 0.0]),
+     f"paired_compare: `a` must be {SEQ}, got '10' (str)"),
     ("paired level", lambda: paired_compare([1.0], [0.0], level=1), f"paired_compare: `level` must be {PROB}, got 1 (int)"),
     ("paired seed", lambda: paired_compare([1.0], [0.0], seed=1.5),
      "paired_compare: `seed` must be an int >= 0, got 1.5 (float)"),

@@ -21,8 +21,11 @@ from statsmodels.stats.proportion import proportion_confint
 from pytest_llmselect.stats import (
     bca_interval,
     bootstrap_interval,
+    estimate,
+    minimum_detectable_difference,
     paired_compare,
     t_interval,
+    wilson_interval,
 )
 
 
@@ -254,3 +257,112 @@ def test_paired_compare_defaults_are_the_documented_ones() -> None:
     a = [rng.random() for _ in range(25)]
     b = [rng.random() for _ in range(25)]
     assert paired_compare(a, b) == paired_compare(a, b, level=0.95, seed=0, n_resamples=2000)
+
+
+# -------------------------------------------------------------------- wiring of levels
+
+
+Z975 = 1.959963984540054  # standard normal table
+Z90 = 1.2815515655446004
+Z80 = 0.8416212335729143
+
+
+def test_wilson_one_success_is_not_clipped_to_zero() -> None:
+    # Wilson (1927) for 1 of 10 at 95%: (0.0179, 0.4042), as statsmodels' proportion_confint gives.
+    assert wilson_interval(1, 10) == pytest.approx((0.0179, 0.4042), abs=5e-5)
+    assert wilson_interval(9, 10) == pytest.approx((0.5958, 0.9821), abs=5e-5)
+
+
+@pytest.mark.parametrize("level", [0.8, 0.99])
+def test_estimate_uses_its_level_for_every_method(level: float) -> None:
+    binary = [1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0, 1.0, 1.0, 0.0]
+    e = estimate(binary, level=level)
+    assert (e.lo, e.hi) == pytest.approx(proportion_confint(7, 10, alpha=1 - level, method="wilson"), abs=1e-12)
+    # Clustered: the CR1 interval at the level (hand formula), widened to Wilson's for 0/1 data.
+    values = [0.2, 0.4, 0.9, 0.7, 0.1, 0.3, 0.8, 0.6]
+    groups = ["a", "a", "b", "b", "c", "c", "d", "d"]
+    mean = statistics.fmean(values)
+    sums = [math.fsum(v - mean for v, g in zip(values, groups) if g == k) for k in "abcd"]
+    se = math.sqrt(4 / 3 * math.fsum(s * s for s in sums)) / len(values)
+    half = float(sps.t.ppf(1 - (1 - level) / 2, 3)) * se
+    e = estimate(values, groups=groups, level=level)
+    assert e.method == "cluster"
+    assert (e.lo, e.hi) == pytest.approx((max(0.0, mean - half), min(1.0, mean + half)), abs=1e-12)
+    clustered_binary = estimate(binary, groups=[i // 2 for i in range(10)], level=level)
+    wlo, whi = proportion_confint(7, 10, alpha=1 - level, method="wilson")
+    assert clustered_binary.lo <= wlo + 1e-12 and clustered_binary.hi >= whi - 1e-12
+
+
+def test_estimate_clips_only_scores_in_the_unit_interval() -> None:
+    e = estimate([0.5, 1.5, 1.2, 1.9])
+    lo, hi = t_interval([0.5, 1.5, 1.2, 1.9])
+    assert (e.lo, e.hi) == pytest.approx((lo, hi)) and e.hi > 1.0
+
+
+# ------------------------------------------------------------ minimum detectable difference
+
+
+def test_mde_continuous_with_a_mean_difference() -> None:
+    a = [0.9, 0.7, 0.8, 0.95, 0.6, 0.85]
+    b = [0.5, 0.6, 0.3, 0.55, 0.5, 0.45]
+    diffs = [x - y for x, y in zip(a, b)]
+    expected = (Z975 + Z80) * statistics.stdev(diffs) / math.sqrt(6)
+    assert minimum_detectable_difference(a, b) == pytest.approx(expected, rel=1e-9)
+
+
+def test_mde_two_cases_uses_their_spread() -> None:
+    a, b = [0.2, 0.9], [0.1, 0.3]
+    expected = (Z975 + Z80) * statistics.stdev([0.1, 0.6]) / math.sqrt(2)
+    assert minimum_detectable_difference(a, b) == pytest.approx(expected, rel=1e-9)
+
+
+def test_mde_binary_against_continuous_is_continuous() -> None:
+    a, b = [1.0, 0.0, 1.0, 1.0], [0.5, 0.25, 0.75, 0.5]
+    expected = (Z975 + Z80) * statistics.stdev([0.5, -0.25, 0.25, 0.5]) / 2
+    assert minimum_detectable_difference(a, b) == pytest.approx(expected, rel=1e-9)
+    cmp = paired_compare(a, b, n_resamples=100)
+    assert cmp.method == "permutation_exact" and cmp.n_discordant is None
+
+
+@pytest.mark.parametrize(("a", "scale"), [
+    ([0.0, 0.5, 0.5], 1.0),      # scores in [0, 1], 0 included: the unit scale
+    ([1.0, 0.5, 0.5], 1.0),      # 1 included
+    ([0.25, 0.5, 0.5], 1.0),
+    ([1.5, 2.0, 2.0], 0.5),      # outside [0, 1]: the observed range
+    ([2.0, 4.0, 3.0], 2.0),
+    ([-1.0, 1.0, 0.0], 2.0),
+    ([3.0, 3.0, 3.0], 1.0),      # outside [0, 1] and no range: 1
+])
+def test_mde_floor_scale_when_nothing_differs(a: list[float], scale: float) -> None:
+    # Floor: scale * sqrt(min(1, 3/n)); n = 3 gives scale itself.
+    assert minimum_detectable_difference(a, list(a)) == pytest.approx((Z975 + Z80) * scale / math.sqrt(3), rel=1e-9)
+
+
+def test_mde_floor_follows_the_rule_of_three() -> None:
+    for n in (4, 12, 50):
+        same = [1.0] * n
+        assert minimum_detectable_difference(same, same) == pytest.approx((Z975 + Z80) * math.sqrt(3 / n) / math.sqrt(n))
+
+
+def test_mde_single_case_outside_the_unit_interval() -> None:
+    # One case: no spread to measure, the floor's scale is the observed range 3.
+    assert minimum_detectable_difference([5.0], [2.0]) == pytest.approx((Z975 + Z80) * 3.0)
+
+
+@pytest.mark.parametrize("binary", [True, False])
+def test_paired_compare_reports_its_level_n_and_mde(binary: bool) -> None:
+    rng = random.Random(8)
+    if binary:
+        a = [float(rng.random() < 0.7) for _ in range(40)]
+        b = [float(rng.random() < 0.5) for _ in range(40)]
+    else:
+        a = [rng.random() for _ in range(40)]
+        b = [rng.random() for _ in range(40)]
+    cmp = paired_compare(a, b, level=0.8, n_resamples=300, seed=4)
+    assert (cmp.level, cmp.n) == (0.8, 40)
+    # mde at alpha = 1 - level = 0.2, power 0.8 (documented), by hand:
+    diffs = [x - y for x, y in zip(a, b)]
+    sd = math.sqrt(sum(1 for d in diffs if d) / 40) if binary else statistics.stdev(diffs)
+    assert cmp.mde == pytest.approx((Z90 + Z80) * sd / math.sqrt(40), rel=1e-9)
+    if not binary:  # the interval is the percentile bootstrap of the differences, same count and seed
+        assert (cmp.lo, cmp.hi) == bootstrap_interval(diffs, 0.8, n_resamples=300, seed=4)

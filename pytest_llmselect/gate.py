@@ -212,11 +212,11 @@ def _scale(a: Sequence[float], b: Sequence[float]) -> float:
 def _bounds(a: Sequence[float], b: Sequence[float], z: float, cmp: PairedComparison) -> tuple[float, float, str]:
     """The interval of diff = mean(a) - mean(b) whose ends are one-sided ``s.level`` bounds.
 
-    0/1 scores: Tango's score interval, the usual one for paired non-inferiority. Not
-    ``paired_compare``'s Newcombe method 10: with highly correlated pairs (a model against
-    its own copy) it collapses, e.g. to [0, 0] for two identical runs at 50% accuracy,
-    which would PASS on four cases. Tango's lower bound with no discordant pair is
-    -z^2/(n+z^2), the Wilson bound on how often the two could disagree unseen.
+    0/1 scores: Tango's score interval, the usual one for paired non-inferiority, rather
+    than ``paired_compare``'s Newcombe method 10 (which, before its phi got Newcombe's
+    continuity correction, collapsed to [0, 0] for two identical runs). Tango's lower bound
+    with no discordant pair is -z^2/(n+z^2), the Wilson bound on how often the two could
+    disagree unseen.
     Other scores: ``cmp``, ``paired_compare``'s paired bootstrap at two-sided ``2*level-1``,
     widened when no case differs by the same unseen-disagreement bound (a bootstrap of
     all-zero differences would claim certainty).

@@ -32,6 +32,8 @@ def announce(session: LLMSession) -> None:
             where = f"device {device}, dtype {dtype}"
         except LLMSelectError:  # the load reports it properly; the header just shows the setting
             where = f"device {settings.device or 'default'}, dtype {settings.dtype or 'default'}"
+        if any(c.served is not None for c in wanted):
+            where += " for local models"  # a served model's device and dtype are its server's
     own = [c.name for c in wanted if c.device or c.dtype]
     if own:
         where += f" ({', '.join(own)}: own device/dtype)"

@@ -334,13 +334,17 @@ def _binomial_half_cdf(k: int, n: int) -> float:
 
 def _newcombe_paired(n11: int, n10: int, n01: int, n00: int, level: float) -> tuple[float, float]:
     """Newcombe (1998, Stat Med 17:2635) method 10: Wilson limits for each
-    margin combined with the phi correlation of the paired 2x2 table."""
+    margin combined with the phi correlation of the paired 2x2 table, with Newcombe's
+    continuity correction of phi's numerator A = n11*n00 - n10*n01: A - n/2 when
+    A > n/2, 0 when 0 <= A <= n/2 (without it two identical runs give [0, 0])."""
     n = n11 + n10 + n01 + n00
     p1, p2 = (n11 + n10) / n, (n11 + n01) / n
     l1, u1 = wilson_interval(n11 + n10, n, level)
     l2, u2 = wilson_interval(n11 + n01, n, level)
     denom = (n11 + n10) * (n01 + n00) * (n11 + n01) * (n10 + n00)
-    phi = (n11 * n00 - n10 * n01) / math.sqrt(denom) if denom > 0 else 0.0
+    a = n11 * n00 - n10 * n01
+    a = max(0.0, a - n / 2.0) if a >= 0 else float(a)
+    phi = a / math.sqrt(denom) if denom > 0 else 0.0
     d = p1 - p2
     down = (p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2
     up = (u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2

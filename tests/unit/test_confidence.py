@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from scipy.stats import norm
 
 from pytest_llmselect.analysis import AnalysisSettings, analyze
 from pytest_llmselect.confidence import (
@@ -307,3 +308,23 @@ def test_tiny_quality_variance_beside_cost_uncertainty_does_not_overflow():
     cmp = objective_compare([0.0] * 12, [0.0] * 11 + [5.0195437449046834e-89], alpha=1.0,
                             cost_se_b=1.0, level=0.8)
     assert math.isfinite(cmp.lo) and math.isfinite(cmp.hi) and cmp.lo <= cmp.diff <= cmp.hi
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(2, 300), st.data(), st.floats(1.0, 50.0), st.sampled_from([0.8, 0.9, 0.95, 0.99]))
+def test_tango_interval_excludes_zero_only_where_mcnemars_normal_test_rejects(n, data, k, level) -> None:
+    """Inverting the score test at 0 gives McNemar's normal statistic (b - c) / sqrt(b + c):
+    an interval wholly below (above) 0 means that statistic is at most -z (at least z).
+    The gate's cases-needed search relies on it (docs/mutation-testing.md, `_needed`)."""
+    b = data.draw(st.integers(0, n))
+    c = data.draw(st.integers(0, n - b))
+    z = float(norm.ppf(level))
+    lo, hi = tango_interval(b * k, c * k, n * k, z)
+    mcnemar = (b - c) * k / math.sqrt((b + c) * k) if b + c else 0.0
+    if hi < 0:
+        assert mcnemar <= -z + 1e-9
+    if lo > 0:
+        assert mcnemar >= z - 1e-9
+    # And conversely: a statistic clearly beyond z puts 0 outside the interval.
+    if abs(mcnemar) > z + 1e-6:
+        assert not lo <= 0.0 <= hi

@@ -1,0 +1,48 @@
+"""The README's chat example ("Served models and chat") is the file it names, and does what it says:
+on ``zoo:small-chat`` a user turn answers as ``zoo:small`` does on the raw prompt; a model without a
+chat template fails each chat case with one ``CapabilityError`` line."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+
+import pytest
+
+from suitekit import REPO, head_jsonl
+
+EXAMPLE = REPO / "examples" / "test_chat_addition.py"
+
+
+def served_section() -> str:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    start = readme.index("## Served models and chat")
+    return readme[start:readme.index("\n## ", start + 1)]
+
+
+def test_the_readme_chat_request_is_the_example_file() -> None:
+    section = served_section()
+    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    assert blocks and blocks[0] in EXAMPLE.read_text(encoding="utf-8")
+    assert "python3 -m pytest examples/test_chat_addition.py --llm-candidates=zoo:small-chat,@served.toml" in section
+
+
+@pytest.mark.slow
+def test_chat_example_answers_as_the_raw_prompt_and_needs_a_template(pytester: pytest.Pytester) -> None:
+    (pytester.path / "examples").mkdir()
+    shutil.copy(EXAMPLE, pytester.path / "examples" / EXAMPLE.name)
+    (pytester.path / "suites" / "data").mkdir(parents=True)
+    shutil.copy(REPO / "suites" / "test_addition.py", pytester.path / "suites" / "test_addition.py")
+    (pytester.path / "suites" / "data" / "addition.jsonl").write_text(head_jsonl("addition.jsonl", 4), encoding="utf-8")
+    result = pytester.runpytest_subprocess("examples/test_chat_addition.py", "suites/test_addition.py",
+                                           "--llm-candidates=zoo:small-chat,zoo:small", "--llm-report=run.json",
+                                           "--llm-run-log=", "-p", "no:cacheprovider")
+    # Chat on zoo:small-chat and raw prompts on both pass; chat on zoo:small fails, one line each.
+    result.assert_outcomes(passed=4 * 3, failed=4)
+    assert sum("CapabilityError: model 'zoo:small' has no chat template" in line for line in result.outlines) == 4
+    cases = json.loads((pytester.path / "run.json").read_text(encoding="utf-8"))["cases"]
+    outputs = {(c["task"], c["candidate"], c["case_id"]): c.get("output") for c in cases}
+    chat = {k[2]: v for k, v in outputs.items() if k[:2] == ("chat-addition", "zoo:small-chat")}
+    raw = {k[2]: v for k, v in outputs.items() if k[:2] == ("addition", "zoo:small")}
+    assert len(chat) == 4 and chat == raw

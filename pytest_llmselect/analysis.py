@@ -168,6 +168,8 @@ def _empty_row(cname: str, tally: Mapping[str, int], m: Mapping[str, Any]) -> di
 def _no_estimate_reason(tally: Mapping[str, int], status: Any) -> str:
     if status == "load_failed":
         return "not evaluated: failed to load"
+    if tally.get("errored") and not tally.get("scored"):
+        return f"every case errored ({tally['errored']}): no output was scored"
     if tally.get("errored"):
         return f"no case in the estimate ({tally['errored']} errored, excluded)"
     return f"not evaluated: no case ran ({tally.get('missing', 0)} not run)"
@@ -191,7 +193,10 @@ def _task_block(task: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], can
             continue  # not planned for this task (e.g. a candidate added after this task ran)
         rows = by_cand.get(cname)
         m = dict(measures.get((name, cname)) or {})
-        if not rows:
+        if not rows or not tally.get("scored"):
+            # Every case errored: the worst-value policy would give it a quality while no output
+            # was scored and no work measured (cost 0), so it could win a tie at the worst
+            # quality with the lowest cost. A candidate that produced nothing is not a choice.
             results.append(_empty_row(cname, tally, m))
             excluded[cname] = _no_estimate_reason(tally, cand.get("status"))
             continue
@@ -395,9 +400,16 @@ def _overall_confidence(blocks: Sequence[Mapping[str, Any]], cases: Sequence[Map
                         weights: Mapping[str, float], selection: Mapping[str, Any],
                         s: AnalysisSettings) -> dict[str, Any]:
     """Pick probability over the weighted tasks, each task's cases resampled on their own.
-    Clear when the selected candidate wins at least ``level`` of the resamples."""
+    Clear when the selected candidate wins at least ``level`` of the resamples. With one
+    weighted task the overall selection is that task's, and so is the verdict (its stricter
+    rule: every other candidate significantly worse on the objective), so the two never
+    disagree."""
     selected = selection["selected"]
     active = [b for b in blocks if weights.get(b["name"], 0.0) > 0]
+    if len(active) == 1 and active[0]["selection"]["selected"] == selected and selected is not None:
+        only = active[0]
+        return {"pick_probability": only.get("pick_probability"), "clear_pick": only.get("clear_pick"),
+                "runner_up": only.get("runner_up")}
     # As the overall selection: only candidates with cases in the estimate of every weighted task
     # take part (one missing from a task, e.g. a served model that cannot score it, or one that
     # failed to load, is excluded with a reason there).

@@ -61,9 +61,11 @@ def test_every_planned_case_is_scored_errored_or_missing(mixes, policy):
         r = rows[key]
         assert r["n_scored"] + r["n_errors"] + r["n_missing"] == r["n_planned"] == planned
         assert (r["n_scored"], r["n_errors"], r["n_missing"]) == (scored, errored, not_run)
-        # The estimate holds the errored cases under "worst" whenever a worst value is known.
+        # The estimate holds the errored cases under "worst" whenever a worst value is known,
+        # and only for a candidate that scored at least one case (one that produced nothing
+        # is not a choice).
         task_scored = any(mixes[k][0] for k in mixes if k[0] == key[0])
-        counted = errored if policy == "worst" and (key[0] == "bounded" or task_scored) else 0
+        counted = errored if policy == "worst" and scored and (key[0] == "bounded" or task_scored) else 0
         assert r["n"] == scored + counted
         assert r["n_excluded_errors"] == errored - counted
         if r["n"] == 0:
@@ -92,6 +94,27 @@ def test_errored_cases_count_at_the_worst_value_and_can_be_excluded():
     assert (rows["A"]["n"], rows["A"]["n_errors"], rows["A"]["n_excluded_errors"], rows["A"]["quality"]) == (
         10, 10, 10, 1.0)
     assert excluded["settings"]["errors"] == "exclude"
+
+
+@pytest.mark.parametrize("policy", ["worst", "exclude"])
+def test_a_candidate_whose_every_case_errored_is_never_selected(policy):
+    """Found with chat requests to a model without a chat template: every case errored, no work
+    was measured (cost 0), every candidate tied at the worst quality, and the one that produced
+    nothing won on cost. It is excluded, with the reason, under either error policy."""
+    mixes = {("bounded", "broken"): (0, 6, 0, ""), ("bounded", "works"): (6, 0, 0, "")}
+    inputs = build(mixes, lambda i: 0.0)  # the working candidate answers every case wrongly
+    inputs["tasks"] = TASKS[:1]
+    inputs["measures"] = {("bounded", "works"): {"model_seconds": 2.0, "input_tokens": 60, "output_tokens": 6}}
+    report = analyze(inputs, AnalysisSettings(alpha=1.0, errors=policy))
+    task = report["tasks"][0]
+    assert task["selection"]["selected"] == "works" and report["selected"] == "works"
+    assert task["selection"]["excluded"]["broken"] == "every case errored (6): no output was scored"
+    row = {r["candidate"]: r for r in task["results"]}["broken"]
+    assert (row["n_errors"], row["quality"]) == (6, None)
+    # One scored case is enough to be a choice again (it is then judged on its cases).
+    mixes[("bounded", "broken")] = (1, 5, 0, "")
+    again = analyze(build(mixes, lambda i: 0.0) | {"tasks": TASKS[:1]}, AnalysisSettings(alpha=1.0, errors=policy))
+    assert "broken" not in again["tasks"][0]["selection"]["excluded"]
 
 
 def test_reselection_keeps_the_missing_cases():

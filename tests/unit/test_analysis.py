@@ -117,3 +117,30 @@ def test_measures_latency_is_batch_time():
     m.add_batch(0.5, [GenerateResult("x", 3, 1, 0.1), GenerateResult("y", 4, 2, 0.1)])
     assert m.latencies == [0.5, 0.5] and m.requests == 2 and m.batches == 1
     assert (m.input_tokens, m.output_tokens) == (7, 3)
+
+
+@pytest.mark.parametrize("seed", range(0, 60, 3))
+def test_one_task_run_states_one_verdict_for_the_task_and_overall(seed):
+    """A one-task run said "NO CLEAR PICK" for the task and "clear pick" overall: the overall
+    verdict only asked for the resample share, the task's also for every other candidate being
+    significantly worse on the objective. With one task they are the same selection and must
+    be the same verdict (about 1 in 5 of these random runs disagreed before)."""
+    import random
+
+    from pytest_llmselect.analysis import AnalysisSettings, analyze
+
+    rng = random.Random(seed)
+    n = rng.choice([10, 20, 40])
+    cases = [{"task": "t", "case_id": f"c{i}", "candidate": c, "score": float(rng.random() < p), "status": "scored",
+              "output": None, "group": None}
+             for c, p in (("a", rng.random()), ("b", rng.random())) for i in range(n)]
+    inputs = {"candidates": [{"name": c, "spec": c, "status": "evaluated"} for c in ("a", "b")],
+              "tasks": [{"name": "t", "metric": "exact_match", "higher_is_better": True, "weight": 1.0,
+                         "score_range": [0.0, 1.0]}],
+              "cases": cases, "missing": [],
+              "measures": {("t", c): {"model_seconds": rng.uniform(0.5, 3), "input_tokens": 10, "output_tokens": 2}
+                           for c in ("a", "b")}}
+    report = analyze(inputs, AnalysisSettings(alpha=rng.choice([0.1, 1.0, 10.0, 100.0])))
+    task, overall = report["tasks"][0], report["overall"]
+    assert overall["selection"]["selected"] == task["selection"]["selected"]
+    assert (overall["clear_pick"], overall["runner_up"]) == (task["clear_pick"], task["runner_up"])

@@ -27,6 +27,7 @@ CASES: list[tuple[str, Callable[[], Any], str]] = [
     ("point name", lambda: Point("", 1.0, 0.0), "Point: `name` must be a non-empty str, got '' (str)"),
     ("point name type", lambda: Point(3, 1.0, 0.0), "Point: `name` must be a non-empty str, got 3 (int)"),
     ("point cost", lambda: Point("m", -1.0, 0.0), f"Point 'm': `cost` {NN} -1.0 (float)"),
+    ("point cost None", lambda: Point("m", None, 0.0), f"Point 'm': `cost` {NN} None (NoneType)"),
     ("point loss", lambda: Point("m", 1.0, float("inf")), f"Point 'm': `loss` {NN} inf (float)"),
     ("point latency", lambda: Point("m", 1.0, 0.0, latency_p95=-0.5), f"Point 'm': `latency_p95` {NN} -0.5 (float)"),
     ("point memory", lambda: Point("m", 1.0, 0.0, peak_memory_bytes="1e9"),

@@ -85,7 +85,8 @@ def test_identical_runs_do_not_collapse_the_paired_interval() -> None:
 @settings(max_examples=200)
 @given(st.integers(0, 25), st.integers(0, 25), st.integers(0, 25), st.integers(0, 25),
        st.sampled_from([0.8, 0.9, 0.95, 0.99]))
-@example(1, 0, 0, 1, 0.9)    # every margin 1: the phi denominator is exactly 1
+@example(1, 0, 0, 1, 0.9)    # every margin 1: the phi denominator is exactly 1 (A = 1, corrected to 0)
+@example(0, 1, 1, 0, 0.9)    # every margin 1 and A = -1: phi = -1
 @example(5, 3, 0, 0, 0.95)   # an empty margin: phi is 0
 @example(0, 12, 3, 0, 0.8)   # A < 0: no correction
 def test_newcombe_paired_matches_the_reference(n11: int, n10: int, n01: int, n00: int, level: float) -> None:

@@ -9,6 +9,7 @@ import itertools
 import math
 import random
 import statistics
+import warnings
 from fractions import Fraction
 
 import numpy as np
@@ -367,3 +368,21 @@ def test_paired_compare_reports_its_level_n_and_mde(binary: bool) -> None:
     assert cmp.mde == pytest.approx((Z90 + Z80) * sd / math.sqrt(40), rel=1e-9)
     if not binary:  # the interval is the percentile bootstrap of the differences, same count and seed
         assert (cmp.lo, cmp.hi) == bootstrap_interval(diffs, 0.8, n_resamples=300, seed=4)
+
+
+def test_bca_falls_back_to_the_t_interval_when_the_resamples_are_degenerate() -> None:
+    # One resample: scipy's BCa has no bias correction to estimate and returns NaN limits.
+    values = [0.1, 0.5, 0.9]
+    with warnings.catch_warnings():  # scipy may warn about the degenerate distribution
+        warnings.simplefilter("ignore")
+        got = bca_interval(values, 0.8, n_resamples=1)
+    assert got == pytest.approx(t_interval(values, 0.8))
+    half = float(sps.t.ppf(0.9, 2)) * statistics.stdev(values) / math.sqrt(3)
+    assert got == pytest.approx((0.5 - half, 0.5 + half))
+
+
+def test_clustered_binary_scores_are_widened_to_wilson_at_the_level() -> None:
+    # Every cluster agrees: the cluster interval has zero width, Wilson's at the level decides.
+    e = estimate([1.0] * 10, groups=[i // 2 for i in range(10)], level=0.8)
+    assert e.method == "cluster"
+    assert (e.lo, e.hi) == pytest.approx(proportion_confint(10, 10, alpha=0.2, method="wilson"), abs=1e-12)

@@ -235,3 +235,66 @@ def test_cases_to_settle_gives_up_past_ten_million() -> None:
     assert cases_to_settle(comparison(diff=0.1, se=0.1 * 2000 / z, n=10)) is None    # 4e7 cases
     assert cases_to_settle(comparison(diff=0.1, se=0.1 * 900 / z, n=10)) == math.ceil(10 * (z * (0.1 * 900 / z) / 0.1) ** 2)
     assert cases_to_settle(comparison(diff=0.0, se=0.1, n=10)) is None
+
+
+# Data and levels where the p-value sits on 1 - level to the last bit (found by search):
+# the interval's float end and the test would disagree at 0 without the final agreement step.
+ON_THE_EDGE = [
+    ([0.42, 0.26, 0.51, 0.4, 0.78, 0.3, 0.48, 0.58, 0.91],
+     [0.5, 0.28, 0.76, 0.62, 0.25, 0.91, 0.98, 0.81, 0.9], 0.7976267289030632),
+    ([0.4, 0.82, 0.67, 0.0], [0.49, 0.87, 0.24, 0.33], 0.04614478705723479),
+]
+
+
+@pytest.mark.parametrize("swap", [False, True])
+@pytest.mark.parametrize(("a", "b", "level"), ON_THE_EDGE)
+def test_verdict_and_interval_agree_when_p_is_on_the_level(a, b, level, swap) -> None:
+    if swap:
+        a, b = b, a
+    cmp = objective_compare(a, b, alpha=1.0, level=level)
+    significant = cmp.p_adjusted < 1 - cmp.level
+    assert cmp.lo <= cmp.diff <= cmp.hi
+    assert (cmp.lo <= 0 <= cmp.hi) == (not significant)
+    assert cmp.worse == (significant and cmp.diff > 0) and cmp.better == (significant and cmp.diff < 0)
+    # Only the end at 0 moves, and only by rounding: otherwise it is scipy's paired t interval.
+    ci = sps.ttest_rel(a, b).confidence_interval(level)
+    assert (cmp.lo, cmp.hi) == pytest.approx((ci.low, ci.high), abs=1e-12)
+
+
+@pytest.mark.parametrize(("a", "b", "scale"), [
+    ([1.0, 1.25, 1.5], [0.0, 0.25, 0.5], 1.5),   # a outside [0, 1]: the range of both
+    ([0.0, 0.25, 0.5], [1.0, 1.25, 1.5], 1.5),   # b outside
+    ([0.0, 0.25, 0.5], [0.5, 0.75, 1.0], 1.0),   # both inside, 0 and 1 included
+    ([0.5, 0.75, 1.0], [0.0, 0.25, 0.5], 1.0),
+])
+def test_a_constant_difference_floors_the_spread_on_the_scores_scale(a, b, scale) -> None:
+    # Every case differs by the same amount (SD 0): floored at scale / sqrt(n).
+    cmp = objective_compare(a, b, alpha=2.0)
+    assert cmp.method == "paired_t"
+    assert cmp.se == pytest.approx(2.0 * scale / math.sqrt(3) / math.sqrt(3), rel=1e-12)
+
+
+@pytest.mark.parametrize(("a", "b", "se"), [([0.5], [0.25], 1.0), ([3.0], [1.0], 2.0)])
+def test_a_single_continuous_case_has_the_floor_spread(a, b, se) -> None:
+    cmp = objective_compare(a, b, alpha=1.0)
+    assert cmp.se == pytest.approx(se) and math.isfinite(cmp.lo) and math.isfinite(cmp.hi)
+
+
+def test_two_continuous_cases_use_their_sample_sd() -> None:
+    a, b = [0.2, 0.9], [0.1, 0.3]
+    cmp = objective_compare(a, b, alpha=1.0)
+    assert cmp.se == pytest.approx(float(np.std([0.1, 0.6], ddof=1)) / math.sqrt(2), rel=1e-12)
+    # With a cost SE: Welch-Satterthwaite df = (n - 1) * (var / quality var)^2 with n - 1 = 1.
+    q_var = float(np.var([0.1, 0.6], ddof=1)) / 2
+    var = q_var + 0.3**2
+    cmp = objective_compare(a, b, alpha=1.0, cost_se_a=0.3)
+    assert cmp.p_value == pytest.approx(2 * float(sps.t.sf(0.35 / math.sqrt(var), (var / q_var) ** 2)), rel=1e-9)
+
+
+def test_alpha_zero_compares_costs_alone() -> None:
+    # No price on quality and known costs: the cost difference is certain.
+    a, b = [0.2, 0.9, 0.4], [0.1, 0.3, 0.8]
+    dearer = objective_compare(a, b, alpha=0.0, cost_a=1.5, cost_b=1.0)
+    assert (dearer.p_value, dearer.lo, dearer.hi, dearer.se) == (0.0, 0.5, 0.5, 0.0) and dearer.worse
+    same = objective_compare(a, b, alpha=0.0, cost_a=1.0, cost_b=1.0)
+    assert (same.p_value, same.lo, same.hi) == (1.0, 0.0, 0.0) and not (same.worse or same.better)

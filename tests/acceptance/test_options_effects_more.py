@@ -1,12 +1,13 @@
 """The documented options added after test_options_effects.py, each with a working value.
 
-`--llm-demos`, `--llm-cache`, `--llm-cache-path`, `--llm-errors` and `--llm-truncation`, on
-the command line and as ini keys. Two pytest sessions on zoo:tiny, shared by every test of
-the module (one model load each, 14 cases):
+`--llm-demos`, `--llm-cache`, `--llm-cache-path`, `--llm-errors`, `--llm-truncation`,
+`--llm-cost-model` and `--llm-latency-sample`, on the command line and as ini keys. Two pytest
+sessions on zoo:tiny, shared by every test of the module (one model load each, 14 cases):
 
 - ``ini``: every option as an ini key; the cache is written (``readwrite``) to the file named;
 - ``cli``: the same suite with every option on the command line, reading (``read``) a copy of
-  the cache the ``ini`` run wrote.
+  the cache the ``ini`` run wrote; its arithmetic task asks other sums, so that task's
+  requests are computed (and, ``read``, not stored).
 
 Each test asserts the option's effect in the JSON report (or the cache file), recomputed from
 the per-case records, never only that the run passed.
@@ -59,11 +60,12 @@ ARITH_SUITE = '''
 import pytest
 from pytest_llmselect import GenerateRequest, exact_match
 
+SHIFT = {shift}  # the cli run asks other sums: its requests are not in the cache
 CASES = [
-    {"id": "a1", "prompt": "12+7=", "answer": "19"},
-    {"id": "a2", "prompt": "3+5=", "answer": "8"},
-    {"id": "long", "prompt": "1+" * 100 + "1=", "answer": "101"},
-    {"id": "raises", "prompt": "2+2=", "answer": "4"},
+    {"id": "a1", "prompt": f"{12 + SHIFT}+7=", "answer": str(19 + SHIFT)},
+    {"id": "a2", "prompt": f"3+{5 + SHIFT}=", "answer": str(8 + SHIFT)},
+    {"id": "long", "prompt": "1+" * 100 + f"{1 + SHIFT}=", "answer": str(101 + SHIFT)},
+    {"id": "raises", "prompt": f"2+{2 + SHIFT}=", "answer": str(4 + SHIFT)},
 ]
 
 def request(case):
@@ -92,8 +94,10 @@ COMMON = {
     "llm_run_log": "",
 }
 ONLY = {
-    "ini": {"llm_cache": "readwrite", "llm_cache_path": "cache/responses.sqlite"},
-    "cli": {"llm_cache": "read", "llm_cache_path": "copied/responses.sqlite"},
+    "ini": {"llm_cache": "readwrite", "llm_cache_path": "cache/responses.sqlite",
+            "llm_cost_model": "tokens", "llm_latency_sample": "2"},
+    "cli": {"llm_cache": "read", "llm_cache_path": "copied/responses.sqlite",
+            "llm_cost_model": "flops", "llm_latency_sample": "3"},
 }
 
 
@@ -138,7 +142,7 @@ def _run(root: Path, mode: str) -> Run:
     (root / "cases.jsonl").write_text("".join(json.dumps(r) + "\n" for r in CASE_ROWS))
     (root / "pool.jsonl").write_text("".join(json.dumps(r) + "\n" for r in POOL_ROWS))
     (root / "test_lookup.py").write_text(LOOKUP_SUITE)
-    (root / "test_arith.py").write_text(ARITH_SUITE)
+    (root / "test_arith.py").write_text(ARITH_SUITE.replace("{shift}", "1" if mode == "cli" else "0"))
     values = {**COMMON, **ONLY[mode]}
     if mode == "cli":
         (root / "pytest.ini").write_text("[pytest]\n")
@@ -238,15 +242,43 @@ def test_cache_readwrite_stores_at_the_path_and_serves_the_next_configuration(in
     assert all(ini_run.row("lookup", cand)["measures"]["cache_hits"] == 0 for cand in CANDIDATES)
 
 
-def test_cache_read_serves_everything_and_stores_nothing(cli_run: Run, ini_run: Run):
+def test_cache_read_serves_what_it_has_and_stores_nothing(cli_run: Run, ini_run: Run):
     path = cli_run.path / "copied" / "responses.sqlite"
     assert not (cli_run.path / ".llmselect" / "cache.sqlite").exists()
-    for task in ("lookup", "arith"):
-        for cand in CANDIDATES:
-            m = cli_run.row(task, cand)["measures"]
-            assert m["requests"] > 0 and m["cache_hits"] == m["requests"], (task, cand, m)
-            # Served, not recomputed: the outputs are the ones the ini run computed.
-            assert ([c["output"] for c in cli_run.cases(task, cand)]
-                    == [c["output"] for c in ini_run.cases(task, cand)])
+    for cand in CANDIDATES:
+        m = cli_run.row("lookup", cand)["measures"]
+        assert m["requests"] == N_LOOKUP and m["cache_hits"] == N_LOOKUP, (cand, m)
+        # Served, not recomputed: the outputs are the ones the ini run computed.
+        assert [c["output"] for c in cli_run.cases("lookup", cand)] == [c["output"] for c in ini_run.cases("lookup", cand)]
+        # The other sums are computed, by each configuration: the first one's are not stored.
+        m = cli_run.row("arith", cand)["measures"]
+        assert m["requests"] == N_ARITH and m["cache_hits"] == 0, (cand, m)
     # Read never writes: not even the last-used times change.
     assert _results(path) == cli_run.cache_before  # type: ignore[attr-defined]
+
+
+# USD per million input / output tokens and per PFLOP assumed without a configured price
+# (README, "Cost models").
+TOKENS_IN, TOKENS_OUT, PER_PFLOP = 0.10, 0.40, 0.002
+
+
+def test_cost_model_and_latency_sample(run: Run):
+    model = ONLY[run.mode]["llm_cost_model"]
+    sample = int(ONLY[run.mode]["llm_latency_sample"])
+    assert run.report["settings"]["cost_model"] == model
+    for task in ("lookup", "arith"):
+        for cand in CANDIDATES:
+            row = run.row(task, cand)
+            m = row["measures"]
+            assert m["cost_model"] == model and model in row["cost_method"]
+            if model == "tokens":
+                usd = (m["input_tokens"] * TOKENS_IN + m["output_tokens"] * TOKENS_OUT) / 1e6
+            else:  # flops: 2 x parameters x tokens FLOPs
+                params = next(c["num_parameters"] for c in run.report["candidates"] if c["name"] == cand)
+                assert m["flops"] == 2 * params * (m["input_tokens"] + m["output_tokens"])
+                usd = m["flops"] / 1e15 * PER_PFLOP
+            assert row["cost"] == pytest.approx(usd * 1000 / row["n"], rel=1e-12)
+            assert row["cost_lo"] == row["cost_hi"] == pytest.approx(row["cost"])  # exact: no interval
+            # Requests timed alone at batch size 1: a sample of the group's computed requests.
+            assert m["request_latency_n"] == min(sample, m["requests"] - m["cache_hits"]), (task, cand, m)
+    assert any(run.row(t, c)["measures"]["request_latency_n"] == sample for t in ("lookup", "arith") for c in CANDIDATES)

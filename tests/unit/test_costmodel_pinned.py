@@ -1,0 +1,160 @@
+"""costmodel.py pinned by hand computation where mutation testing found its tests loose
+(docs/mutation-testing.md): alpha boundaries with one-sided intervals, the price each cost
+model charges, and one group's cost with its interval over timing rounds."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from scipy import stats as sps
+
+from pytest_llmselect.cost import Price
+from pytest_llmselect.costmodel import (
+    DEFAULT_TOKEN_PRICE,
+    DEFAULT_USD_PER_PFLOP,
+    Estimate,
+    alpha_boundaries,
+    effective_price,
+    group_cost,
+)
+
+# ------------------------------------------------------------------------- alpha boundaries
+
+
+def test_boundary_bounds_from_one_sided_intervals() -> None:
+    # cheap (cost 1 +0.2/-0.1, loss 0.5 +-0.02) below expensive (cost 3 -0.3/+0.1, loss 0.1).
+    cheap = Estimate("cheap", 1.0, 0.9, 1.2, 0.5, 0.48, 0.52)
+    dear = Estimate("dear", 3.0, 2.7, 3.1, 0.1, None, None)
+    ranges = {"dear": (5.0, math.inf), "cheap": (0.0, 5.0)}
+    (b,) = alpha_boundaries(ranges, [dear, cheap])
+    hc = math.hypot(0.2, 0.3)   # each cost's wider side
+    hl = math.hypot(0.02, 0.0)  # a loss without an interval counts as exact
+    assert (b["alpha"], b["below"], b["above"], b["uncertain"], b["reason"]) == (5.0, "cheap", "dear", False, None)
+    assert b["lo"] == pytest.approx((2.0 - hc) / (0.4 + hl))
+    assert b["hi"] == pytest.approx((2.0 + hc) / (0.4 - hl))
+
+
+def test_uncertain_boundaries_say_which_difference_is_within_its_interval() -> None:
+    a = Estimate("a", 1.0, 0.0, 2.0, 0.5, 0.45, 0.55)
+    b = Estimate("b", 1.5, 1.4, 1.6, 0.1, 0.05, 0.15)
+    c = Estimate("c", 9.0, 8.9, 9.1, 0.08, 0.0, 0.3)
+    ranges = {"a": (0.0, 1.25), "b": (1.25, 400.0), "c": (400.0, math.inf)}
+    first, second = alpha_boundaries(ranges, [a, b, c])
+    assert (first["below"], first["above"], first["uncertain"]) == ("a", "b", True)
+    assert first["reason"] == "cost difference within its interval"
+    assert (first["lo"], first["hi"]) == (None, None)
+    assert (second["below"], second["above"]) == ("b", "c")
+    assert second["reason"] == "loss difference within its interval"
+    both = alpha_boundaries({"a": (0.0, 1.0), "c": (1.0, math.inf)},
+                            [Estimate("a", 1.0, 0.0, 10.0, 0.5, 0.0, 1.0), c])
+    assert both[0]["reason"] == "cost difference within its interval; loss difference within its interval"
+
+
+def test_a_difference_exactly_its_half_width_is_uncertain() -> None:
+    a = Estimate("a", 1.0, 1.0, 1.0, 0.5, 0.5, 0.5)
+    b = Estimate("b", 2.0, 1.0, 3.0, 0.25, 0.0, 0.5)  # cost differs by 1 = half-width 1
+    (bd,) = alpha_boundaries({"a": (0.0, 4.0), "b": (4.0, math.inf)}, [a, b])
+    assert bd["uncertain"] is True and "cost difference" in bd["reason"] and "loss difference" in bd["reason"]
+
+
+def test_boundaries_follow_alpha_order_and_skip_unknown_candidates() -> None:
+    e = {n: Estimate(n, c, c, c, l, l, l) for n, c, l in (("x", 1.0, 0.5), ("y", 2.0, 0.3), ("z", 4.0, 0.2))}
+    ranges = {"z": (10.0, math.inf), "x": (0.0, 5.0), "y": (5.0, 10.0), "w": None}
+    got = alpha_boundaries(ranges, list(e.values()))
+    assert [(b["below"], b["above"], b["alpha"]) for b in got] == [("x", "y", 5.0), ("y", "z", 10.0)]
+    # exact estimates: the boundary is exactly the crossing
+    assert (got[0]["lo"], got[0]["hi"]) == pytest.approx((5.0, 5.0))
+    # a candidate with no estimate leaves its boundaries out, the others stay
+    got = alpha_boundaries(ranges, [e["x"], e["z"]])
+    assert got == []
+    got = alpha_boundaries(ranges, [e["y"], e["z"]])
+    assert [(b["below"], b["above"]) for b in got] == [("y", "z")]
+
+
+# ---------------------------------------------------------------------------- prices
+
+
+def test_time_model_drops_a_price_per_pflop_and_keeps_the_rest() -> None:
+    p = Price(usd_per_hour=2.0, usd_per_million_input_tokens=0.5, usd_per_million_output_tokens=1.5,
+              usd_per_pflop=0.01, usd_per_kwh=0.3, source="configured")
+    got = effective_price(p, Price(usd_per_hour=1.0, source="default"), "time")
+    assert got == Price(usd_per_hour=2.0, usd_per_million_input_tokens=0.5, usd_per_million_output_tokens=1.5,
+                        usd_per_kwh=0.3, source="configured")
+    default = Price(usd_per_hour=1.0, usd_per_pflop=0.02, usd_per_kwh=0.1, source="default")
+    assert effective_price(Price(usd_per_pflop=0.01), default, "time") == Price(
+        usd_per_hour=1.0, usd_per_kwh=0.1, source="default")
+
+
+def test_tokens_model_fills_a_missing_side_with_zero() -> None:
+    p = Price(usd_per_million_output_tokens=2.0, usd_per_kwh=0.2)
+    assert effective_price(p, Price(usd_per_hour=1.0), "tokens") == Price(
+        usd_per_million_input_tokens=0.0, usd_per_million_output_tokens=2.0, usd_per_kwh=0.2)
+    p = Price(usd_per_million_input_tokens=3.0, source="default")
+    assert effective_price(None, p, "tokens") == Price(
+        usd_per_million_input_tokens=3.0, usd_per_million_output_tokens=0.0, source="default")
+    assert effective_price(Price(usd_per_hour=1.0), Price(usd_per_hour=1.0), "tokens") == DEFAULT_TOKEN_PRICE
+
+
+def test_flops_model_keeps_the_energy_price() -> None:
+    p = Price(usd_per_hour=1.0, usd_per_pflop=0.01, usd_per_kwh=0.25)
+    assert effective_price(p, Price(usd_per_hour=1.0), "flops") == Price(usd_per_pflop=0.01, usd_per_kwh=0.25)
+    assert effective_price(None, Price(usd_per_hour=1.0), "flops") == Price(
+        usd_per_pflop=DEFAULT_USD_PER_PFLOP, source="default")
+
+
+# ------------------------------------------------------------------------- group cost
+
+
+def test_time_cost_interval_is_the_t_interval_of_the_rounds() -> None:
+    m = {"model_seconds": 12.0, "round_seconds": [11.0, 12.0, 13.0, 12.5], "input_tokens": 10, "output_tokens": 5}
+    price = Price(usd_per_hour=3.6)  # $0.001 per second
+    cost, lo, hi, method = group_cost(20, m, price, 0.9, "time")
+    rounds = m["round_seconds"]
+    mean = sum(rounds) / 4
+    sd = math.sqrt(sum((r - mean) ** 2 for r in rounds) / 3)
+    half = float(sps.t.ppf(0.95, 3)) * sd / 2
+    assert cost == pytest.approx(12.0 * 0.001 * 1000 / 20)
+    assert (lo, hi) == pytest.approx(((12.0 - half) * 0.05, (12.0 + half) * 0.05))
+    assert method == "t interval over 4 timing rounds"
+    # Two rounds are enough for an interval; one is not.
+    assert group_cost(20, {**m, "round_seconds": [11.0, 13.0]}, price, 0.9, "time")[1] is not None
+    assert group_cost(20, {**m, "round_seconds": [12.0]}, price, 0.9, "time")[1:] == (
+        None, None, "one timing round: no interval")
+
+
+def test_time_cost_interval_is_floored_at_no_time() -> None:
+    m = {"model_seconds": 0.5, "round_seconds": [0.1, 5.0]}
+    cost, lo, hi, _ = group_cost(10, m, Price(usd_per_hour=3.6), 0.95, "time")
+    assert lo == 0.0 and hi > cost
+
+
+def test_tokens_cost_is_exact_and_counts_both_sides() -> None:
+    m = {"model_seconds": 3.0, "input_tokens": 2000, "output_tokens": 500, "round_seconds": [1.0, 2.0]}
+    price = Price(usd_per_million_input_tokens=1.0, usd_per_million_output_tokens=4.0)
+    cost, lo, hi, method = group_cost(4, m, price, 0.95, "tokens")
+    assert cost == lo == hi == pytest.approx((2000 * 1.0 + 500 * 4.0) / 1e6 * 1000 / 4)
+    assert method == "exact: deterministic (tokens cost model)"
+
+
+def test_flops_cost_and_an_unknown_parameter_count() -> None:
+    price = Price(usd_per_pflop=0.5)
+    cost, lo, hi, method = group_cost(10, {"flops": 4e15}, price, 0.95, "flops")
+    assert cost == lo == hi == pytest.approx(4 * 0.5 * 1000 / 10)
+    assert method == "exact: deterministic (flops cost model)"
+    cost, _, _, method = group_cost(10, {"input_tokens": 5}, price, 0.95, "flops")
+    assert cost == 0.0
+    assert method == ("exact: deterministic (flops cost model); parameter count unknown, so the FLOPs part "
+                      "is 0: NOT a measurement")
+
+
+def test_energy_is_charged_where_measured_and_said_where_not() -> None:
+    price = Price(usd_per_hour=3.6, usd_per_kwh=0.36)  # $0.001 per second; 3.6e6 J = 1 kWh
+    cost, _, _, method = group_cost(1, {"model_seconds": 1.0, "energy_joules": 3.6e6}, price, 0.95, "time")
+    assert cost == pytest.approx((0.001 + 0.36) * 1000)
+    assert method == "one timing round: no interval"
+    cost, _, _, method = group_cost(1, {"model_seconds": 1.0}, price, 0.95, "time")
+    assert cost == pytest.approx(0.001 * 1000)
+    assert method == "one timing round: no interval; energy priced but not measured on this machine, so not charged"
+    _, _, _, method = group_cost(1, {"flops": 1e15}, Price(usd_per_pflop=1.0, usd_per_kwh=0.1), 0.95, "flops")
+    assert method.endswith("; energy priced but not measured on this machine, so not charged")

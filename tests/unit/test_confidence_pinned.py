@@ -266,12 +266,17 @@ def test_verdict_and_interval_agree_when_p_is_on_the_level(a, b, level, swap) ->
     ([0.0, 0.25, 0.5], [1.0, 1.25, 1.5], 1.5),   # b outside
     ([0.0, 0.25, 0.5], [0.5, 0.75, 1.0], 1.0),   # both inside, 0 and 1 included
     ([0.5, 0.75, 1.0], [0.0, 0.25, 0.5], 1.0),
+    ([0.0, 0.25], [0.25, 0.5], 1.0),             # inside, 0 or 1 on one side, range 0.5: still 1
+    ([1.0, 0.75], [0.75, 0.5], 1.0),
+    ([0.25, 0.5], [0.0, 0.25], 1.0),
+    ([0.75, 0.5], [1.0, 0.75], 1.0),
 ])
 def test_a_constant_difference_floors_the_spread_on_the_scores_scale(a, b, scale) -> None:
     # Every case differs by the same amount (SD 0): floored at scale / sqrt(n).
     cmp = objective_compare(a, b, alpha=2.0)
     assert cmp.method == "paired_t"
-    assert cmp.se == pytest.approx(2.0 * scale / math.sqrt(3) / math.sqrt(3), rel=1e-12)
+    n = len(a)
+    assert cmp.se == pytest.approx(2.0 * scale / math.sqrt(n) / math.sqrt(n), rel=1e-12)
 
 
 @pytest.mark.parametrize(("a", "b", "se"), [([0.5], [0.25], 1.0), ([3.0], [1.0], 2.0)])

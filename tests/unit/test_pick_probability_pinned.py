@@ -97,10 +97,12 @@ def test_a_missing_case_is_left_out_of_the_resampled_mean() -> None:
 
 def test_timed_rounds_scale_the_cost() -> None:
     # Equal losses: only cost decides; a's time varies from round to round, b's is fixed.
-    data = TaskData(losses={"a": [0.5, 0.5], "b": [0.5, 0.5]}, costs={"a": 1.0, "b": 1.1},
-                    rounds={"a": [0.6, 1.4], "b": [2.0]})
+    # a's rounds have mean 2: its cost 2.0 is scaled by (resampled mean) / 2, so it is 1 + k
+    # where k of the 3 drawn rounds are the slow one; it loses to b's 3.5 only when k = 3.
+    data = TaskData(losses={"a": [0.5, 0.5], "b": [0.5, 0.5]}, costs={"a": 2.0, "b": 3.5},
+                    rounds={"a": [1.0, 1.0, 4.0], "b": [2.0]})
     want = exact_shares({"t": data}, 1.0, ["a", "b"])
-    assert want == pytest.approx({"a": 0.75, "b": 0.25})  # a's cost is 1.4 > 1.1 in 1 of 4 round draws
+    assert want == pytest.approx({"a": 26 / 27, "b": 1 / 27})
     assert_close(pick_probability({"t": data}, 1.0, candidates=["a", "b"], n_resamples=N, seed=3).shares, want)
 
 

@@ -158,3 +158,71 @@ def test_energy_is_charged_where_measured_and_said_where_not() -> None:
     assert method == "one timing round: no interval; energy priced but not measured on this machine, so not charged"
     _, _, _, method = group_cost(1, {"flops": 1e15}, Price(usd_per_pflop=1.0, usd_per_kwh=0.1), 0.95, "flops")
     assert method.endswith("; energy priced but not measured on this machine, so not charged")
+
+
+# ------------------------------------------------------------------------- cost difference
+
+
+def _se(lo: float, hi: float, n: int, level: float) -> float:
+    return (hi - lo) / 2 / float(sps.t.ppf((1 + level) / 2, max(n - 1, 1)))
+
+
+@pytest.mark.parametrize("level", [0.9, 0.95])
+def test_cost_difference_is_welchs_t_interval(level: float) -> None:
+    from pytest_llmselect.costmodel import cost_difference
+
+    a, b = (2.0, 1.8, 2.3, 4), (1.5, 1.4, 1.6, 6)
+    sa, sb = _se(1.8, 2.3, 4, level), _se(1.4, 1.6, 6, level)
+    var = sa**2 + sb**2
+    df = max(1, int(var**2 / (sa**4 / 3 + sb**4 / 5)))  # Welch-Satterthwaite, truncated
+    half = float(sps.t.ppf((1 + level) / 2, df)) * math.sqrt(var)
+    got = cost_difference(a, b, level)
+    assert (got.diff, got.lo, got.hi) == pytest.approx((0.5, 0.5 - half, 0.5 + half), rel=1e-12)
+    assert got.within_noise == (0.5 - half <= 0 <= 0.5 + half)
+    assert got.method == f"Welch t interval (df {df}) over timing rounds"
+    # Reversed, the interval mirrors.
+    back = cost_difference(b, a, level)
+    assert (back.lo, back.hi) == pytest.approx((-got.hi, -got.lo), rel=1e-12)
+
+
+def test_cost_difference_within_noise_and_one_sided_spread() -> None:
+    from pytest_llmselect.costmodel import cost_difference
+
+    close = cost_difference((2.0, 1.0, 3.0, 3), (1.9, 1.8, 2.0, 3))
+    assert close.within_noise and close.lo < 0 < close.hi
+    # Only b's rounds vary: df from b alone (n - 1 = 2).
+    got = cost_difference((1.0, 1.0, 1.0, 3), (0.5, 0.4, 0.6, 3))
+    sb = _se(0.4, 0.6, 3, 0.95)
+    half = float(sps.t.ppf(0.975, 2)) * sb
+    assert (got.lo, got.hi) == pytest.approx((0.5 - half, 0.5 + half), rel=1e-12)
+    assert got.method == "Welch t interval (df 2) over timing rounds"
+
+
+def test_cost_difference_exact_and_unknown() -> None:
+    from pytest_llmselect.costmodel import cost_difference
+
+    exact = cost_difference((2.0, 2.0, 2.0, 1), (2.0, 2.0, 2.0, 1))
+    assert (exact.diff, exact.lo, exact.hi, exact.within_noise) == (0.0, 0.0, 0.0, False)
+    assert exact.method == "exact: deterministic cost model"
+    assert cost_difference((2.0, None, None, 1), (1.0, 0.5, 1.5, 3)) is None
+    assert cost_difference((2.0, 1.5, None, 3), (1.0, 0.5, 1.5, 3)) is None
+    assert cost_difference((2.0, None, 2.5, 3), (1.0, 0.5, 1.5, 3)) is None
+    # One exact and one measured cost: the measured one's spread alone.
+    mixed = cost_difference((2.0, 2.0, 2.0, 1), (1.0, 0.5, 1.5, 3))
+    assert mixed.lo < 1.0 < mixed.hi and not mixed.method.startswith("exact")
+    # Rounds that agree to the last digit (measured, no spread): exact, a tie only if equal.
+    flat = cost_difference((2.0, 2.0, 2.0, 3), (1.0, 0.5, 1.5, 3))
+    assert flat.lo < 1.0 < flat.hi
+    none = cost_difference((1.0, 1.0, 1.0, 3), (1.0, 1.0, 1.0, 3))
+    assert none.method == "exact: deterministic cost model"
+
+
+def test_mean_interval_level_bounds() -> None:
+    from pytest_llmselect.costmodel import mean_interval
+    from pytest_llmselect.errors import SpecError
+
+    for bad in (0.0, 1.0, True):
+        with pytest.raises(SpecError, match=r"^mean_interval: `level` must be in \(0, 1\), got "):
+            mean_interval([1.0, 2.0], bad)
+    one = mean_interval([3.0])
+    assert (one.mean, one.lo, one.hi, one.n, one.sd) == (3.0, None, None, 1, None)

@@ -1,7 +1,7 @@
 """The documented options added after test_options_effects.py, each with a working value.
 
 `--llm-demos`, `--llm-cache`, `--llm-cache-path`, `--llm-errors`, `--llm-truncation`,
-`--llm-cost-model` and `--llm-latency-sample`, on the command line and as ini keys. Two pytest
+`--llm-cost-model`, `--llm-latency-sample` and `--llm-cpu-threads`, on the command line and as ini keys. Two pytest
 sessions on zoo:tiny, shared by every test of the module (one model load each, 14 cases):
 
 - ``ini``: every option as an ini key; the cache is written (``readwrite``) to the file named;
@@ -95,9 +95,9 @@ COMMON = {
 }
 ONLY = {
     "ini": {"llm_cache": "readwrite", "llm_cache_path": "cache/responses.sqlite",
-            "llm_cost_model": "tokens", "llm_latency_sample": "2"},
+            "llm_cost_model": "tokens", "llm_latency_sample": "2", "llm_cpu_threads": "1"},
     "cli": {"llm_cache": "read", "llm_cache_path": "copied/responses.sqlite",
-            "llm_cost_model": "flops", "llm_latency_sample": "3"},
+            "llm_cost_model": "flops", "llm_latency_sample": "3", "llm_cpu_threads": "2"},
 }
 
 
@@ -282,3 +282,8 @@ def test_cost_model_and_latency_sample(run: Run):
             # Requests timed alone at batch size 1: a sample of the group's computed requests.
             assert m["request_latency_n"] == min(sample, m["requests"] - m["cache_hits"]), (task, cand, m)
     assert any(run.row(t, c)["measures"]["request_latency_n"] == sample for t in ("lookup", "arith") for c in CANDIDATES)
+
+
+def test_cpu_threads_set_torch_threads(run: Run):
+    """--llm-cpu-threads / llm_cpu_threads: the threads torch ran the local models with."""
+    assert run.report["machine"]["torch_threads"] == int(ONLY[run.mode]["llm_cpu_threads"])

@@ -135,19 +135,26 @@ def _use(report: dict[str, Any]) -> None:
             pass  # a gate verdict of "cannot compare", said in one line
 
 
+def _load_mutated(tmp_path_factory, data: dict[str, Any], done: list[str]) -> dict[str, Any] | None:
+    """The mutated report written and loaded back; None when loading refused it, which must
+    be one line naming the file."""
+    path = tmp_path_factory.mktemp("runs") / "run.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    try:
+        return load_report(path)
+    except DataError as exc:
+        message = str(exc)
+        assert message.startswith(str(path)) and "\n" not in message, done
+        return None
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated())
 def test_any_mutation_is_loaded_and_used_or_one_data_error(tmp_path_factory, case):
     data, done = case
-    path = tmp_path_factory.mktemp("runs") / "run.json"
-    path.write_text(json.dumps(data), encoding="utf-8")
-    try:
-        report = load_report(path)
-    except DataError as exc:
-        message = str(exc)
-        assert message.startswith(str(path)) and "\n" not in message, done
-        return
-    _use(report)
+    report = _load_mutated(tmp_path_factory, data, done)
+    if report is not None:
+        _use(report)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -155,13 +162,9 @@ def test_any_mutation_is_loaded_and_used_or_one_data_error(tmp_path_factory, cas
 def test_any_accepted_mutation_renders_as_html(tmp_path_factory, case):
     """The HTML renderer (slower: it draws the plots) on fewer mutations than the others."""
     data, done = case
-    path = tmp_path_factory.mktemp("runs") / "run.json"
-    path.write_text(json.dumps(data), encoding="utf-8")
-    try:
-        report = load_report(path)
-    except DataError:
-        return
-    assert "</html>" in render_html(report), done
+    report = _load_mutated(tmp_path_factory, data, done)
+    if report is not None:
+        assert "</html>" in render_html(report), done
 
 
 def test_the_valid_reports_load_and_are_used(tmp_path):

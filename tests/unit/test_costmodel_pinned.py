@@ -226,3 +226,112 @@ def test_mean_interval_level_bounds() -> None:
             mean_interval([1.0, 2.0], bad)
     one = mean_interval([3.0])
     assert (one.mean, one.lo, one.hi, one.n, one.sd) == (3.0, None, None, 1, None)
+
+
+# ------------------------------------------------- one- and two-round costs, missing parts
+# (each test below kills mutants that the tests above let survive; docs/mutation-testing.md)
+
+
+def test_mean_interval_reports_its_rounds_and_their_sample_sd() -> None:
+    import statistics
+
+    from pytest_llmselect.costmodel import mean_interval
+
+    xs = [2.0, 3.0, 7.0]
+    got = mean_interval(xs, 0.9)
+    assert (got.n, got.sd) == (3, pytest.approx(statistics.stdev(xs), rel=1e-12))
+    assert got.method == "t interval over 3 timing rounds"
+    assert mean_interval([3.0]).method == "one timing round: no interval"
+
+
+def test_cost_difference_with_two_rounds_each_uses_one_degree_of_freedom_per_cost() -> None:
+    from pytest_llmselect.costmodel import cost_difference
+
+    a, b = (2.0, 1.5, 2.5, 2), (1.0, 0.9, 1.1, 2)
+    t1 = float(sps.t.ppf(0.975, 1))  # each half-width came from a t interval with n - 1 = 1
+    sa, sb = 0.5 / t1, 0.1 / t1
+    var = sa**2 + sb**2
+    df = max(1, int(var**2 / (sa**4 / 1 + sb**4 / 1)))
+    assert df == 1  # Welch-Satterthwaite lies between 1 and 2 here, truncated to 1
+    half = t1 * math.sqrt(var)
+    got = cost_difference(a, b)
+    assert (got.lo, got.hi) == pytest.approx((1.0 - half, 1.0 + half), rel=1e-12)
+    assert got.method == "Welch t interval (df 1) over timing rounds"
+
+
+def test_cost_difference_two_rounds_against_five_counts_both_in_the_degrees_of_freedom() -> None:
+    from pytest_llmselect.costmodel import cost_difference
+
+    a, b = (2.0, 1.0, 3.0, 2), (1.0, 0.5, 1.5, 5)
+    sa, sb = _se(1.0, 3.0, 2, 0.95), _se(0.5, 1.5, 5, 0.95)
+    var = sa**2 + sb**2
+    df = max(1, int(var**2 / (sa**4 / 1 + sb**4 / 4)))
+    got = cost_difference(a, b)
+    assert got.method == f"Welch t interval (df {df}) over timing rounds"
+    half = float(sps.t.ppf(0.975, df)) * math.sqrt(var)
+    assert (got.lo, got.hi) == pytest.approx((1.0 - half, 1.0 + half), rel=1e-12)
+
+
+def test_cost_difference_with_an_interval_from_one_round_has_one_degree_of_freedom() -> None:
+    # An interval given with n = 1 (no rounds to count): its standard error is its half-width
+    # over t(0.975, 1), and the difference falls back to one degree of freedom, so the
+    # interval is the measured one's half-width around the difference.
+    from pytest_llmselect.costmodel import cost_difference
+
+    got = cost_difference((2.0, 1.5, 2.5, 1), (1.0, 1.0, 1.0, 3))
+    assert (got.diff, got.lo, got.hi) == pytest.approx((1.0, 0.5, 1.5), rel=1e-12)
+    assert got.method == "Welch t interval (df 1) over timing rounds"
+
+
+def test_cost_difference_is_exact_only_when_both_sides_are() -> None:
+    from pytest_llmselect.costmodel import cost_difference
+
+    # unknown (one round) against exact: nothing to say
+    assert cost_difference((2.0, None, None, 1), (1.0, 1.0, 1.0, 1)) is None
+    # measured against exact, either way round: the measured spread, not "exact"
+    for got in (cost_difference((1.0, 0.5, 1.5, 3), (2.0, 2.0, 2.0, 1)),
+                cost_difference((2.0, 2.0, 2.0, 1), (1.0, 0.5, 1.5, 3))):
+        assert got.method == "Welch t interval (df 2) over timing rounds"
+        assert abs(got.diff) == 1.0 and got.lo < got.diff < got.hi
+
+
+def test_boundary_bounds_take_each_candidates_wider_side_whichever_it_is() -> None:
+    # a: cost wider below, loss wider below; b: cost wider above, loss wider above.
+    a = Estimate("a", 1.0, 0.7, 1.1, 0.5, 0.46, 0.51)
+    b = Estimate("b", 3.0, 2.9, 3.4, 0.1, 0.09, 0.13)
+    (bd,) = alpha_boundaries({"a": (0.0, 5.0), "b": (5.0, math.inf)}, [a, b])
+    hc, hl = math.hypot(0.3, 0.4), math.hypot(0.04, 0.03)  # 0.5 and 0.05
+    assert (bd["lo"], bd["hi"]) == pytest.approx(((2.0 - hc) / (0.4 + hl), (2.0 + hc) / (0.4 - hl)))
+    # and the loss the other way round: a wider above, b wider below
+    a = Estimate("a", 1.0, 0.9, 1.1, 0.5, 0.49, 0.54)
+    b = Estimate("b", 3.0, 2.9, 3.1, 0.1, 0.07, 0.11)
+    (bd,) = alpha_boundaries({"a": (0.0, 5.0), "b": (5.0, math.inf)}, [a, b])
+    hc, hl = math.hypot(0.1, 0.1), math.hypot(0.04, 0.03)
+    assert (bd["lo"], bd["hi"]) == pytest.approx(((2.0 - hc) / (0.4 + hl), (2.0 + hc) / (0.4 - hl)))
+
+
+def test_missing_seconds_and_tokens_cost_nothing() -> None:
+    price = Price(usd_per_hour=3.6, usd_per_million_input_tokens=1e6, usd_per_million_output_tokens=2e6)
+    assert group_cost(1, {}, price, 0.95, "time") == (0.0, None, None, "one timing round: no interval")
+    # each part alone: $0.001 per second, $1 per input token, $2 per output token (per case x 1000)
+    assert group_cost(1, {"model_seconds": 1.0}, price, 0.95, "time")[0] == pytest.approx(1.0)
+    assert group_cost(1, {"input_tokens": 1}, price, 0.95, "time")[0] == pytest.approx(1000.0)
+    assert group_cost(1, {"output_tokens": 1}, price, 0.95, "time")[0] == pytest.approx(2000.0)
+
+
+def test_unknown_flops_and_unmeasured_energy_are_both_said() -> None:
+    _, _, _, method = group_cost(10, {"input_tokens": 5}, Price(usd_per_pflop=0.5, usd_per_kwh=0.1), 0.95, "flops")
+    assert method == ("exact: deterministic (flops cost model); parameter count unknown, so the FLOPs part is 0: "
+                      "NOT a measurement; energy priced but not measured on this machine, so not charged")
+
+
+def test_time_model_with_only_token_prices_is_exact_despite_rounds() -> None:
+    m = {"model_seconds": 6.0, "round_seconds": [1.0, 2.0, 3.0], "input_tokens": 1000, "output_tokens": 0}
+    cost, lo, hi, method = group_cost(2, m, Price(usd_per_million_input_tokens=1.0), 0.95, "time")
+    assert cost == lo == hi == pytest.approx(1000 / 1e6 * 1000 / 2)
+    assert method == "exact: deterministic (time cost model)"
+
+
+def test_flops_model_keeps_the_source_of_the_price_it_takes() -> None:
+    got = effective_price(None, Price(usd_per_pflop=0.01, source="default"), "flops")
+    assert (got.usd_per_pflop, got.source) == (0.01, "default")

@@ -201,3 +201,43 @@ def test_tango_interval_with_an_added_variance_is_the_inverted_test() -> None:
     lo, hi = tango_interval(b, c, n, z, extra, 1.0)
     assert tango_statistic(lo + 1e-7, b, c, n, extra, 1.0) < z < tango_statistic(lo - 1e-7, b, c, n, extra, 1.0)
     assert tango_statistic(hi - 1e-7, b, c, n, extra, 1.0) > -z > tango_statistic(hi + 1e-7, b, c, n, extra, 1.0)
+
+
+def test_tango_statistic_with_no_discordant_pair_off_zero() -> None:
+    # b = c = 0: the restricted MLE of p01 is 0 (the quadratic's other root, -delta, is
+    # negative), so the variance is n * delta * (1 - delta) and the statistic
+    # -n * delta / sqrt(n * delta * (1 - delta)) (Tango 1998, eq. for the score test).
+    n, delta = 10.0, 0.01
+    assert tango_statistic(delta, 0.0, 0.0, n) == pytest.approx(-n * delta / math.sqrt(n * delta * (1 - delta)),
+                                                               rel=1e-12)
+
+
+def test_all_zero_timing_rounds_leave_the_cost_as_it_is() -> None:
+    # Rounds that took no model time (every request served from the cache) carry no timing
+    # noise: the cost is not rescaled (0 / 0), so the candidate with the lower objective wins
+    # every resample. a: 0 + 1 * 1.0; b: 0.5 + 1 * 0.0.
+    data = TaskData(losses={"a": [1.0, 1.0], "b": [0.0, 0.0]}, costs={"a": 0.0, "b": 0.5},
+                    rounds={"a": [0.0, 0.0, 0.0], "b": [1.0, 1.0]})
+    got = pick_probability({"t": data}, 1.0, candidates=["a", "b"], n_resamples=50).shares
+    assert got == {"a": 0.0, "b": 1.0}
+
+
+def test_losses_and_rounds_as_other_real_numbers_give_the_float_result() -> None:
+    # A metric may return Fraction or Decimal; they are real numbers and must count as their
+    # float values, in the comparison and in the resampling.
+    from decimal import Decimal
+    from fractions import Fraction
+
+    from pytest_llmselect.confidence import objective_compare
+
+    fa, fb = [0.25, 0.5, 1.0, 0.0], [0.5, 0.75, 0.5, 0.25]
+    want = objective_compare(fa, fb, alpha=2.0, cost_a=0.1, cost_b=0.2)
+    for conv in (Fraction, Decimal):
+        assert objective_compare([conv(x) for x in fa], fb, alpha=2.0, cost_a=0.1, cost_b=0.2) == want
+        assert objective_compare(fa, [conv(x) for x in fb], alpha=2.0, cost_a=0.1, cost_b=0.2) == want
+    floats = TaskData(losses={"a": fa, "b": fb}, costs={"a": 0.3, "b": 0.2}, rounds={"a": [1.0, 2.0, 4.0]})
+    fracs = TaskData(losses={"a": [Fraction(x) for x in fa], "b": [Fraction(x) for x in fb]},
+                     costs={"a": 0.3, "b": 0.2}, rounds={"a": [Fraction(1), Fraction(2), Fraction(4)]})
+    want_shares = pick_probability({"t": floats}, 1.0, candidates=["a", "b"], n_resamples=200, seed=5).shares
+    assert 0.0 < want_shares["a"] < 1.0
+    assert pick_probability({"t": fracs}, 1.0, candidates=["a", "b"], n_resamples=200, seed=5).shares == want_shares

@@ -386,3 +386,23 @@ def test_clustered_binary_scores_are_widened_to_wilson_at_the_level() -> None:
     e = estimate([1.0] * 10, groups=[i // 2 for i in range(10)], level=0.8)
     assert e.method == "cluster"
     assert (e.lo, e.hi) == pytest.approx(proportion_confint(10, 10, alpha=0.2, method="wilson"), abs=1e-12)
+
+
+@pytest.mark.parametrize("ends", [(float("nan"), 0.8), (0.2, float("inf")), (float("-inf"), float("nan"))])
+def test_bca_falls_back_to_the_t_interval_when_either_end_is_not_finite(monkeypatch, ends) -> None:
+    # scipy gives a NaN or infinite end for degenerate resamples; which one it gives cannot be
+    # steered from the data, so the bootstrap is replaced (pure logic: the fallback rule).
+    import types
+
+    from scipy import stats as real
+
+    from pytest_llmselect import stats as mod
+
+    xs = [0.1, 0.4, 0.35, 0.9]
+    ci = types.SimpleNamespace(confidence_interval=types.SimpleNamespace(low=ends[0], high=ends[1]))
+    fake = types.SimpleNamespace(t=real.t, bootstrap=lambda *a, **k: ci)
+    monkeypatch.setattr(mod, "_scipy_stats", lambda: fake)
+    mean = sum(xs) / 4
+    sd = math.sqrt(sum((x - mean) ** 2 for x in xs) / 3)
+    half = float(real.t.ppf(0.975, 3)) * sd / 2
+    assert mod.bca_interval(xs, 0.95) == pytest.approx((mean - half, mean + half), rel=1e-12)

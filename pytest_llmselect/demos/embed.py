@@ -10,9 +10,8 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 from pytest_llmselect.errors import MissingDependency
 
@@ -26,18 +25,6 @@ def embeddings_dir() -> Path:
     from pytest_llmselect.zoo import cache_dir
 
     return cache_dir() / "demos" / "embeddings"
-
-
-@contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 class Embedder:
@@ -82,8 +69,10 @@ class Embedder:
         """Run the model on ``texts`` (no disk cache); numpy array ``(n, d)``, unit rows."""
         import numpy as np
 
+        from pytest_llmselect.zoo.train import torch_threads
+
         model = self._load()
-        with _torch_threads(ENCODE_THREADS):
+        with torch_threads(ENCODE_THREADS):
             out = model.encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
                                convert_to_numpy=True, show_progress_bar=False)
         self.encoded += len(texts)

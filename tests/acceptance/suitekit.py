@@ -16,6 +16,15 @@ def head_jsonl(name: str, n: int) -> str:
     return "\n".join(lines[:n]) + "\n"
 
 
+# One task, one test that records 1.0: for checks made before any model runs.
+ONE_TEST_SUITE = '''
+import pytest
+@pytest.mark.llm_task("t")
+def test_t(llm, llm_record):
+    llm_record(1.0)
+'''
+
+
 ADDITION_SUITE = '''
 from pathlib import Path
 import pytest

@@ -3,13 +3,7 @@
 from __future__ import annotations
 
 import pytest
-
-SUITE = '''
-import pytest
-@pytest.mark.llm_task("t")
-def test_t(llm, llm_record):
-    llm_record(1.0)
-'''
+from suitekit import ONE_TEST_SUITE as SUITE
 
 
 @pytest.mark.parametrize(

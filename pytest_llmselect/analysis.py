@@ -25,7 +25,7 @@ from pytest_llmselect.costmodel import (
 from pytest_llmselect.errors import SpecError
 from pytest_llmselect.selection import Constraints, Point, alpha_ranges, pareto_front, select
 from pytest_llmselect.selection import overall as combine_tasks
-from pytest_llmselect.stats import estimate, normal_quantile
+from pytest_llmselect.stats import estimate, normal_quantile, sample_sd
 
 SCHEMA_VERSION = 1
 UNITS = {
@@ -135,7 +135,7 @@ def cost_se(row: Mapping[str, Any], level: float) -> float:
     rounds = _rounds(row)
     if rounds and math.fsum(rounds) > 0:
         k, mean = len(rounds), math.fsum(rounds) / len(rounds)
-        sd = math.sqrt(math.fsum((x - mean) ** 2 for x in rounds) / (k - 1))
+        sd = sample_sd(rounds, mean)
         return float(row["cost"]) * sd / (math.sqrt(k) * mean)
     return 0.0
 

@@ -20,7 +20,7 @@ from typing import Any, Mapping, Sequence
 
 from pytest_llmselect.cost import Price, dollars_per_1000_cases
 from pytest_llmselect.errors import SpecError
-from pytest_llmselect.stats import t_quantile
+from pytest_llmselect.stats import sample_sd, t_quantile
 
 __all__ = [
     "COST_MODELS",
@@ -121,7 +121,7 @@ def mean_interval(values: Sequence[float], level: float = 0.95) -> MeanInterval:
     mean = math.fsum(xs) / n
     if n < 2:
         return MeanInterval(mean, None, None, n, None, "one timing round: no interval")
-    sd = math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (n - 1))
+    sd = sample_sd(xs, mean)
     half = t_quantile((1 + level) / 2, n - 1) * sd / math.sqrt(n)
     return MeanInterval(mean, mean - half, mean + half, n, sd, f"t interval over {n} timing rounds")
 
@@ -164,12 +164,13 @@ def cost_difference(a: tuple[float, float | None, float | None, int],
         return CostDifference(diff, diff, diff, False, "exact: deterministic cost model")
     if sa is None or sb is None:
         return None
-    var = sa * sa + sb * sb
-    if var == 0:
-        return CostDifference(diff, diff, diff, diff == 0, "exact: no spread between rounds")
-    terms = [(s * s, n - 1) for s, n in ((sa, a[3]), (sb, b[3])) if s > 0 and n > 1]
-    df = max(1, int(var * var / math.fsum(v * v / d for v, d in terms))) if terms else 1
-    half = t_quantile((1 + level) / 2, df) * math.sqrt(var)
+    # Not both exact, so at least one standard error is > 0. Welch-Satterthwaite is scale-free:
+    # computed on the errors relative to the larger one, no finite cost overflows or underflows it.
+    scale = max(sa, sb)
+    terms = [((s / scale) ** 2, n - 1) for s, n in ((sa, a[3]), (sb, b[3])) if s > 0 and n > 1]
+    rel_var = (sa / scale) ** 2 + (sb / scale) ** 2
+    df = max(1, int(rel_var * rel_var / math.fsum(v * v / d for v, d in terms))) if terms else 1
+    half = t_quantile((1 + level) / 2, df) * math.hypot(sa, sb)
     lo, hi = diff - half, diff + half
     return CostDifference(diff, lo, hi, lo <= 0 <= hi, f"Welch t interval (df {df}) over timing rounds")
 

@@ -29,7 +29,7 @@ from pytest_llmselect.accounting import effective_scores
 from pytest_llmselect.confidence import tango_interval as _tango_interval
 from pytest_llmselect.errors import DataError, SpecError
 from pytest_llmselect.stats import cases_needed as _cases_needed
-from pytest_llmselect.stats import PairedComparison, normal_quantile, paired_compare
+from pytest_llmselect.stats import PairedComparison, normal_quantile, paired_compare, sample_sd
 
 VERDICTS = ("PASS", "FAIL", "INCONCLUSIVE")
 _EXAMPLES = 3  # case ids quoted per unmatched-case explanation
@@ -276,11 +276,12 @@ def _needed(a: Sequence[float], b: Sequence[float], oriented: float, hib: bool, 
         return high
     diffs = [x - y for x, y in zip(a, b)]
     mean = math.fsum(diffs) / n
-    sd = math.sqrt(math.fsum((d - mean) ** 2 for d in diffs) / (n - 1)) if n > 1 else 0.0
+    sd = sample_sd(diffs, mean) if n > 1 else 0.0
     if sd == 0.0:  # no case differed: the unseen-disagreement bound scale*z^2/(m+z^2) must drop below the margin
         rough = z * z * (_scale(a, b) / s.margin - 1.0)
     else:
-        rough = (z * sd / distance) ** 2
+        ratio = z * sd / distance
+        rough = ratio * ratio  # inf, never OverflowError, for a vanishing distance
     if not rough < _MAX_CASES:  # also keeps a vanishing margin from overflowing the integer conversion
         return None
     if sd == 0.0:

@@ -25,7 +25,7 @@ from pytest_llmselect.errors import SpecError
 __all__ = [
     "Estimate", "PairedComparison", "bootstrap_interval", "cases_needed", "cluster_interval",
     "estimate", "holm", "minimum_detectable_difference", "normal_quantile", "paired_compare",
-    "bca_interval", "t_interval", "t_quantile", "wilson_interval",
+    "bca_interval", "sample_sd", "t_interval", "t_quantile", "wilson_interval",
 ]
 
 # Exact enumeration of sign flips up to 2**16 patterns (about 10 ms).
@@ -85,6 +85,29 @@ def _mean(xs: Sequence[float]) -> float:
     return min(max(math.fsum(xs) / len(xs), min(xs)), max(xs))
 
 
+# Outside these magnitudes a squared deviation can overflow a float (the float maximum's square
+# root is ~1.3e154) or underflow to 0 (the smallest normal float's is ~1.5e-154).
+_SQUARE_SAFE = (1e-150, 1e150)
+
+
+def sample_sd(xs: Sequence[float], mean: float | None = None) -> float:
+    """Sample standard deviation of finite ``xs`` (at least two values), ``n - 1`` denominator:
+    ``sqrt(sum((x - mean)**2) / (n - 1))``, ``mean`` defaulting to the values' mean.
+
+    When the largest magnitude is above 1e150 or below 1e-150 the values are scaled by it
+    before squaring, so no finite input raises ``OverflowError`` or loses its spread to
+    underflow (an SD beyond the float maximum comes back as ``inf``).
+    """
+    n = len(xs)
+    big = max(abs(x) for x in xs)
+    if big > 0.0 and not _SQUARE_SAFE[0] <= big <= _SQUARE_SAFE[1]:
+        scaled = [x / big for x in xs]
+        centre = (mean / big) if mean is not None else math.fsum(scaled) / n
+        return big * math.sqrt(math.fsum((x - centre) ** 2 for x in scaled) / (n - 1))
+    centre = mean if mean is not None else math.fsum(xs) / n
+    return math.sqrt(math.fsum((x - centre) ** 2 for x in xs) / (n - 1))
+
+
 def _quantile_sorted(xs: Sequence[float], q: float) -> float:
     """Linear interpolation between order statistics (numpy's default)."""
     h = (len(xs) - 1) * q
@@ -136,7 +159,7 @@ def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, flo
     n, mean = len(xs), _mean(xs)
     if n < 2 or min(xs) == max(xs):
         return (mean, mean)
-    sd = math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (n - 1))
+    sd = sample_sd(xs, mean)
     half = float(_scipy_stats().t.ppf(0.5 + level / 2.0, n - 1)) * sd / math.sqrt(n)
     return (mean - half, mean + half)
 
@@ -468,7 +491,7 @@ def minimum_detectable_difference(
         sd = math.sqrt(sum(1 for d in diffs if d != 0.0) / n)
     elif n >= 2:
         mean = math.fsum(diffs) / n
-        sd = math.sqrt(math.fsum((d - mean) ** 2 for d in diffs) / (n - 1))
+        sd = sample_sd(diffs, mean)
     else:
         sd = 0.0
     if sd == 0.0:
@@ -492,4 +515,8 @@ def cases_needed(sd_diff: float, margin: float, *, alpha: float = 0.05, power: f
     alpha = _check_prob(alpha, fn, "alpha")
     power = _check_prob(power, fn, "power")
     z = normal_quantile(1.0 - alpha / 2.0) + normal_quantile(power)
-    return max(1, math.ceil((z * sd_diff / margin) ** 2 - 1e-9))
+    ratio = z * sd_diff / margin
+    need = ratio * ratio  # inf, never OverflowError, when the ratio is past 1.3e154
+    if not math.isfinite(need):
+        raise SpecError(f"{fn}: sd_diff / margin = {sd_diff!r} / {margin!r} needs more cases than a float can count")
+    return max(1, math.ceil(need - 1e-9))

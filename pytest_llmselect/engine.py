@@ -21,7 +21,7 @@ from pytest_llmselect.backends.base import (
     LoglikelihoodRequest,
     LoglikelihoodResult,
 )
-from pytest_llmselect.errors import BackendError, CapabilityError, OutOfMemory
+from pytest_llmselect.errors import BackendError, CapabilityError, OutOfMemory, PartialBatch
 
 Request = Union[GenerateRequest, LoglikelihoodRequest]
 Result = Union[GenerateResult, LoglikelihoodResult]
@@ -175,7 +175,9 @@ def run_requests(
     ``on_batch(batch, results, seconds)`` is called after each finished batch (the response cache
     stores it there, so a kill loses at most the batch in flight). An ``OutOfMemory`` from the
     backend splits the batch (see ``BatchSizer``); at batch size 1 it raises ``BackendError``
-    with a one-line reason. Any other failure of a batch is split in halves down to the request
+    with a one-line reason. A ``PartialBatch`` (a served model's requests end separately) keeps
+    the finished results and fails only the failed requests, re-sending nothing. Any other
+    failure of a batch is split in halves down to the request
     that cannot run (an empty context on a model with no BOS/EOS token, a tokenizer error),
     which gets a ``RequestFailed``: one bad request costs only its own case.
     ``on_progress(done, total)`` gets the batches finished and the batches planned so far (the
@@ -202,6 +204,8 @@ def run_requests(
                 sizer.size = max(1, len(batch) // 2)
                 sizer.splits += 1
                 continue
+            except PartialBatch as exc:
+                out.update(_keep_finished(batch, exc, time.perf_counter() - start, measures, on_batch))
             except Exception as exc:  # noqa: BLE001 - one request that cannot run must not cost the others
                 out.update(_isolate(backend, batch, measures, on_batch) if len(batch) > 1
                            else {batch[0]: _failed(exc)})
@@ -225,6 +229,20 @@ def _failed(exc: Exception) -> RequestFailed:
                          capability=str(exc) if isinstance(exc, CapabilityError) else None)
 
 
+def _keep_finished(batch: Sequence[Request], exc: PartialBatch, seconds: float, measures: Measures,
+                   on_batch: OnBatch | None) -> dict[Request, Result | RequestFailed]:
+    """A batch whose requests ended separately: the finished ones are kept (measured, cached)
+    as a whole batch would be, each failed one gets its own ``RequestFailed``."""
+    done = [(r, o) for r, o in zip(batch, exc.outcomes) if not isinstance(o, BaseException)]
+    if done:
+        measures.add_batch(seconds, [o for _, o in done])
+        if on_batch is not None:
+            on_batch([r for r, _ in done], [o for _, o in done], seconds)
+    out: dict[Request, Result | RequestFailed] = dict(done)
+    out.update((r, _failed(o)) for r, o in zip(batch, exc.outcomes) if isinstance(o, BaseException))
+    return out
+
+
 def _isolate(backend: Backend, batch: list[Request], measures: Measures,
              on_batch: OnBatch | None) -> dict[Request, Result | RequestFailed]:
     """Run a batch of two or more that failed as two halves, recursively, down to the
@@ -232,8 +250,11 @@ def _isolate(backend: Backend, batch: list[Request], measures: Measures,
     half = len(batch) // 2
     out: dict[Request, Result | RequestFailed] = {}
     for part in (batch[:half], batch[half:]):
+        start = time.perf_counter()
         try:
             out.update(_run_batch(backend, part, measures, on_batch))
+        except PartialBatch as exc:
+            out.update(_keep_finished(part, exc, time.perf_counter() - start, measures, on_batch))
         except Exception as exc:  # noqa: BLE001
             out.update({part[0]: _failed(exc)} if len(part) == 1 else _isolate(backend, part, measures, on_batch))
     return out

@@ -29,6 +29,18 @@ class OutOfMemory(BackendError):
     """A batch did not fit in device memory; the session splits it and retries."""
 
 
+class PartialBatch(BackendError):
+    """Some requests of a batch failed on their own while the others finished (a served model
+    answers each request separately). ``outcomes`` holds, in request order, each request's
+    result or the exception it ended with. The session keeps the finished results and their
+    measured time, fails only the failed requests' cases, and sends nothing again: on a paid
+    API a re-sent request is paid twice. The message is the first failure's, with the count."""
+
+    def __init__(self, outcomes: list, message: str) -> None:
+        super().__init__(message)
+        self.outcomes = outcomes
+
+
 class MissingDependency(LLMSelectError, ImportError):
     """An optional dependency is missing; the message names the extra to install."""
 

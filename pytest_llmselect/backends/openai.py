@@ -63,7 +63,7 @@ from pytest_llmselect.backends.openai_protocol import (
     usage_tokens,
 )
 from pytest_llmselect.endpoints import ServedSettings
-from pytest_llmselect.errors import BackendError, CapabilityError, SpecError
+from pytest_llmselect.errors import BackendError, CapabilityError, PartialBatch, SpecError
 
 __all__ = ["OpenAIBackend", "RetryAfterWait", "probe_server"]
 
@@ -252,12 +252,22 @@ class OpenAIBackend:
 
         tasks = [asyncio.ensure_future(guarded(r)) for r in requests]
         try:
-            return list(await asyncio.gather(*tasks))
-        except BaseException:
+            # Every request runs to its own end: one failure cancels nothing already paid for.
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        except BaseException:  # cancelled from outside (the session is closing)
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
+                raise outcome  # KeyboardInterrupt, cancellation: not a request's own failure
+        failed = [o for o in outcomes if isinstance(o, Exception)]
+        if not failed:
+            return list(outcomes)
+        if len(outcomes) == 1:
+            raise failed[0]
+        raise PartialBatch(list(outcomes), f"{failed[0]} ({len(failed)} of {len(outcomes)} requests failed)")
 
     async def _with_retries(self, path: str, attempt: Callable[[], Awaitable[T]]) -> T:
         retrying = tenacity.AsyncRetrying(

@@ -278,3 +278,33 @@ def test_retry_wait_honours_retry_after_and_grows():
     assert wait(state(1, Failed())) == pytest.approx(2.5)
     plain = [wait(state(n, RuntimeError())) for n in (1, 2, 3)]
     assert plain == sorted(plain) and plain[0] < plain[2]
+
+
+def test_one_failed_request_costs_only_its_case_and_nothing_is_sent_twice(fault):
+    """A served batch where one request is refused (HTTP 400, not retried): the other requests
+    finish, are kept with their tokens and time, and no request is sent again. Before, the
+    batch was cancelled and re-sent in halves: on a paid API up to twice the tokens."""
+    from pytest_llmselect.engine import Measures, RequestFailed, run_requests
+    from pytest_llmselect.errors import PartialBatch
+
+    proxy, server = fault
+    proxy.reject_prompt = "BAD"
+    reqs = requests(7) + [GenerateRequest("BAD+1=", max_new_tokens=4, stop=("\n",))]
+    backend = backend_for(server, max_concurrency=4)
+    try:
+        with pytest.raises(PartialBatch, match=r"answered HTTP 400.*\(1 of 8 requests failed\)") as info:
+            backend.generate(reqs)
+        assert [type(o).__name__ for o in info.value.outcomes].count("GenerateResult") == 7
+        proxy.attempts.clear()
+        measures, cached = Measures(), []
+        out = run_requests(backend, reqs, batch_size=8, measures=measures,
+                           on_batch=lambda batch, results, seconds: cached.extend(batch))
+    finally:
+        proxy.reject_prompt = None
+        backend.close()
+    assert sorted(a.body["prompt"] for a in proxy.attempts) == sorted(r.prompt for r in reqs)  # each once
+    failed = out[reqs[-1]]
+    assert isinstance(failed, RequestFailed) and "HTTP 400" in failed.error and "\n" not in failed.error
+    assert all(out[r].text == "ok" for r in reqs[:7])
+    assert measures.output_tokens == 7 and measures.input_tokens == 7 * 3 and measures.model_seconds > 0
+    assert sorted(r.prompt for r in cached) == sorted(r.prompt for r in reqs[:7])  # the response cache gets the 7

@@ -54,6 +54,8 @@ def inert(text: str, keep_lines: bool = False) -> str:
     sees written as a visible escape: C0/C1 controls (ESC, NUL, DEL ...), bidi controls,
     line/paragraph separators and lone surrogates (``\\x1b``, ``\\u202e``, ``\\udc80``).
     ``keep_lines`` keeps newlines and tabs (for multi-line model outputs)."""
+    if text.isprintable():  # no Cc, Cs, Zl, Zp nor Cf (every bidi control is Cf): nothing to escape
+        return text
     import unicodedata
 
     out = []

@@ -73,3 +73,19 @@ def test_inert_keeps_ordinary_text_and_is_idempotent():
     assert inert(text, keep_lines=True) == text
     once = inert(f"a{ANSI}b{SURROGATE}")
     assert once == "a\\x1b[31mb\\udc80" and inert(once) == once
+
+
+@settings(max_examples=500)
+@given(st.text(alphabet=st.characters(exclude_categories=()), max_size=30), st.booleans())
+def test_the_printable_fast_path_escapes_exactly_what_the_character_loop_does(text, keep_lines):
+    """``inert`` returns a printable string as it is; the reference escapes character by character."""
+    import unicodedata
+
+    from pytest_llmselect.report.terminal import _BIDI
+
+    def reference(t: str) -> str:
+        return "".join(ch if (keep_lines and ch in "\n\t") or not (ch in _BIDI or unicodedata.category(ch)
+                                                                     in ("Cc", "Cs", "Zl", "Zp"))
+                       else (f"\\x{ord(ch):02x}" if ord(ch) < 0x100 else f"\\u{ord(ch):04x}") for ch in t)
+
+    assert inert(text, keep_lines=keep_lines) == reference(text)

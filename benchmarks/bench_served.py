@@ -1,7 +1,7 @@
 """Served generation: the plugin against a bare asyncio + httpx loop, same requests, same concurrency.
 
-    python benchmarks/bench_served.py [--model small] [--suite addition] [--cases 48] [--concurrency 8]
-                                      [--repeats 5] [--out result.json]
+    python benchmarks/bench_served.py [--model small] [--suite addition] [--cases 48[,200,...]]
+                                      [--concurrency 8] [--repeats 5] [--out result.json]
 
 Starts the real ``transformers serve`` on a free loopback port with a zoo model (pinned, CPU,
 offline) and waits for ``/health``. The workload is a user's project in a temporary folder:
@@ -27,7 +27,11 @@ modules and pytest's rewritten ones are cached after the untimed warm-up); ``PYT
 points at this checkout so the code measured is the code beside this script.
 
 Prints medians, the ratios to the bare loop (throughput ratio = the inverse) and every
-round. The server is stopped at the end, also on an error.
+round. With several sizes (``--cases 100,400``) each round runs every way at every size, and
+the marginal ratios are printed too: ``(T(large) - T(small)) / (B(large) - B(small))`` for
+each way T against its bare counterpart B, the cost of each request beyond the first
+``small`` (start-up, collection and the report cancel out): the steady-state throughput
+ratio. The server is stopped at the end, also on an error.
 """
 
 from __future__ import annotations
@@ -108,10 +112,15 @@ def plugin_in_process(folder: Path, suite: str, tag: str) -> float:
 
     import pytest
 
+    # Each session imports the test module afresh from its own folder, as a user's run does
+    # (several sizes are several folders holding a module of the same name).
+    sys.modules.pop(f"test_{suite}", None)
+    path = list(sys.path)
     with contextlib.redirect_stdout(io.StringIO()) as out:  # the session's report, unread
         start = time.perf_counter()
         code = pytest.main(pytest_args(folder, suite, tag))
         wall = time.perf_counter() - start
+    sys.path[:] = path
     if code not in (0, 1):
         raise SystemExit(f"plugin run failed with exit code {code}:\n{out.getvalue()[-2000:]}")
     return wall
@@ -138,7 +147,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="small")
     parser.add_argument("--suite", default="addition", choices=sorted(MAX_NEW))
-    parser.add_argument("--cases", type=int, default=48, help="the suite's first N cases")
+    parser.add_argument("--cases", default="48",
+                        help="the suite's first N cases; a comma list (100,400) also gives marginal ratios")
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", type=Path, help="write every round and the medians as JSON here")
@@ -161,59 +171,82 @@ def main() -> int:
     if Path(pytest_llmselect.__file__).resolve().parents[1] != REPO:
         raise SystemExit(f"measuring {pytest_llmselect.__file__}, not the checkout at {REPO}")
     model_dir = str(zoo_path(args.model))
-    cases = load_jsonl(REPO / "suites" / "data" / f"{args.suite}.jsonl")[: args.cases]
-    bodies = [completion_body(model_dir, GenerateRequest(c["prompt"], MAX_NEW[args.suite], ("\n",)), stream=True)
-              for c in cases]
-    rounds: list[dict[str, float]] = []
+    sizes = sorted({int(n) for n in str(args.cases).split(",")})
+    everything = load_jsonl(REPO / "suites" / "data" / f"{args.suite}.jsonl")
+    if sizes[-1] > len(everything):
+        raise SystemExit(f"--cases {sizes[-1]}: the {args.suite} suite has {len(everything)} cases")
+    per_size: dict[int, list[dict[str, float]]] = {n: [] for n in sizes}
     with tempfile.TemporaryDirectory() as tmp, transformers_serve(model_dir, log=Path(tmp) / "serve.log") as url:
-        folder = Path(tmp) / "project"
-        write_project(folder, args.suite, cases, url, model_dir, args.concurrency)
-        bodies_file = Path(tmp) / "bodies.json"
-        bodies_file.write_text(json.dumps(bodies), encoding="utf-8")
         py = sys.executable
-        bare_cmd = [py, __file__, "--bare", url, str(bodies_file), str(args.concurrency)]
+        runners = {}
+        for n in sizes:
+            cases = everything[:n]
+            bodies = [completion_body(model_dir, GenerateRequest(c["prompt"], MAX_NEW[args.suite], ("\n",)),
+                                      stream=True) for c in cases]
+            folder = Path(tmp) / f"project-{n}"
+            write_project(folder, args.suite, cases, url, model_dir, args.concurrency)
+            bodies_file = Path(tmp) / f"bodies-{n}.json"
+            bodies_file.write_text(json.dumps(bodies), encoding="utf-8")
+            runners[n] = (folder, bodies, [py, __file__, "--bare", url, str(bodies_file), str(args.concurrency)])
 
-        def pytest_cmd(tag: str) -> list[str]:
-            return [py, "-m", "pytest", *pytest_args(folder, args.suite, tag)]
-
-        def run(way: str, i: int) -> dict[str, float]:
+        def run(way: str, n: int, i: int) -> dict[str, float]:
+            folder, bodies, bare_cmd = runners[n]
             if way == "bare":
                 return {"bare": bare_loop(url, bodies, args.concurrency)}
             if way == "plugin":
                 wall = plugin_in_process(folder, args.suite, f"inproc-{i}")
-                return {"plugin": wall, "plugin_work": model_seconds(folder, f"inproc-{i}", len(bodies))}
+                return {"plugin": wall, "plugin_work": model_seconds(folder, f"inproc-{i}", n)}
             if way == "bare_process":
                 return {"bare_process": timed_process(bare_cmd, folder)}
-            wall = timed_process(pytest_cmd(f"proc-{i}"), folder)
-            return {"pytest_process": wall, "pytest_process_work": model_seconds(folder, f"proc-{i}", len(bodies))}
+            wall = timed_process([py, "-m", "pytest", *pytest_args(folder, args.suite, f"proc-{i}")], folder)
+            return {"pytest_process": wall, "pytest_process_work": model_seconds(folder, f"proc-{i}", n)}
 
         # Warm up every way once, untimed: the server's first requests, first imports, compiled caches.
         for way in WAYS:
-            run(way, -1)
+            run(way, sizes[0], -1)
         for i in range(args.repeats):
-            row: dict[str, float] = {}
-            for way in (WAYS if i % 2 == 0 else WAYS[::-1]):
-                row.update(run(way, i))
-            rounds.append(row)
-            print(f"  round {i + 1}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items()), flush=True)
-    med = {k: statistics.median(r[k] for r in rounds) for k in rounds[0]}
-    ratios = {
-        "plugin model work / bare": med["plugin_work"] / med["bare"],
-        "plugin session / bare": med["plugin"] / med["bare"],
-        "pytest process / bare process": med["pytest_process"] / med["bare_process"],
-    }
-    n = len(bodies)
-    print(f"{n} requests, suite {args.suite}, zoo:{args.model}, concurrency {args.concurrency}, medians of {args.repeats}")
-    for key, label in (("bare", "bare asyncio+httpx loop"), ("plugin_work", "plugin, model work of group"),
-                       ("plugin", "plugin, whole pytest session"), ("bare_process", "bare loop, fresh process"),
-                       ("pytest_process", "pytest, fresh process"),
-                       ("pytest_process_work", "pytest process, model work")):
-        print(f"  {label:32s} {med[key]:.3f} s   ({n / med[key]:.1f} requests/s)")
-    for label, value in ratios.items():
-        print(f"  {label}: {value:.3f}")
+            order = [(way, n) for n in sizes for way in WAYS]
+            for way, n in (order if i % 2 == 0 else order[::-1]):
+                if len(per_size[n]) <= i:
+                    per_size[n].append({})
+                per_size[n][i].update(run(way, n, i))
+            for n in sizes:
+                print(f"  round {i + 1}, {n} requests: " + ", ".join(f"{k} {v:.3f}" for k, v in per_size[n][i].items()),
+                      flush=True)
+    med = {n: {k: statistics.median(r[k] for r in rows) for k in rows[0]} for n, rows in per_size.items()}
+    ratios = {n: {"plugin model work / bare": m["plugin_work"] / m["bare"],
+                  "plugin session / bare": m["plugin"] / m["bare"],
+                  "pytest process / bare process": m["pytest_process"] / m["bare_process"]} for n, m in med.items()}
+    for n in sizes:
+        m = med[n]
+        print(f"{n} requests, suite {args.suite}, zoo:{args.model}, concurrency {args.concurrency}, "
+              f"medians of {args.repeats}")
+        for key, label in (("bare", "bare asyncio+httpx loop"), ("plugin_work", "plugin, model work of group"),
+                           ("plugin", "plugin, whole pytest session"), ("bare_process", "bare loop, fresh process"),
+                           ("pytest_process", "pytest, fresh process"),
+                           ("pytest_process_work", "pytest process, model work")):
+            print(f"  {label:32s} {m[key]:.3f} s   ({n / m[key]:.1f} requests/s)")
+        for label, value in ratios[n].items():
+            print(f"  {label}: {value:.3f}")
+    marginal: dict[str, float] = {}
+    if len(sizes) > 1:
+        lo, hi = sizes[0], sizes[-1]
+
+        def slope(key: str) -> list[float]:  # per round, so the median pairs runs made side by side
+            return [per_size[hi][i][key] - per_size[lo][i][key] for i in range(args.repeats)]
+
+        for label, way, bare in (("plugin model work / bare", "plugin_work", "bare"),
+                                 ("plugin session / bare", "plugin", "bare"),
+                                 ("pytest process / bare process", "pytest_process", "bare_process")):
+            marginal[label] = statistics.median(w / b for w, b in zip(slope(way), slope(bare)))
+        print(f"marginal, {lo} -> {hi} requests (the extra {hi - lo} requests' time against the bare loop's, "
+              f"median of the {args.repeats} rounds' ratios):")
+        for label, value in marginal.items():
+            print(f"  {label}: {value:.3f}")
     if args.out:
-        args.out.write_text(json.dumps({"requests": n, "concurrency": args.concurrency, "rounds": rounds,
-                                        "medians": med, "ratios": ratios}, indent=1), encoding="utf-8")
+        args.out.write_text(json.dumps({"sizes": sizes, "concurrency": args.concurrency, "rounds": per_size,
+                                        "medians": med, "ratios": ratios, "marginal": marginal}, indent=1),
+                            encoding="utf-8")
     return 0
 
 

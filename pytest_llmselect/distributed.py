@@ -59,6 +59,7 @@ def measures_delta(now: Measures, sent: Measures) -> dict[str, Any]:
         "warmup_seconds": now.warmup_seconds - sent.warmup_seconds,
         "request_latencies": now.request_latencies[len(sent.request_latencies):],
         "energy_joules": None if now.energy_joules is None else now.energy_joules - (sent.energy_joules or 0.0),
+        "requests_timed_alone": now.requests_timed_alone,
     }
 
 

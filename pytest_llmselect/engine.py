@@ -51,6 +51,9 @@ class Measures:
     # Per-request latency: seconds of single requests run alone (batch size 1), on a sample.
     request_latencies: list[float] = field(default_factory=list)
     energy_joules: float | None = None  # per round of the group's work, where a counter exists
+    # Each request's latency and time to first token are its own (a served model), not its
+    # batch's: independent draws, so their percentiles get order-statistic intervals.
+    requests_timed_alone: bool = False
 
     def merge(self, other: "Measures") -> None:
         self.model_seconds += other.model_seconds
@@ -70,6 +73,7 @@ class Measures:
         self.request_latencies.extend(other.request_latencies)
         if other.energy_joules is not None:
             self.energy_joules = (self.energy_joules or 0.0) + other.energy_joules
+        self.requests_timed_alone = self.requests_timed_alone or other.requests_timed_alone
 
     def add_batch(self, seconds: float, results: Sequence[Result]) -> None:
         self.model_seconds += seconds

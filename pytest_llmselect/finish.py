@@ -15,13 +15,27 @@ from pytest_llmselect import __version__
 from pytest_llmselect.analysis import SCHEMA_VERSION, AnalysisSettings, analyze
 from pytest_llmselect.cost import PRICE_KEYS, inference_flops, percentile
 from pytest_llmselect.engine import Measures
+from pytest_llmselect.stats import quantile_interval
 from pytest_llmselect.session import LLMSession
 
 
+def _quantile_ends(values: list[float], q: float, level: float) -> tuple[Any, Any]:
+    return quantile_interval(values, q, level) if values else (None, None)
+
+
 def measures_dict(m: Measures, num_parameters: int | None, parallel: bool,
-                  cost_model: str = "time") -> dict[str, Any]:
-    """The report's ``measures`` of one (task, candidate) group (units in docs/report-schema.md)."""
+                  cost_model: str = "time", level: float = 0.95) -> dict[str, Any]:
+    """The report's ``measures`` of one (task, candidate) group (units in docs/report-schema.md).
+    Percentiles of per-request samples carry ``level`` order-statistic intervals
+    (``stats.quantile_interval``); batch latencies, one value per batch repeated for each of
+    its requests, do not."""
     tokens = m.input_tokens + m.output_tokens
+    req50 = _quantile_ends(m.request_latencies, 0.5, level)
+    req95 = _quantile_ends(m.request_latencies, 0.95, level)
+    # A local batch's TTFT is one value repeated for each request: no interval applies, no fields.
+    ttft50: dict[str, Any] = {}
+    if m.requests_timed_alone:
+        ttft50["ttft_p50_lo"], ttft50["ttft_p50_hi"] = _quantile_ends(m.first_token_seconds, 0.5, level)
     return {
         "model_seconds": m.model_seconds,
         "requests": m.requests,
@@ -33,10 +47,13 @@ def measures_dict(m: Measures, num_parameters: int | None, parallel: bool,
         "latency_p50": percentile(m.latencies, 50) if m.latencies else None,
         "latency_p95": percentile(m.latencies, 95) if m.latencies else None,
         "ttft_p50": percentile(m.first_token_seconds, 50) if m.first_token_seconds else None,
+        **ttft50,
         "tokens_per_second": tokens / m.model_seconds if m.model_seconds > 0 else None,
         "output_tokens_per_second": m.output_tokens / m.model_seconds if m.model_seconds > 0 else None,
         "request_latency_p50": percentile(m.request_latencies, 50) if m.request_latencies else None,
         "request_latency_p95": percentile(m.request_latencies, 95) if m.request_latencies else None,
+        "request_latency_p50_lo": req50[0], "request_latency_p50_hi": req50[1],
+        "request_latency_p95_lo": req95[0], "request_latency_p95_hi": req95[1],
         "request_latency_n": len(m.request_latencies),
         "peak_memory_bytes": m.peak_memory_bytes,
         "memory_method": m.memory_method,
@@ -129,7 +146,8 @@ def session_inputs(s: LLMSession, stop: str = "not run") -> dict[str, Any]:
     merged = {key: g.measures for key, g in s.groups.items()}
     merged.update(s.remote_measures)  # under xdist the controller has only what workers sent
     measures = {
-        key: measures_dict(m, s.model_info.get(key[1], {}).get("num_parameters"), parallel, s.settings.cost_model)
+        key: measures_dict(m, s.model_info.get(key[1], {}).get("num_parameters"), parallel, s.settings.cost_model,
+                           s.settings.level)
         for key, m in merged.items() if m.requests
     }
     tasks = {t.name: {**t.to_dict(), "generation": s.generation_of(t.name)} for t in s.tasks.values()}

@@ -510,6 +510,7 @@ class LLMSession:
         measured.peak_memory_bytes, measured.memory_method = peak.bytes, peak.method
         if timed and served:
             measured.request_latencies = list(measured.latencies)  # each request timed on its own already
+            measured.requests_timed_alone = True
         elif timed and s.latency_sample:
             measured.request_latencies = request_latencies(backend, todo, s.latency_sample)
         return results, measured
@@ -765,7 +766,8 @@ class LLMSession:
         group = self.groups.get((task, candidate))
         measures = group.measures if group is not None else Measures()
         params = self.model_info.get(candidate, {}).get("num_parameters")
-        out = measures_dict(measures, params, parallel=self.parallel, cost_model=self.settings.cost_model)
+        out = measures_dict(measures, params, parallel=self.parallel, cost_model=self.settings.cost_model,
+                            level=self.settings.level)
         n = len(self.scores(task, candidate)) or measures.requests
         out["cases"] = n
         out["usd_per_1000_cases"] = dollars_per_1000_cases(

@@ -25,7 +25,7 @@ from pytest_llmselect.errors import SpecError
 __all__ = [
     "Estimate", "PairedComparison", "bootstrap_interval", "cases_needed", "cluster_interval",
     "estimate", "holm", "minimum_detectable_difference", "normal_quantile", "paired_compare",
-    "bca_interval", "sample_sd", "t_interval", "t_quantile", "wilson_interval",
+    "bca_interval", "quantile_interval", "sample_sd", "t_interval", "t_quantile", "wilson_interval",
 ]
 
 # Exact enumeration of sign flips up to 2**16 patterns (about 10 ms).
@@ -139,6 +139,45 @@ def t_quantile(p: float, df: int) -> float:
     p = _check_prob(p, "t_quantile", "p")
     df = _check_int(df, "t_quantile", "df", 1)
     return float(_scipy_stats().t.ppf(p, df))
+
+
+def quantile_interval(values: Sequence[float], q: float, level: float = 0.95) -> tuple[float | None, float | None]:
+    """Distribution-free interval for the ``q``-quantile of the population ``values`` are
+    independent draws from (e.g. latencies of single requests): ``[x_(r), x_(s)]`` of the sorted
+    values, with ``B ~ Binomial(n, q)``, ``r`` the largest rank with ``P(B <= r - 1) <= a`` and
+    ``s`` the smallest with ``P(B >= s) <= a``, ``a = (1 - level) / 2``; each side then holds
+    with probability at least ``1 - a`` for any continuous distribution (Conover 1999,
+    *Practical Nonparametric Statistics*, 3rd ed., section 3.2; the interval
+    ``scipy.stats.quantile_test(...).confidence_interval`` gives, which the tests compare).
+
+    An end no order statistic reaches (too few values for that quantile at that level: under
+    six values for either end of a median at 95%, under 72 for the upper end of a p95) is
+    None. Binomial
+    probabilities are summed in log space with ``math.lgamma`` rather than through
+    ``scipy.stats``, whose import (about 0.6 s) a served-only run otherwise never pays.
+    Raises ``SpecError`` for empty or non-finite ``values`` or ``q``/``level`` outside (0, 1).
+    """
+    xs = sorted(_floats(values, "quantile_interval", "values"))
+    q = _check_prob(q, "quantile_interval", "q")
+    level = _check_prob(level, "quantile_interval", "level")
+    n, tail = len(xs), (1.0 - level) / 2.0
+    log_q, log_rest, log_n = math.log(q), math.log1p(-q), math.lgamma(n + 1)
+    pmf = [math.exp(log_n - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * log_q + (n - i) * log_rest)
+           for i in range(n + 1)]
+    lo = hi = None
+    below = 0.0
+    for rank in range(1, n + 1):  # P(B <= rank - 1): the chance that x_(rank) is above the quantile
+        below += pmf[rank - 1]
+        if below > tail:
+            break
+        lo = xs[rank - 1]
+    above = 0.0
+    for rank in range(n, 0, -1):  # P(B >= rank): the chance that x_(rank) is below the quantile
+        above += pmf[rank]
+        if above > tail:
+            break
+        hi = xs[rank - 1]
+    return lo, hi
 
 
 def t_interval(values: Sequence[float], level: float = 0.95) -> tuple[float, float]:

@@ -67,6 +67,8 @@ class Measures(_Model):
     latency_p50: Optional[NonNegative] = None
     latency_p95: Optional[NonNegative] = None
     ttft_p50: Optional[NonNegative] = None
+    ttft_p50_lo: Optional[NonNegative] = None
+    ttft_p50_hi: Optional[NonNegative] = None
     tokens_per_second: Optional[NonNegative] = None
     output_tokens_per_second: Optional[NonNegative] = None
     peak_memory_bytes: Optional[NonNegative] = None
@@ -77,6 +79,10 @@ class Measures(_Model):
     cost_model: Optional[CostModel] = None
     request_latency_p50: Optional[NonNegative] = None
     request_latency_p95: Optional[NonNegative] = None
+    request_latency_p50_lo: Optional[NonNegative] = None
+    request_latency_p50_hi: Optional[NonNegative] = None
+    request_latency_p95_lo: Optional[NonNegative] = None
+    request_latency_p95_hi: Optional[NonNegative] = None
     request_latency_n: Optional[Count] = None
     memory_method: Optional[str] = None
     energy_joules: Optional[NonNegative] = None

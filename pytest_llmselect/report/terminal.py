@@ -142,6 +142,18 @@ def spread(value: Any, lo: Any, hi: Any, digits: int = 4) -> str:
     return f"{num(value, digits)} [{num(lo, 3)}, {num(hi, 3)}]"
 
 
+def quantile_cell(m: Mapping[str, Any], key: str) -> str | None:
+    """A latency percentile with its interval, ``0.0047 [0.0041, 0.0062]``; an end too few
+    requests bound prints as a dash; a percentile without interval fields prints alone."""
+    value = m.get(key)
+    if value is None:
+        return None
+    lo, hi = m.get(f"{key}_lo"), m.get(f"{key}_hi")
+    if f"{key}_lo" not in m and f"{key}_hi" not in m:
+        return num(value, 3)
+    return f"{num(value, 3)} [{num(lo, 3)}, {num(hi, 3)}]"
+
+
 def mib(nbytes: Any) -> str:
     return DASH if not isinstance(nbytes, (int, float)) else f"{nbytes / 2**20:.1f}"
 
@@ -346,9 +358,12 @@ LEGEND: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("p < 0.0005", "a p-value below 0.0005 (e.g. at a resampling test's floor), printed so rather than as a "
                    "rounded 0", ("always",)),
     ("wins", "share of bootstrap resamples in which the candidate has the lowest objective", ("always",)),
-    ("TTFT", "time to first token: from the start of a batch's generation to its first new token", ("always",)),
+    ("TTFT", "time to first token: from the start of a batch's generation (a served model: of the request) to "
+             "its first new token; with [lo, hi] where each request's is its own, as for req p50", ("always",)),
     ("batch p50/p95", "batch latency: the wall time of the batch that served a case", ("always",)),
-    ("req p50", "per-request latency: a sample of requests run alone at batch size 1, what one caller waits",
+    ("req p50/p95", "per-request latency: a sample of requests run alone at batch size 1 (a served model: "
+                    "every request), what one caller waits; [lo, hi]: distribution-free interval of the "
+                    "percentile from order statistics (Conover), a dash where too few requests bound that end",
      ("always",)),
     ("weights / peak MiB", "the candidate's parameter and buffer bytes / its own peak memory, measured as the "
                            "footnote of the measures table says", ("always",)),
@@ -593,9 +608,9 @@ _MEASURE_COLUMNS: tuple[tuple[str, Any], ...] = (
     ("params", lambda m, c, r: count(c.get("num_parameters")) if c.get("num_parameters") is not None else None),
     ("batch p50 s", lambda m, c, r: num(m.get("latency_p50"), 3) if m.get("latency_p50") is not None else None),
     ("batch p95 s", lambda m, c, r: num(m.get("latency_p95"), 3) if m.get("latency_p95") is not None else None),
-    ("req p50 s", lambda m, c, r: num(m.get("request_latency_p50"), 3)
-     if m.get("request_latency_p50") is not None else None),
-    ("TTFT p50 s", lambda m, c, r: num(m.get("ttft_p50"), 3) if m.get("ttft_p50") is not None else None),
+    ("req p50 s", lambda m, c, r: quantile_cell(m, "request_latency_p50")),
+    ("req p95 s", lambda m, c, r: quantile_cell(m, "request_latency_p95")),
+    ("TTFT p50 s", lambda m, c, r: quantile_cell(m, "ttft_p50")),
     ("tokens/s", lambda m, c, r: num(m.get("tokens_per_second"), 4) if m.get("tokens_per_second") is not None
      else None),
     ("weights MiB", lambda m, c, r: mib((c.get("parameter_bytes") or 0) + (c.get("buffer_bytes") or 0))

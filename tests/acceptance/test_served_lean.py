@@ -19,7 +19,7 @@ pytest.importorskip("uvicorn")
 
 from tests.served_kit import FaultProxy  # noqa: E402
 
-HEAVY = ("torch", "transformers")
+HEAVY = ("torch", "transformers", "scipy.stats")
 
 WATCH = f'''
 import json, sys
@@ -47,7 +47,7 @@ def test_echo(llm, llm_record, case):
 '''
 
 
-def test_served_only_run_imports_neither_torch_nor_transformers(pytester: pytest.Pytester) -> None:
+def test_served_only_run_imports_neither_torch_transformers_nor_scipy_stats(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(WATCH)
     pytester.makepyfile(test_echo=SUITE)
     proxy = FaultProxy()
@@ -64,6 +64,12 @@ def test_served_only_run_imports_neither_torch_nor_transformers(pytester: pytest
     # A served model is timed in one round, without a warm-up batch or a separate latency
     # sample (6 requests in all, above): its requests are paid for, and each one's round trip
     # is already its own per-request latency.
-    assert len(row["measures"]["round_seconds"]) == 1 and row["measures"]["request_latency_n"] == 6
+    m = row["measures"]
+    assert len(m["round_seconds"]) == 1 and m["request_latency_n"] == 6
+    # Six independent round trips bound both ends of the median at 95% (0.5**6 < 0.025): the
+    # slowest and fastest; p95 needs 72 for its upper end. Each request's TTFT is its own too.
+    assert m["request_latency_p50_lo"] <= m["request_latency_p50"] <= m["request_latency_p50_hi"]
+    assert m["request_latency_p95_lo"] is not None and m["request_latency_p95_hi"] is None
+    assert m["ttft_p50_lo"] <= m["ttft_p50"] <= m["ttft_p50_hi"]
     imported = json.loads((pytester.path / "modules.json").read_text(encoding="utf-8"))
     assert imported == {name: False for name in HEAVY}

@@ -22,6 +22,9 @@ def _with_cost_uncertainty() -> dict:
         r["objective_lo"], r["objective_hi"] = r["objective"] - 1.25, r["objective"] + 1.75
         r["measures"]["memory_method"] = "rss_peak_growth"
         r["measures"]["request_latency_p50"] = 0.00123
+        r["measures"]["request_latency_p50_lo"], r["measures"]["request_latency_p50_hi"] = 0.00101, 0.00456
+        r["measures"]["request_latency_p95"] = 0.00789
+        r["measures"]["request_latency_p95_lo"], r["measures"]["request_latency_p95_hi"] = 0.00321, None
         r["measures"]["round_seconds"] = [1.0, 1.1, 0.9]
     task["selection"]["cost_within_noise"] = ["zoo:tiny"]
     task["alpha_boundaries"] = [
@@ -45,10 +48,12 @@ def test_every_format_shows_cost_interval_noise_boundaries_energy_memory_method_
         assert "within measurement noise" in flat and "UNCERTAIN: cost difference within its interval" in flat, fmt
         assert "not available on this machine (cpu: no RAPL counter here)" in flat, fmt
         assert "resident-set peak during its work" in flat and "req p50 s" in flat, fmt
+        # Latency percentiles with their intervals; an end too few requests bound is a dash.
+        assert "0.00123 [0.00101, 0.00456]" in flat and "0.00789 [0.00321, -]" in flat, fmt
         assert "Cost model" in flat and "time: measured model seconds" in flat, fmt
         for note in legend_notes(report):
             assert " ".join(f"{note.label}: {note.text}".split())[:60] in flat, (fmt, note.label)
-        for term in ("CI", "MDE", "p adj", "p < 0.0005", "TTFT", "batch p50/p95", "req p50", "alpha boundary"):
+        for term in ("CI", "MDE", "p adj", "p < 0.0005", "TTFT", "batch p50/p95", "req p50/p95", "alpha boundary"):
             assert term in [n.label for n in legend_notes(report)]
 
 

@@ -57,6 +57,9 @@ def _timed_report() -> dict[str, Any]:
         return {"model_seconds": sum(rounds) / 3, "round_seconds": rounds, "warmup_seconds": 0.2,
                 "cost_model": "time", "input_tokens": 90, "output_tokens": 9, "latency_p50": 0.1,
                 "latency_p95": 0.2, "request_latency_p50": 0.01, "request_latency_p95": 0.02,
+                "request_latency_p50_lo": 0.008, "request_latency_p50_hi": 0.013,
+                "request_latency_p95_lo": 0.015, "request_latency_p95_hi": None,
+                "ttft_p50": 0.004, "ttft_p50_lo": 0.003, "ttft_p50_hi": 0.006,
                 "request_latency_n": 4, "peak_memory_bytes": 1000, "memory_method": "rss_peak_growth",
                 "energy_joules": 3.0 + k, "cache_hits": 0}
 

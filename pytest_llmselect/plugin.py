@@ -360,6 +360,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     llm_session = config.stash.get(SESSION_KEY, None)
     if llm_session is None or hasattr(config, "workerinput"):
         return
+    if config.option.collectonly:  # nothing ran (IDEs collect all the time): no report, no stored run
+        llm_session.release()
+        return
     try:
         llm_session.release()
         if llm_session.records:

@@ -28,3 +28,19 @@ def test_unwritable_outputs(suite):
     store_lines = [ln for ln in result.outlines if "cannot store the run" in ln]
     assert len(store_lines) == 1 and "blocker/runs" in store_lines[0]
     assert (pt.path / "good.md").is_file()  # the report that could be written was
+
+
+def test_collect_only_writes_no_report_stores_no_run_and_logs_nothing(suite):
+    """``--collect-only`` (IDEs run it all the time) runs no model: it must not replace a
+    finished run's report with an empty PARTIAL one, store an empty run that a later
+    ``--llm-baseline`` would pick up, or append a run to the run log."""
+    pt = suite(n_addition=3, n_largest=2)
+    outputs = (TINY, "--llm-report=run.json", "--llm-save=main", "--llm-run-log=log.jsonl")
+    pt.runpytest_subprocess(*outputs).assert_outcomes(passed=5)
+    report, log = (pt.path / "run.json").read_bytes(), (pt.path / "log.jsonl").read_bytes()
+    stored = sorted(p.name for p in (pt.path / ".llmselect" / "runs").iterdir())
+    result = pt.runpytest_subprocess(*outputs, "--collect-only")
+    assert result.ret == 0
+    assert not any("LLM selection report" in line or "PARTIAL" in line for line in result.outlines)
+    assert (pt.path / "run.json").read_bytes() == report and (pt.path / "log.jsonl").read_bytes() == log
+    assert sorted(p.name for p in (pt.path / ".llmselect" / "runs").iterdir()) == stored

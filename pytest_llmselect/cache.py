@@ -60,6 +60,10 @@ CREATE TABLE IF NOT EXISTS models (
     label TEXT NOT NULL,           -- the candidate name and source it was first stored under
     identity TEXT NOT NULL         -- the identity as JSON
 );
+CREATE TABLE IF NOT EXISTS batch_rounds (
+    batch_id TEXT PRIMARY KEY,     -- a stored batch of a group timed over several rounds
+    round_factors TEXT NOT NULL    -- JSON: each timed round's model seconds over the stored round's
+);
 CREATE TABLE IF NOT EXISTS fingerprints (
     stat_key TEXT PRIMARY KEY,     -- sha256 of (path, size, mtime, inode) of every file of a directory
     sha256 TEXT NOT NULL           -- sha256 of the contents
@@ -82,6 +86,10 @@ class Cached:
     batch_id: str
     batch_seconds: float
     batch_size: int
+    # Each timed round's model seconds of the group over those of the round whose batch was
+    # stored: a cached re-run rebuilds the rounds, so its cost and interval are the computing
+    # run's (None: stored by one round, or before rounds were kept).
+    round_factors: tuple[float, ...] | None = None
 
 
 def _sha256(text: str) -> str:
@@ -218,6 +226,9 @@ class ResponseCache:
                 f"WHERE key IN ({','.join('?' * len(chunk))})", chunk).fetchall()
             for key, result, batch_id, seconds, size in rows:
                 found[wanted[key]] = Cached(result_from_json(result), batch_id, seconds, size)
+        factors = self._round_factors({c.batch_id for c in found.values()})
+        if factors:
+            found = {r: dataclasses.replace(c, round_factors=factors.get(c.batch_id)) for r, c in found.items()}
         if found and self.writable:
             hit_keys = [k for k in keys if wanted[k] in found]
             with self._db:
@@ -226,11 +237,36 @@ class ResponseCache:
                                      [(time.time(), k) for k in hit_keys])
         return found
 
-    def put_batch(self, model_key: str, identity: Mapping[str, Any], label: str,
-                  pairs: Sequence[tuple[Request, Result]], seconds: float) -> None:
-        """Store one computed batch in one transaction: all of it or (killed first) none of it."""
-        if not self.writable or not pairs:
+    def _round_factors(self, batch_ids: set[str]) -> dict[str, tuple[float, ...]]:
+        out: dict[str, tuple[float, ...]] = {}
+        ids = sorted(batch_ids)
+        try:
+            for i in range(0, len(ids), 500):
+                chunk = ids[i:i + 500]
+                for batch_id, text in self._db.execute(
+                        f"SELECT batch_id, round_factors FROM batch_rounds WHERE batch_id IN "
+                        f"({','.join('?' * len(chunk))})", chunk):
+                    out[batch_id] = tuple(float(f) for f in json.loads(text))
+        except sqlite3.OperationalError:  # a read-only cache from before rounds were kept
+            return {}
+        return out
+
+    def put_rounds(self, batch_ids: Sequence[str], factors: Sequence[float]) -> None:
+        """Keep, for batches stored by a group timed over several rounds, each round's model
+        seconds over the stored round's."""
+        if not self.writable or not batch_ids:
             return
+        text = json.dumps([float(f) for f in factors])
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("INSERT OR IGNORE INTO batch_rounds VALUES (?, ?)", [(b, text) for b in batch_ids])
+
+    def put_batch(self, model_key: str, identity: Mapping[str, Any], label: str,
+                  pairs: Sequence[tuple[Request, Result]], seconds: float) -> str | None:
+        """Store one computed batch in one transaction: all of it or (killed first) none of it.
+        Returns the batch's id (None when every result was already stored)."""
+        if not self.writable or not pairs:
+            return None
         now, batch_id = time.time(), uuid.uuid4().hex
         rows = [(self._key(model_key, req), model_key, request_json(req), result_json(res), batch_id,
                  float(seconds), len(pairs), now, now) for req, res in pairs]
@@ -238,7 +274,9 @@ class ResponseCache:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute("INSERT OR IGNORE INTO models VALUES (?, ?, ?)", (model_key, label, _canonical(identity)))
             # A result computed again (another benchmark round, a concurrent job) keeps its first measurement.
-            self._db.executemany("INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            stored = self._db.executemany("INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                                          rows).rowcount
+        return batch_id if stored else None
 
     # -- listing and pruning ----------------------------------------------------------------
 
@@ -266,6 +304,7 @@ class ResponseCache:
             self._db.execute("BEGIN IMMEDIATE")
             deleted = self._db.execute("DELETE FROM results" + clause, params).rowcount
             self._db.execute("DELETE FROM models WHERE model_key NOT IN (SELECT DISTINCT model_key FROM results)")
+            self._db.execute("DELETE FROM batch_rounds WHERE batch_id NOT IN (SELECT DISTINCT batch_id FROM results)")
         self._db.execute("VACUUM")
         return deleted
 
@@ -318,19 +357,39 @@ class CacheLayer:
         except (OSError, sqlite3.Error) as exc:
             self._problem(exc)
             return {}, None
-        label = f"{name} ({source})"
-
-        def store(batch: Sequence[Request], results: Sequence[Result], seconds: float) -> None:
-            if self._cache is None:
-                return
-            try:
-                self._cache.put_batch(key, identity, label, list(zip(batch, results)), seconds)
-            except (OSError, sqlite3.Error) as exc:
-                self._problem(exc)
-
-        return hits, (store if cache.writable else None)
+        return hits, (_Store(self, key, identity, f"{name} ({source})") if cache.writable else None)
 
     def close(self) -> None:
         if self._cache is not None:
             self._cache.close()
             self._cache = None
+
+
+class _Store:
+    """Stores each batch computed for one group (an ``OnBatch``), then, once its timed rounds
+    are known, how each round compares with the one stored (``rounds``)."""
+
+    def __init__(self, layer: CacheLayer, key: str, identity: dict[str, Any], label: str) -> None:
+        self._layer, self._key, self._identity, self._label = layer, key, identity, label
+        self.batch_ids: list[str] = []
+
+    def __call__(self, batch: Sequence[Request], results: Sequence[Result], seconds: float) -> None:
+        cache = self._layer._cache
+        if cache is None:
+            return
+        try:
+            batch_id = cache.put_batch(self._key, self._identity, self._label, list(zip(batch, results)), seconds)
+        except (OSError, sqlite3.Error) as exc:
+            self._layer._problem(exc)
+            return
+        if batch_id is not None:
+            self.batch_ids.append(batch_id)
+
+    def rounds(self, factors: Sequence[float]) -> None:
+        cache = self._layer._cache
+        if cache is None:
+            return
+        try:
+            cache.put_rounds(self.batch_ids, factors)
+        except (OSError, sqlite3.Error) as exc:
+            self._layer._problem(exc)

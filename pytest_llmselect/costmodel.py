@@ -276,6 +276,8 @@ def group_cost(n: int, m: Mapping[str, Any], price: Price, level: float, cost_mo
         return cost, cost, cost, f"exact: deterministic ({cost_model} cost model){method_extra}"
     rounds = [float(x) for x in m.get("round_seconds") or []]
     if len(rounds) < 2:
+        if m.get("cache_hits") and m.get("cache_hits") == m.get("requests"):
+            return cost, None, None, f"from the response cache, as first measured: no interval{method_extra}"
         return cost, None, None, f"one timing round: no interval{method_extra}"
     est = mean_interval(rounds, level)
     half = est.mean - est.lo if est.lo is not None else 0.0

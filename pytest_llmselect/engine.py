@@ -92,10 +92,20 @@ class Measures:
 
     def add_cached(self, hits: Sequence[Any]) -> None:
         """Add results served from the cache (``cache.Cached``): each carries its batch's wall
-        time and size as measured when it was computed."""
+        time and size as measured when it was computed, and, where that run timed several
+        rounds, each round's factor: model seconds are then the rounds' mean and the rounds are
+        rebuilt, so cost and its interval are the computing run's."""
         self.batches += len({h.batch_id for h in hits})
+        lengths = {len(h.round_factors) if h.round_factors else 0 for h in hits}
+        k = lengths.pop() if len(lengths) == 1 else 0
+        per_round = [0.0] * k
         for h in hits:
-            self.model_seconds += h.batch_seconds / max(h.batch_size, 1)
+            share = h.batch_seconds / max(h.batch_size, 1)
+            if k:
+                for i, f in enumerate(h.round_factors):
+                    per_round[i] += share * f
+            else:
+                self.model_seconds += share
             self.requests += 1
             self.cache_hits += 1
             self.latencies.append(h.batch_seconds)
@@ -105,6 +115,12 @@ class Measures:
                 self.output_tokens += r.output_tokens
                 if r.first_token_seconds is not None:
                     self.first_token_seconds.append(r.first_token_seconds)
+        if k:
+            self.model_seconds += sum(per_round) / k
+            if not self.round_seconds:
+                self.round_seconds = per_round
+            elif len(self.round_seconds) == k:  # computed and cached parts timed alike: add round by round
+                self.round_seconds = [a + b for a, b in zip(self.round_seconds, per_round)]
 
 
 def _length(req: Request) -> int:

@@ -451,6 +451,9 @@ class LLMSession:
                 self.release()
                 raise BackendError(reason) from None
             raise
+        if store is not None and len(measured.round_seconds) > 1 and calls and calls[0].model_seconds > 0:
+            # The cache kept the first call's batches: say how each timed round compares with it.
+            store.rounds([r / calls[0].model_seconds for r in measured.round_seconds])
         if item is not None:
             self.log_timed("group_end", task=group.task.name, candidate=group.candidate.name,
                            requests=measured.requests, batches=measured.batches,

@@ -33,8 +33,7 @@ if AT:
 
 # No untimed warm-up batch: the kill point counts model calls, and a warm-up would be one more
 # call before the stored work, moving the kill off the batch boundary the test reasons about.
-# One timed round: the cache stores the batch times of the first round, so only then does a
-# fully cached re-run reproduce the mean over rounds exactly.
+# One timed round: the kill point counts model calls, and each extra round is more calls.
 ARGS = ("--llm-candidates=zoo:tiny", "--llm-batch-size=4", "--llm-benchmark-warmup=0", "--llm-benchmark-rounds=1",
         "-p", "no:cacheprovider")
 
@@ -123,3 +122,27 @@ def test_sigkill_then_rerun_recomputes_nothing_and_matches_an_uninterrupted_run(
     assert partial["partial"] is True and partial["complete"] is False
     assert [t["name"] for t in partial["tasks"]] == ["addition"]  # the task that finished before the kill
     assert _quality(partial)[("addition", "zoo:tiny")] == _quality(whole)[("addition", "zoo:tiny")]
+
+
+def test_a_fully_cached_rerun_reports_the_cost_and_interval_of_the_run_that_computed_it(suite):
+    """Three timed rounds (the default): the cache keeps the first round's batches and how each
+    round compares with it, so a re-run served wholly from the cache rebuilds the rounds: same
+    model seconds, cost and cost interval. Before, it kept only the first round: a new user saw
+    zoo:base's cost fall from 0.002967 to 0.000831 and a gate's cost ratio move from 0.72 to 3.87."""
+    pt = suite(n_addition=6, n_largest=4)
+    args = ("--llm-candidates=zoo:tiny,zoo:small", "--llm-benchmark-rounds=3", "--llm-cpu-threads=1",
+            "-p", "no:cacheprovider")
+    pt.runpytest_subprocess(*args, "--llm-report=computed.json").assert_outcomes(passed=20)
+    pt.runpytest_subprocess(*args, "--llm-report=cached.json").assert_outcomes(passed=20)
+    computed, cached = read_json(pt.path / "computed.json"), read_json(pt.path / "cached.json")
+    rows = {(t["name"], r["candidate"]): r for t in computed["tasks"] for r in t["results"]}
+    for task in cached["tasks"]:
+        for r in task["results"]:
+            first = rows[(task["name"], r["candidate"])]
+            m, m0 = r["measures"], first["measures"]
+            assert m["cache_hits"] == m["requests"] == m0["requests"] and m0["cache_hits"] == 0
+            assert len(m0["round_seconds"]) == 3 and len(m["round_seconds"]) == 3
+            assert m["round_seconds"] == pytest.approx(m0["round_seconds"], rel=1e-9)
+            assert m["model_seconds"] == pytest.approx(m0["model_seconds"], rel=1e-9)
+            for key in ("cost", "cost_lo", "cost_hi"):
+                assert r[key] == pytest.approx(first[key], rel=1e-9), key

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as _dt
 import json
 import sys
 from pathlib import Path
@@ -75,7 +76,9 @@ def _is_run_log(path: Path) -> bool:
 
 def report_from_run_log(path: Path, run_id: str | None = None) -> dict:
     """A report built from one run of a run log (runlog.py), including a run that was killed:
-    ``complete`` is false and ``partial`` says so unless the run wrote its ``finish`` line."""
+    ``complete`` is false and ``partial`` says so unless the run wrote its ``finish`` line with
+    nothing missing; ``missing`` lists the planned cases that never ran (from the ``finish``
+    line, or for a killed run the ``plan`` line's cases without a ``case`` line)."""
     from pytest_llmselect import __version__
     from pytest_llmselect.analysis import SCHEMA_VERSION, AnalysisSettings, analyze
     from pytest_llmselect.runlog import report_inputs
@@ -84,12 +87,16 @@ def report_from_run_log(path: Path, run_id: str | None = None) -> dict:
     old = about["settings"]
     derived = analyze(inputs, AnalysisSettings(alpha=old.get("alpha", 10.0), level=old.get("level", 0.95),
                                                seed=old.get("seed", 0)))
-    partial = not about["finished"]
+    partial = not about["finished"] or bool(about["missing"])
+    started = about.get("started")
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "pytest-llmselect", "version": __version__},
+        **({"created": _dt.datetime.fromtimestamp(started, _dt.timezone.utc).isoformat(timespec="seconds")}
+           if isinstance(started, (int, float)) else {}),
         "complete": not partial,
         "partial": partial,
+        "missing": about["missing"],
         "run_id": about["run_id"],
         "source": {"run_log": str(path), "finished": about["finished"]},
         **derived,

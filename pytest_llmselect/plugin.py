@@ -367,11 +367,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         llm_session.release()
         if llm_session.records:
             llm_session.log_state()
-        if llm_session.logged_anything:
-            llm_session.log_event("finish", {"exitstatus": int(exitstatus)})
+        from pytest_llmselect.finish import build_session_report, stop_reason, truncation_warnings, write_reports
+
+        if llm_session.logged_anything:  # with what never ran: a report rebuilt from the log says so
+            llm_session.log_event("finish", {"exitstatus": int(exitstatus),
+                                             "missing": llm_session.missing(stop_reason(session, exitstatus))})
         if not llm_session.records and not llm_session.plan:
             return
-        from pytest_llmselect.finish import build_session_report, stop_reason, truncation_warnings, write_reports
 
         llm_session.report = build_session_report(llm_session, stop_reason(session, exitstatus))
         llm_session.warnings.extend(truncation_warnings(llm_session.report))

@@ -8,11 +8,13 @@ mode (``O_APPEND``), so lines of concurrent writers do not interleave.
 
 Lines (``event`` names the kind):
 
-- ``start``: the run's settings (alpha, level, seed) and the command-line arguments;
+- ``start``: when (``time``), the run's settings (alpha, level, seed) and the command-line arguments;
+- ``plan``: every planned case as ``[task, candidate, case_id]`` (after -k/-m selection);
 - ``state``: the candidates, tasks and measurements so far (written after each group's
   model work; the last one of a run wins);
 - ``case``: one case record, exactly as in the report's ``cases``;
-- ``finish``: the session ended (a run without one was interrupted);
+- ``finish``: the session ended (a run without one was killed), with its ``exitstatus`` and
+  the planned cases that never ran (``missing``: task, candidate, count, reason);
 - ``build_start`` / ``build_end`` (``model``, ``steps`` / ``seconds``): a zoo model trained
   for this run; ``load_start`` / ``load_end`` (``candidate``, ``seconds`` or ``error``);
   ``group_start`` / ``group_end`` (``task``, ``candidate``, ``requests``, ``batches``,
@@ -149,6 +151,26 @@ def report_inputs(path: Path, run_id: str | None = None) -> tuple[dict[str, Any]
                                    for t in dict.fromkeys(c["task"] for c in cases)]
     measures = {(m["task"], m["candidate"]): m["measures"] for m in state.get("measures", [])}
     inputs = {"candidates": candidates, "tasks": tasks, "cases": cases, "measures": measures}
-    about = {"run_id": chosen, "finished": any(e["event"] == "finish" for e in mine),
-             "settings": start.get("settings", {}), "runs": ids}
+    finish = next((e for e in mine if e["event"] == "finish"), None)
+    about = {"run_id": chosen, "finished": finish is not None, "settings": start.get("settings", {}), "runs": ids,
+             "missing": _missing(mine, cases, finish), "started": start.get("time")}
     return inputs, about
+
+
+def _missing(mine: list[dict[str, Any]], cases: list[dict[str, Any]],
+             finish: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """``{task, candidate, count, reason}`` of planned cases with no record: as the ``finish``
+    line states them, else (a killed run) the ``plan`` line's cases that no ``case`` line has."""
+    from pytest_llmselect.accounting import summarize_missing
+
+    if finish is not None and isinstance(finish.get("missing"), list):
+        return [m for m in finish["missing"] if isinstance(m, dict)]
+    plan = next((e for e in mine if e["event"] == "plan"), None)
+    if plan is None or not isinstance(plan.get("cases"), list):
+        return []
+    done = {(str(c["task"]), str(c["candidate"]), str(c["case_id"])) for c in cases}
+    reason = "not run: the run stopped before it" if finish is not None else \
+        "not run: the run was killed before it (its log has no finish line)"
+    return summarize_missing((str(t), str(c), reason) for t, c, case_id in
+                             (e for e in plan["cases"] if isinstance(e, list) and len(e) == 3)
+                             if (str(t), str(c), str(case_id)) not in done)

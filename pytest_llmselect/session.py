@@ -662,6 +662,9 @@ class LLMSession:
         if self.is_worker:
             self.pending.append(("llmselect.plan", {"items": [[k, *v] for k, v in self.plan.items()],
                                                     "deselected": self.deselected}))
+        elif self.plan and not self.config.option.collectonly:
+            # In the run log, so a report rebuilt from it knows what never ran, also after a kill.
+            self.log_event("plan", {"cases": [list(entry) for entry in self.plan.values()]})
 
     def observe(self, item: pytest.Item, report: pytest.TestReport, excinfo: Any) -> None:
         """After each phase of a case item: a failure without a score is an errored case; a
@@ -735,7 +738,8 @@ class LLMSession:
         if not self._log_started:
             self._log_started = True
             s = self.settings
-            log.write("start", {"settings": {"alpha": s.alpha, "level": s.level, "seed": s.seed},
+            log.write("start", {"time": round(time.time(), 3),
+                                "settings": {"alpha": s.alpha, "level": s.level, "seed": s.seed},
                                 "args": [str(a) for a in self.config.args]})
         log.write(event, payload)
         if log.problem is not None:

@@ -118,7 +118,8 @@ def test_errors_count_load_failure_stays_scores_checked(accounting_suite):
 def test_stopped_run_is_partial_and_says_what_is_missing(accounting_suite):
     pt = accounting_suite
     result = pt.runpytest_subprocess("test_mixed.py", "--llm-candidates=zoo:tiny,zoo:small", "-x",
-                                     "--llm-report=run.json", "--benchmark-only")  # task items are benchmarks
+                                     "--llm-report=run.json", "--llm-run-log=log.jsonl",
+                                     "--benchmark-only")  # task items are benchmarks
     result.assert_outcomes(passed=10, failed=1)
     report = read_json(pt.path / "run.json")
     assert report["complete"] is False
@@ -129,6 +130,14 @@ def test_stopped_run_is_partial_and_says_what_is_missing(accounting_suite):
     assert (tiny["n"], tiny["n_errors"], tiny["n_missing"], tiny["n_planned"]) == (11, 1, 9, 20)
     assert report["selected"] == "zoo:tiny"  # the only candidate with cases, and the report says partial
     result.stdout.fnmatch_lines(["*PARTIAL RUN: 29 planned case(s) not run*"])
+    # The report rebuilt from the run log says the same (a new user found it silent after Ctrl-C:
+    # the log had a finish line, so the rebuilt report read as complete).
+    rebuilt = subprocess.run([sys.executable, "-m", "pytest_llmselect", "report", "log.jsonl", "--format", "json",
+                              "-o", "fromlog.json"], cwd=pt.path, capture_output=True, text=True)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    fromlog = read_json(pt.path / "fromlog.json")
+    assert fromlog["complete"] is False and fromlog["missing"] == report["missing"]
+    assert fromlog["created"] and fromlog["created"][:10] == report["created"][:10]
 
 
 TEMPLATES = '''

@@ -54,7 +54,7 @@ def test_inputs_of_an_unfinished_run(tmp_path: Path):
         fh.write('{"run_id": "r1", "event": "case", "task"')  # killed mid-line
     inputs, about = report_inputs(path)
     assert about == {"run_id": "r1", "finished": False, "settings": {"alpha": 3.0, "level": 0.9, "seed": 1},
-                     "runs": ["r1"]}
+                     "runs": ["r1"], "missing": [], "started": None}
     assert [c["case_id"] for c in inputs["cases"]] == ["0"]
     assert inputs["measures"] == {("t", "a"): {"model_seconds": 1.5}}
 
@@ -83,3 +83,24 @@ def test_reader_fuzz_returns_events_or_one_data_error(tmp_path_factory, text):
             report_inputs(path)
         except DataError as exc:
             assert "\n" not in str(exc)
+
+
+def test_a_killed_run_misses_the_planned_cases_it_never_logged(tmp_path: Path):
+    """The plan line names every planned case; without a finish line, those with no case line
+    are missing (the run was killed); a finish line's own list wins when there is one."""
+    path = tmp_path / "log.jsonl"
+    w = RunLogWriter(path, "r1")
+    w.write("start", {"time": 1_780_000_000.0, "settings": {"alpha": 1.0}})
+    w.write("plan", {"cases": [["t", "a", "0"], ["t", "a", "1"], ["t", "b", "0"]]})
+    w.write("case", _case("t", "a", "0", 1.0))
+    w.close()
+    _, about = report_inputs(path)
+    reason = "not run: the run was killed before it (its log has no finish line)"
+    assert about["missing"] == [{"task": "t", "candidate": "a", "count": 1, "reason": reason},
+                                {"task": "t", "candidate": "b", "count": 1, "reason": reason}]
+    assert about["started"] == 1_780_000_000.0
+    w = RunLogWriter(path, "r1")
+    w.write("finish", {"exitstatus": 2, "missing": [{"task": "t", "candidate": "a", "count": 2, "reason": "x"}]})
+    w.close()
+    _, about = report_inputs(path)
+    assert about["finished"] and about["missing"] == [{"task": "t", "candidate": "a", "count": 2, "reason": "x"}]

@@ -25,6 +25,12 @@ class CapabilityError(BackendError):
     hits it fails with this one line instead of a traceback."""
 
 
+class RequestFailedError(BackendError):
+    """A request of this case could not run (a served model's request failed after its retries,
+    a tokenizer error); the group's other results stand. The case fails with this one line:
+    the traceback would only show the plugin's own frames."""
+
+
 class OutOfMemory(BackendError):
     """A batch did not fit in device memory; the session splits it and retries."""
 

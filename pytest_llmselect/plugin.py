@@ -335,12 +335,13 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
-    """A candidate that cannot do what a case asks fails it with one line, not a traceback
-    through the plugin's own frames; and every case's outcome is accounted for (observe)."""
+    """A candidate that cannot do what a case asks, or a request of the case that failed (a
+    served model's, after its retries), fails it with one line, not a traceback through the
+    plugin's own frames; and every case's outcome is accounted for (observe)."""
     report = yield
-    from pytest_llmselect.errors import CapabilityError
+    from pytest_llmselect.errors import CapabilityError, RequestFailedError
 
-    if call.excinfo is not None and call.excinfo.errisinstance(CapabilityError):
+    if call.excinfo is not None and call.excinfo.errisinstance((CapabilityError, RequestFailedError)):
         report.longrepr = f"{type(call.excinfo.value).__name__}: {call.excinfo.value}"
     llm_session = item.config.stash.get(SESSION_KEY, None)
     if llm_session is not None and llm_session.plan:

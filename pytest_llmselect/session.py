@@ -32,7 +32,15 @@ from pytest_llmselect.engine import (
     run_requests,
     warm_up,
 )
-from pytest_llmselect.errors import BackendError, CapabilityError, LLMSelectError, LoadFailed, OutOfMemory, SpecError
+from pytest_llmselect.errors import (
+    BackendError,
+    CapabilityError,
+    LLMSelectError,
+    LoadFailed,
+    OutOfMemory,
+    RequestFailedError,
+    SpecError,
+)
 from pytest_llmselect.tasks import MARKER, TaskSpec, call_with_params, task_from_marker
 
 if TYPE_CHECKING:
@@ -573,7 +581,7 @@ class LLMSession:
             if isinstance(res, RequestFailed):  # only this case fails; the group's other results stand
                 if res.capability is not None:
                     raise CapabilityError(res.capability)
-                raise BackendError(f"{group.candidate.name} could not run a request of this case: {res.error}")
+                raise RequestFailedError(f"{group.candidate.name} could not run a request of this case: {res.error}")
         dropped = sum(getattr(res, "truncated_tokens", 0) for res in dict.fromkeys(results))
         if dropped:
             self.truncated[item.nodeid] = self.truncated.get(item.nodeid, 0) + dropped

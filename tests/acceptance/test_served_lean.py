@@ -73,3 +73,22 @@ def test_served_only_run_imports_neither_torch_transformers_nor_scipy_stats(pyte
     assert m["ttft_p50_lo"] <= m["ttft_p50"] <= m["ttft_p50_hi"]
     imported = json.loads((pytester.path / "modules.json").read_text(encoding="utf-8"))
     assert imported == {name: False for name in HEAVY}
+
+
+def test_a_request_the_server_refuses_fails_its_case_in_one_line_and_nothing_else(pytester: pytest.Pytester) -> None:
+    """The server refuses one prompt (HTTP 400, not retried): that case fails with one line
+    naming the candidate and the server's answer, no traceback through the plugin; the other
+    five are scored, and each request was sent once."""
+    pytester.makepyfile(test_echo=SUITE)
+    proxy = FaultProxy(reject_prompt="3+1=")
+    with proxy.serve() as server:
+        result = pytester.runpytest_subprocess(f"--llm-candidates=openai:canned@{server.base_url}",
+                                               "--llm-report=run.json", "--llm-run-log=")
+    result.assert_outcomes(passed=5, failed=1)
+    failure = [line for line in result.outlines if line.startswith("RequestFailedError:")]
+    assert len(failure) == 1 and "could not run a request of this case" in failure[0] and "HTTP 400" in failure[0]
+    assert not any("Traceback" in line or "pytest_llmselect/" in line for line in result.outlines)
+    assert len(proxy.attempts) == 6
+    report = json.loads((pytester.path / "run.json").read_text(encoding="utf-8"))
+    statuses = sorted(c["status"] for c in report["cases"])
+    assert statuses == ["errored"] + ["scored"] * 5

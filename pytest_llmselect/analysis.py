@@ -205,6 +205,9 @@ def _task_block(task: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], can
         groups = [r.get("group") for r in rows.values()]
         est = estimate(scores, groups=groups if any(g is not None for g in groups) else None,
                        level=s.level, seed=s.seed)
+        score_range = task.get("score_range")
+        if score_range and est.lo is not None and est.hi is not None:  # no interval beyond the possible scores
+            est = replace(est, lo=max(est.lo, float(score_range[0])), hi=min(est.hi, float(score_range[1])))
         loss = 1.0 - est.mean if hib else est.mean
         if not loss >= 0:  # a custom metric scored outside [0, 1] without declaring its range
             results.append(_empty_row(cname, tally, m))

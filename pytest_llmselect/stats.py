@@ -323,10 +323,13 @@ def estimate(
     """Mean of ``values`` with the interval that fits the data.
 
     - ``groups`` with >= 2 distinct labels and at least one label used twice:
-      ``cluster_interval``; for binary values it is widened to contain the
-      Wilson interval too, because clustering rarely makes a mean *more*
-      precise and a cluster where every case agrees would otherwise give a
-      zero-width interval.
+      ``cluster_interval``, widened to contain the interval without groups too
+      (Wilson for binary values, else t): clustering rarely makes a mean *more*
+      precise, and with few groups whose means happen to agree the cluster-robust
+      standard error is near 0 (two groups of mean 0.75 over scores 0 to 3 gave
+      a zero-width interval). Taking the larger of the clustered and the
+      unclustered error is the usual conservative rule (Angrist & Pischke 2009,
+      *Mostly Harmless Econometrics*, section 8.2).
     - else binary values: ``wilson_interval``.
     - else: ``t_interval`` (see there why not a bootstrap).
 
@@ -340,9 +343,8 @@ def estimate(
     if gs is not None and 2 <= len(Counter(gs)) < n:
         lo, hi = cluster_interval(xs, gs, level)
         method = "cluster"
-        if binary:
-            wlo, whi = wilson_interval(round(math.fsum(xs)), n, level)
-            lo, hi = min(lo, wlo), max(hi, whi)
+        plain_lo, plain_hi = wilson_interval(round(math.fsum(xs)), n, level) if binary else t_interval(xs, level)
+        lo, hi = min(lo, plain_lo), max(hi, plain_hi)
     elif binary:
         lo, hi = wilson_interval(round(math.fsum(xs)), n, level)
         method = "wilson"

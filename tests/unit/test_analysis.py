@@ -144,3 +144,24 @@ def test_one_task_run_states_one_verdict_for_the_task_and_overall(seed):
     task, overall = report["tasks"][0], report["overall"]
     assert overall["selection"]["selected"] == task["selection"]["selected"]
     assert (overall["clear_pick"], overall["runner_up"]) == (task["clear_pick"], task["runner_up"])
+
+
+def test_quality_intervals_stay_in_the_declared_range_and_few_agreeing_groups_do_not_collapse_them():
+    """Found by a new-user trial: a lower-is-better score in [0, 100] gave 0.750 [-0.224, 1.724]
+    (below the range), and with two groups whose means agreed, 0.750 [0.750, 0.750]."""
+    from pytest_llmselect.stats import estimate, t_interval
+
+    scores = [0.0, 0.0, 0.0, 3.0, 0.0, 0.0, 2.0, 1.0]  # two groups of four, both of mean 0.75
+    groups = ["p0"] * 4 + ["p1"] * 4
+    est = estimate(scores, groups=groups)
+    lo, hi = t_interval(scores)
+    assert est.method == "cluster" and est.lo <= lo < est.mean < hi <= est.hi
+    for with_groups in (False, True):
+        inputs = make_inputs({"a": scores, "b": [s + 1 for s in scores]}, {"a": 1.0, "b": 1.0})
+        inputs["tasks"][0].update(metric="distance", higher_is_better=False, score_range=[0.0, 100.0])
+        if with_groups:
+            for case, g in zip([c for c in inputs["cases"] if c["candidate"] == "a"], groups):
+                case["group"] = g
+        row = {r["candidate"]: r for r in analyze(inputs, AnalysisSettings(alpha=1.0))["tasks"][0]["results"]}["a"]
+        assert row["lo"] == 0.0 and row["loss_lo"] == 0.0 and row["hi"] > row["quality"] > row["lo"], row
+        assert row["objective_lo"] >= row["cost"]  # cost + alpha * (a loss of at least 0)

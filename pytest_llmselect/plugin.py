@@ -375,6 +375,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
                                              "missing": llm_session.missing(stop_reason(session, exitstatus))})
         if not llm_session.records and not llm_session.plan:
             return
+        if not llm_session.records and not llm_session.load_errors and exitstatus in (
+                pytest.ExitCode.INTERRUPTED, pytest.ExitCode.USAGE_ERROR):
+            # Stopped before any case ran (a usage or collection error, Ctrl-C at once): a report of nothing
+            # but "not run" would bury the one line that matters and overwrite the last real one.
+            llm_session.warnings.append("no case ran before the session stopped: no report written")
+            return
 
         llm_session.report = build_session_report(llm_session, stop_reason(session, exitstatus))
         llm_session.warnings.extend(truncation_warnings(llm_session.report))

@@ -76,3 +76,18 @@ def test_ini_keys_configure_the_run(pytester):
     result = pytester.runpytest_inprocess()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: *unknown zoo model 'nope'*"])
+
+
+def test_a_collection_error_in_one_file_prints_no_report_of_nothing(pytester):
+    """Found by a new-user trial: a metric typo in one file of a suite stopped the session at
+    collection, and a 68-line PARTIAL report of the other file's unrun cases came before the one
+    line that mattered (and replaced the last report on disk). Nothing ran: no report."""
+    pytester.makepyfile(test_good=SUITE, test_typo=SUITE.replace('llm_task("t")', 'llm_task("u", metric="exact_mach")'))
+    (pytester.path / "run.json").write_text("{}", encoding="utf-8")  # the last run's report, kept
+    result = pytester.runpytest_subprocess("--llm-candidates=zoo:tiny", "--llm-report=run.json",
+                                           "--llm-run-log=", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert any("exact_mach" in line for line in result.errlines)
+    assert not any("LLM selection report" in line or "PARTIAL" in line for line in result.outlines)
+    result.stdout.fnmatch_lines(["*no case ran before the session stopped: no report written*"])
+    assert (pytester.path / "run.json").read_text(encoding="utf-8") == "{}"

@@ -27,10 +27,13 @@ ERROR_POLICIES = ("worst", "exclude")
 MAX_ERROR_CHARS = 300
 
 
-def one_line(text: Any, limit: int = MAX_ERROR_CHARS) -> str:
-    """``text`` as a single line of at most ``limit`` characters (first non-empty line)."""
+def one_line(text: Any, limit: int = MAX_ERROR_CHARS, *, join: bool = False) -> str:
+    """``text`` as a single line of at most ``limit`` characters: its first non-empty line, or
+    with ``join`` all its lines joined by spaces (for messages whose reason comes last, as
+    transformers' "Couldn't instantiate the backend tokenizer from one of: (1) ... You need
+    to have sentencepiece installed")."""
     lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
-    line = lines[0] if lines else str(text).strip() or "(no message)"
+    line = (" ".join(lines) if join else lines[0]) if lines else str(text).strip() or "(no message)"
     return line if len(line) <= limit else line[: limit - 1] + "\u2026"
 
 

@@ -20,7 +20,7 @@ import pytest
 from pytest_llmselect.backends.base import Backend, GenerateRequest, LoglikelihoodRequest
 from pytest_llmselect.candidates import Candidate
 from pytest_llmselect.cost import Price
-from pytest_llmselect.accounting import ERRORED, SCORED, one_line, score_problem, summarize_missing
+from pytest_llmselect.accounting import ERRORED, MAX_ERROR_CHARS, SCORED, one_line, score_problem, summarize_missing
 from pytest_llmselect.engine import (
     BatchSizer,
     Measures,
@@ -298,7 +298,8 @@ class LLMSession:
                     params={"candidate": cand.model_name}, target=load,
                 )
         except Exception as exc:  # any load failure: one line, remembered, no retry per case
-            error = one_line(str(exc) if isinstance(exc, LLMSelectError) else f"{type(exc).__name__}: {exc}")
+            error = one_line(str(exc) if isinstance(exc, LLMSelectError) else f"{type(exc).__name__}: {exc}",
+                             2 * MAX_ERROR_CHARS, join=True)
             for name in self.siblings.get(cand.model_name, [cand.name]):  # every configuration of the model
                 self.load_errors[name] = error
                 if self.is_worker:

@@ -214,3 +214,18 @@ def test_overall_row_is_coherent_across_metric_directions():
     assert report["overall"]["quality_basis"] is None
     assert all(r["quality"] is None for r in report["overall"]["results"])
     assert report["selected"] == "a"
+
+
+def test_one_line_can_keep_a_reason_that_comes_on_a_later_line():
+    """Found by a new-user trial: a load failure stopped at "Couldn't instantiate the backend
+    tokenizer from one of:", the reason (a missing package) on a later line."""
+    from pytest_llmselect.accounting import one_line
+
+    message = ("Couldn't instantiate the backend tokenizer from one of: \n(1) a `tokenizers` library "
+               "serialization file, \n\n(2) a slow tokenizer instance to convert\nYou need to have "
+               "sentencepiece installed to convert a slow tokenizer to a fast one.")
+    assert one_line(message) == "Couldn't instantiate the backend tokenizer from one of:"
+    joined = one_line(message, 600, join=True)
+    assert "\n" not in joined and joined.endswith("You need to have sentencepiece installed to convert a slow "
+                                                  "tokenizer to a fast one.")
+    assert one_line("a\nb" * 400, 50, join=True).endswith("\u2026") and len(one_line("a\nb" * 400, 50, join=True)) == 50

@@ -12,13 +12,14 @@ from pytest_llmselect.errors import DataError
 def load_jsonl(path: str | Path, *, required: Iterable[str] = ("id",)) -> list[dict[str, Any]]:
     """Read cases from a JSONL file.
 
-    Blank lines and lines starting with ``#`` are skipped. Every case must be a JSON
-    object holding the ``required`` keys; case ids must be unique. A malformed line
-    raises :class:`DataError` naming the file and the line number.
+    Blank lines and lines starting with ``#`` are skipped, and a UTF-8 byte-order mark at
+    the start (as some editors write) is ignored. Every case must be a JSON object holding
+    the ``required`` keys; case ids must be unique and not empty. A malformed line raises
+    :class:`DataError` naming the file and the line number.
     """
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = p.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise DataError(f"{p}: data file not found") from None
     except UnicodeDecodeError as exc:
@@ -47,6 +48,8 @@ def load_jsonl(path: str | Path, *, required: Iterable[str] = ("id",)) -> list[d
             raise DataError(f"{p}:{lineno}: missing required key(s) {', '.join(map(repr, missing))}")
         if "id" in case:
             cid = str(case["id"])
+            if not cid.strip():
+                raise DataError(f"{p}:{lineno}: empty case id {case['id']!r}: give the case a name")
             if cid in seen:
                 raise DataError(f"{p}:{lineno}: duplicate case id {cid!r} (first on line {seen[cid]})")
             seen[cid] = lineno
@@ -57,5 +60,13 @@ def load_jsonl(path: str | Path, *, required: Iterable[str] = ("id",)) -> list[d
 
 
 def case_ids(cases: Iterable[dict[str, Any]]) -> list[str]:
-    """Test ids for ``pytest.mark.parametrize(..., ids=case_ids(CASES))``."""
-    return [str(c["id"]) for c in cases]
+    """Test ids for ``pytest.mark.parametrize(..., ids=case_ids(CASES))``: each case's ``"id"``.
+    Raises :class:`DataError` naming the first case without one (its position and keys)."""
+    out = []
+    for i, case in enumerate(cases):
+        if not isinstance(case, dict) or "id" not in case:
+            keys = ", ".join(map(repr, case)) if isinstance(case, dict) else type(case).__name__
+            raise DataError(f"case_ids: case {i} has no \"id\" key (it has {keys}); give every case an "
+                            "\"id\", or load the file with load_jsonl(path), which requires one")
+        out.append(str(case["id"]))
+    return out

@@ -18,6 +18,7 @@ def test_loads_cases_skipping_blanks_and_comments(tmp_path):
     ('{"id": "a"}\n[1, 2]\n', "d.jsonl:2: expected a JSON object, got list"),
     ('{"id": "a"}\n{"prompt": "x"}\n', "d.jsonl:2: missing required key(s) 'id'"),
     ('{"id": "a"}\n{"id": "a"}\n', "d.jsonl:2: duplicate case id 'a' (first on line 1)"),
+    ('{"id": "a"}\n{"id": " "}\n', "d.jsonl:2: empty case id ' ': give the case a name"),
     ("\n\n", "d.jsonl: no cases in file"),
 ])
 def test_malformed_line_names_file_and_line(tmp_path, text, needle):
@@ -61,3 +62,17 @@ def test_huge_numbers_and_deep_nesting_are_one_line(tmp_path, line, needle):
     with pytest.raises(DataError) as info:
         load_jsonl(path)
     assert needle in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_byte_order_mark_is_ignored(tmp_path):
+    """Found by a new-user trial: a file saved with a UTF-8 BOM was refused, and the message
+    told the user to decode with utf-8-sig, which they cannot do."""
+    p = tmp_path / "d.jsonl"
+    p.write_bytes(b"\xef\xbb\xbf" + '{"id": "a", "prompt": "\u00e9"}\n'.encode("utf-8"))
+    assert load_jsonl(p, required=("id", "prompt")) == [{"id": "a", "prompt": "\u00e9"}]
+
+
+def test_case_ids_of_cases_without_an_id_is_one_data_error():
+    with pytest.raises(DataError, match=r"case_ids: case 1 has no \"id\" key \(it has 'prompt'\)") as err:
+        case_ids([{"id": "a"}, {"prompt": "x"}])
+    assert "\n" not in str(err.value)

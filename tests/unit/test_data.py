@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pytest_llmselect import DataError, case_ids, load_jsonl
 
@@ -76,3 +78,24 @@ def test_case_ids_of_cases_without_an_id_is_one_data_error():
     with pytest.raises(DataError, match=r"case_ids: case 1 has no \"id\" key \(it has 'prompt'\)") as err:
         case_ids([{"id": "a"}, {"prompt": "x"}])
     assert "\n" not in str(err.value)
+
+
+_LINES = st.one_of(
+    st.binary(max_size=40),
+    st.sampled_from([b'{"id": "a"}', b'{"id": "b", "x": 1}', b"# note", b"", b"\xef\xbb\xbf", b'{"id": ""}',
+                     b"[1]", b'{"id": "a"', b"1e999999", b'{"x": 1}', b"\xff\xfe"]),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(_LINES, max_size=6))
+def test_any_bytes_load_as_cases_or_one_data_error_line(tmp_path, lines):
+    p = tmp_path / "fuzz.jsonl"
+    p.write_bytes(b"\n".join(lines))
+    try:
+        cases = load_jsonl(p)
+    except DataError as exc:
+        assert str(exc).startswith(str(p)) and "\n" not in str(exc)
+    else:
+        assert cases and all(isinstance(c, dict) and str(c["id"]).strip() for c in cases)
+        assert case_ids(cases) == [str(c["id"]) for c in cases]

@@ -28,7 +28,7 @@ import pytest
 
 import pytest_llmselect.zoo as zoo
 from pytest_llmselect.__main__ import reselect
-from pytest_llmselect.stats import cluster_interval, estimate, wilson_interval
+from pytest_llmselect.stats import cluster_interval, estimate, t_interval, wilson_interval
 from suitekit import ADDITION_SUITE, head_jsonl, read_json
 
 pytest.importorskip("torch")
@@ -278,8 +278,11 @@ def test_record_group_gives_cluster_intervals(run: Run):
         row = run.row("brevity", cand)
         assert row["method"] == "cluster"
         lo, hi = cluster_interval(scores, [c["group"] for c in cases], LEVEL)
-        assert row["lo"] == pytest.approx(max(0.0, min(lo, row["quality"])))
-        assert row["hi"] == pytest.approx(min(1.0, max(hi, row["quality"])))
+        binary = all(v in (0.0, 1.0) for v in scores)  # never narrower than without groups:
+        plain_lo, plain_hi = (wilson_interval(round(sum(scores)), len(scores), LEVEL) if binary
+                              else t_interval(scores, LEVEL))
+        assert row["lo"] == pytest.approx(max(0.0, min(lo, plain_lo, row["quality"])))
+        assert row["hi"] == pytest.approx(min(1.0, max(hi, plain_hi, row["quality"])))
 
 
 def test_lower_is_better_task_and_weight(run: Run):

@@ -160,6 +160,14 @@ def pytest_configure(config: pytest.Config) -> None:
     storage = str(_value(config, "llm_storage") or ".llmselect/runs")
     state = GateState(storage=Path(str(config.rootpath)) / storage)
     config.stash[GATE_KEY] = state
+    save = _value(config, "llm_save")
+    if save:  # a name that cannot be a file name is a typo (`--llm-save suites/`): refused before anything runs
+        from pytest_llmselect.storage import check_name
+
+        try:
+            check_name(save)
+        except LLMSelectError as exc:
+            raise pytest.UsageError(str(exc)) from None
     try:
         _configure(config, state)
     except LLMSelectError as exc:

@@ -703,6 +703,8 @@ class LLMSession:
             error = one_line(f"{excinfo.typename}: {excinfo.value}" if excinfo is not None else report.longreprtext)
         elif report.when == "call":
             error = "the test finished without recording a score (call llm_record)"
+            # The case is errored in the report: pytest's own summary must not count it passed.
+            report.outcome, report.longrepr = "failed", f"{case_id}: {error}"
         else:
             return
         self.record_error(item.nodeid, task, cand, case_id, error)

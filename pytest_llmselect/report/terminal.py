@@ -328,7 +328,7 @@ def accounting_notes(report: Report) -> list[Note]:
         policy = (report.get("settings") or {}).get("errors", "worst")
         how = ("left out of the estimates (--llm-errors=exclude)" if policy == "exclude"
                else "counted at the metric's worst value")
-        notes.append(Note("Errored cases", f"{errors} case(s) raised instead of recording a score: {how}",
+        notes.append(Note("Errored cases", f"{errors} case(s) raised or finished without recording a score: {how}",
                           warning=True))
     return notes
 COST_MODEL_TEXT = {
@@ -478,7 +478,11 @@ def pick_note(block: Mapping[str, Any]) -> Note | None:
         settle = "; practically a tie: more than ten million cases would be needed to settle it"
     else:
         settle = f"; about {needed} cases (now {num(block.get('n_cases'))}) would likely settle it"
-    return Note("Pick probability", f"NO CLEAR PICK: {text}{settle}", warning=True)
+    # Why not clear, on the line itself: a 100% share and "no clear pick" read as a contradiction.
+    close = [str(r.get("candidate")) for r in block.get("results") or []
+             if (r.get("comparison") or {}).get("verdict", "").startswith("not distinguishable")]
+    why = f"; not significantly worse on the objective than {selected}: {', '.join(close)}" if close else ""
+    return Note("Pick probability", f"NO CLEAR PICK: {text}{why}{settle}", warning=True)
 
 
 def _verdict(result: Mapping[str, Any], selected: Any, excluded: Mapping[str, Any]) -> str:
@@ -533,10 +537,11 @@ def task_tables(task: Mapping[str, Any], report: Report) -> list[Table]:
     if compared:
         tables.append(Table(
             title=f"Paired comparison with the selected ({selected}): objective (decides) and quality",
-            headers=("candidate", f"\u0394 objective [{ci}]", "p adj", f"\u0394 quality [{ci}]", "p adj", "quality"),
+            headers=("candidate", f"\u0394 objective [{ci}]", "p adj", "MDE", f"\u0394 quality [{ci}]", "p adj",
+                     "quality"),
             rows=tuple((str(r["candidate"]), *_comparison_cells(r.get("comparison") or {}, False),
                         *_comparison_cells(r.get("quality_comparison") or {}, True)) for r in compared),
-            numeric=(False, True, True, True, True, False),
+            numeric=(False, True, True, True, True, True, False),
             footnotes=_comparison_footnotes(compared)))
 
     measures_table = _measures_table(results, cands)
@@ -547,12 +552,12 @@ def task_tables(task: Mapping[str, Any], report: Report) -> list[Table]:
 
 def _comparison_cells(cmp: Mapping[str, Any], quality: bool) -> tuple[str, ...]:
     if not cmp:
-        return (DASH, DASH, DASH) if quality else (DASH, DASH)
+        return (DASH, DASH, DASH)
     p = pval(cmp.get("p_adjusted", cmp.get("p_holm")))
     if quality:
         return (interval(cmp.get("diff"), cmp.get("lo"), cmp.get("hi"), signed=True), p,
                 str(cmp.get("verdict") or DASH))
-    return (f"{num(cmp.get('diff'), 3)} [{num(cmp.get('lo'), 3)}, {num(cmp.get('hi'), 3)}]", p)
+    return (f"{num(cmp.get('diff'), 3)} [{num(cmp.get('lo'), 3)}, {num(cmp.get('hi'), 3)}]", p, num(cmp.get("mde"), 3))
 
 
 def _comparison_footnotes(compared: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:

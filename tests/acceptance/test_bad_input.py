@@ -25,6 +25,8 @@ from suitekit import ONE_TEST_SUITE as SUITE
         (["--llm-candidates=zoo:tiny", "--llm-cpu-threads=two"], "*--llm-cpu-threads must be a int, got 'two'*"),
         (["--llm-candidates=zoo:tiny", "--llm-benchmark-rounds=0"], "*--llm-benchmark-rounds must be at least 1*"),
         (["--llm-candidates=@missing.toml"], "*candidates file *missing.toml* does not exist*"),
+        # `--llm-save suites/` takes the folder as the name: refused before pytest runs anything.
+        (["--llm-candidates=zoo:tiny", "--llm-save", "suites/"], "*--llm-save name must be 1-100 letters*'suites/'*"),
     ],
 )
 def test_bad_option_is_one_usage_error_line(pytester, args, message):
@@ -91,3 +93,17 @@ def test_a_collection_error_in_one_file_prints_no_report_of_nothing(pytester):
     assert not any("LLM selection report" in line or "PARTIAL" in line for line in result.outlines)
     result.stdout.fnmatch_lines(["*no case ran before the session stopped: no report written*"])
     assert (pytester.path / "run.json").read_text(encoding="utf-8") == "{}"
+
+
+def test_a_case_that_records_no_score_fails_as_pytest_item_too(pytester):
+    """Found by a new-user trial: the report counted such a case as errored while pytest showed
+    it passed, so the two summaries disagreed."""
+    pytester.makepyfile(test_t=SUITE.replace("    llm_record(1.0)", "    pass"))
+    result = pytester.runpytest_subprocess("--llm-candidates=zoo:tiny", "--llm-report=run.json", "--llm-run-log=",
+                                           "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*the test finished without recording a score (call llm_record)*"])
+    import json
+
+    (case,) = json.loads((pytester.path / "run.json").read_text(encoding="utf-8"))["cases"]
+    assert case["status"] == "errored"

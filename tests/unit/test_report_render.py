@@ -230,6 +230,10 @@ def test_every_format_shows_objective_and_quality_comparisons_and_pick_probabili
     assert "wins" in flat and "62%" in flat and "38%" in flat and "96%" in flat
     assert "NO CLEAR PICK: zoo:small wins in 62%; zoo:tiny wins in 38% of resamples" in flat
     assert "about 31 cases (now 6) would likely settle it" in flat
+    # Why it is no clear pick, on the line itself (a new user read "NO CLEAR PICK ... 100%" as a
+    # contradiction), and the MDE the legend explains, shown beside the objective comparison.
+    assert "not significantly worse on the objective than zoo:small: " in flat
+    assert re.search(r"p adj\W+(?:/?\w+\W+)*?MDE\W+(?:/?\w+\W+)*?\u0394 quality", flat)
     # 0.9995 must not read as certain, 0.0005 not as never.
     assert ">99%" in flat and "<1%" in flat
     assert "clear pick (zoo:small)" in flat

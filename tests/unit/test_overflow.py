@@ -64,3 +64,13 @@ def test_cost_difference_does_not_depend_on_the_unit(exponent):
     assert scaled.method == base.method and scaled.within_noise == base.within_noise
     assert scaled.lo == pytest.approx(base.lo * scale, rel=1e-9)
     assert scaled.hi == pytest.approx(base.hi * scale, rel=1e-9)
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1e-152, 1.0, 1e152, 1e200])
+def test_sample_sd_with_its_mean_given_is_the_same_at_any_scale(scale):
+    """The mean passed in is used on the scaled values too (divided by the same factor), and
+    tiny values are scaled as huge ones are (their squares would underflow to 0)."""
+    xs = [0.5 * scale, 1.5 * scale, 2.5 * scale, 4.0 * scale]
+    want = statistics.stdev([0.5, 1.5, 2.5, 4.0]) * scale
+    assert sample_sd(xs) == pytest.approx(want, rel=1e-12)
+    assert sample_sd(xs, statistics.fmean(xs)) == pytest.approx(want, rel=1e-12)

@@ -83,3 +83,13 @@ def test_the_report_gives_intervals_for_per_request_samples_only():
     assert row["ttft_p50_lo"] < row["ttft_p50"] < row["ttft_p50_hi"]
     empty = measures_dict(Measures(), None, parallel=False)
     assert empty["request_latency_p50_lo"] is None and empty["request_latency_p95_hi"] is None
+
+
+@pytest.mark.parametrize("n", [100, 500, 1000])
+@pytest.mark.parametrize("q", [0.5, 0.95])
+def test_large_samples_match_scipy_too(n, q):
+    """Where the binomial's mass spreads over many ranks the tails must be summed (a single
+    term crosses the tail probability at another rank)."""
+    xs = np.random.default_rng(n).exponential(size=n).tolist()
+    ci = sps.quantile_test(np.array(xs), q=float(np.quantile(xs, q)), p=q).confidence_interval(0.95)
+    assert quantile_interval(xs, q) == (float(ci.low), float(ci.high))

@@ -659,11 +659,21 @@ def _measures_table(results: Sequence[Mapping[str, Any]], cands: Mapping[str, Ma
         footnotes=footnotes)
 
 
+def _by_objective(results: Sequence[Mapping[str, Any]], selected: Any) -> list[Mapping[str, Any]]:
+    """The selected first, then by objective (what decides), lowest first; rows without one last."""
+    def key(r: Mapping[str, Any]) -> tuple[int, float, str]:
+        objective = r.get("objective")
+        known = isinstance(objective, (int, float)) and not isinstance(objective, bool) and math.isfinite(objective)
+        return (0 if r.get("candidate") == selected else 1 if known else 2,
+                float(objective) if known else 0.0, str(r.get("candidate")))
+    return sorted(results, key=key)
+
+
 def overall_table(report: Report) -> Table:
     overall = report.get("overall") or {}
     cands = candidates_by_name(report)
     selected = (overall.get("selection") or {}).get("selected", report.get("selected"))
-    results = list(overall.get("results") or [])
+    results = _by_objective(overall.get("results") or [], selected)
     shares = overall.get("pick_probability") or {}
     basis = overall.get("quality_basis", "")
     # Across metrics of both directions a mean quality means nothing: the column is 1 - loss

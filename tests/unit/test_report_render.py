@@ -252,3 +252,22 @@ def test_old_reports_without_the_new_fields_still_render(render) -> None:
     text = render(report)
     assert "clear pick" not in text.lower()
     assert "Selected overall: zoo:small" in text
+
+
+@pytest.mark.parametrize("render", RENDERERS)
+def test_the_overall_table_lists_the_selected_first_then_by_objective(render) -> None:
+    """Found by a new-user trial: the overall table was in quality order, so after re-selection
+    at another alpha the selected row could be third."""
+    from pytest_llmselect.report.terminal import overall_table
+
+    report = sample_report(hostile=False)
+    rows = report["overall"]["results"]
+    for r, objective in zip(rows, (5.0, 1.0, 3.0)[:len(rows)]):
+        r["objective"] = objective
+    report["overall"]["selection"]["selected"] = rows[-1]["candidate"]
+    listed = [row[0] for row in overall_table(report).rows]
+    rest = sorted((r for r in rows[:-1]), key=lambda r: r["objective"])
+    assert listed == [rows[-1]["candidate"], *(r["candidate"] for r in rest)]
+    text = render(report)
+    positions = [text.find(name) for name in listed]
+    assert all(p >= 0 for p in positions)

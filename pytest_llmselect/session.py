@@ -218,6 +218,12 @@ class LLMSession:
                                     _default_task_name(item))
         except SpecError as exc:
             raise pytest.UsageError(f"{item.nodeid}: {exc}") from None
+        if marker is None:  # allowed, but what it assumes must be said once per test function
+            where = item.nodeid.split("[", 1)[0]
+            warning = (f"{where} uses the llm fixture without @pytest.mark.llm_task: task {spec.name!r}, "
+                       "metric not named, higher scores taken as better")
+            if warning not in self.warnings:
+                self.warnings.append(warning)
         known = self.tasks.setdefault(spec.name, spec)
         if known != spec:
             raise pytest.UsageError(

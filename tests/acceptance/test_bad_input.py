@@ -107,3 +107,20 @@ def test_a_case_that_records_no_score_fails_as_pytest_item_too(pytester):
 
     (case,) = json.loads((pytester.path / "run.json").read_text(encoding="utf-8"))["cases"]
     assert case["status"] == "errored"
+
+
+def test_a_test_without_llm_task_is_said_once(pytester):
+    """Found by a new-user trial: the report showed 'metric None (higher is better)' with no
+    word of where that came from."""
+    pytester.makepyfile(test_t='''
+import pytest
+
+@pytest.mark.parametrize("x", [1, 2])
+def test_plain(llm, llm_record, x):
+    llm_record(1.0)
+''')
+    result = pytester.runpytest_subprocess("--llm-candidates=zoo:tiny", "--llm-run-log=", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)
+    said = [line for line in result.outlines if "without @pytest.mark.llm_task" in line]
+    assert said == ["llmselect: warning: test_t.py::test_plain uses the llm fixture without "
+                    "@pytest.mark.llm_task: task 'plain', metric not named, higher scores taken as better"]

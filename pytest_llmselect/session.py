@@ -439,12 +439,19 @@ class LLMSession:
         hits, store = self.cache.lookup(cand.name, self.sources.get(cand.name, cand.source), backend.info, requests)
         todo = [r for r in dict.fromkeys(requests) if r not in hits]
 
+        # Each round restarts the batch count: say which round it is, or progress seems to go back.
+        warm = self.settings.bench_warmup if item is not None else 0
+        rounds = self.rounds_for(cand.name, served=backend.info.device == "remote") if item is not None else 1
+
         def work() -> tuple[dict[Request, Result], Measures]:
             fresh = Measures()  # per round: warm-up and extra rounds must not add up
             began = time.perf_counter()
+            call = len(calls) + 1
+            shown = (label if warm + rounds <= 1 else f"{label}, warm-up round {call}/{warm}" if call <= warm
+                     else f"{label}, round {call - warm}/{rounds}")
 
             def show(done: int, total: int) -> None:
-                self.progress.status(key, meter(label, done, total, time.perf_counter() - began, "batch"))
+                self.progress.status(key, meter(shown, done, total, time.perf_counter() - began, "batch"))
 
             before = counter.read() if counter is not None else None
             out = run_requests(backend, todo, batch_size=batch_size, measures=fresh, on_batch=store,

@@ -86,3 +86,39 @@ def test_first_run_builds_missing_models_side_by_side(suite, tmp_path: Path, mon
             assert set(config) <= {"bos_token_id", "eos_token_id", "pad_token_id", "transformers_version",
                                    "_from_model_config"}, config
     assert os.listdir(tmp_path / "cache" / "zoo")
+
+
+SPY_STATUS = '''
+import json
+import pytest
+from pytest_llmselect import plugin
+
+SEEN = []
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config):
+    progress = config.stash[plugin.SESSION_KEY].progress
+    real = progress.status
+    def status(key, text):
+        SEEN.append(text)
+        return real(key, text)
+    progress.status = status
+
+def pytest_unconfigure(config):
+    with open("status.json", "w") as out:
+        json.dump(SEEN, out)
+'''
+
+
+def test_progress_names_the_timed_round(suite):
+    """Found by a new-user trial: each timed round restarted the batch count, so progress lines
+    seemed to go backwards ('batch 3/4, 00:12 elapsed' then 'batch 1/4, 00:04 elapsed')."""
+    pt = suite(n_addition=4, n_largest=3)
+    pt.makeconftest(SPY_STATUS)
+    pt.runpytest_subprocess("--llm-candidates=zoo:tiny", "--llm-benchmark-rounds=3", "--llm-batch-size=2",
+                            "--llm-run-log=", "-p", "no:cacheprovider").assert_outcomes(passed=7)
+    seen = json.loads((pt.path / "status.json").read_text(encoding="utf-8"))
+    addition = [text for text in seen if text.startswith("addition · zoo:tiny")]
+    for k in (1, 2, 3):
+        assert any(text.startswith(f"addition · zoo:tiny, round {k}/3: batch ") for text in addition), addition
+    assert all(", round " in text for text in addition)

@@ -479,8 +479,8 @@ def pick_note(block: Mapping[str, Any]) -> Note | None:
     else:
         settle = f"; about {needed} cases (now {num(block.get('n_cases'))}) would likely settle it"
     # Why not clear, on the line itself: a 100% share and "no clear pick" read as a contradiction.
-    close = [str(r.get("candidate")) for r in block.get("results") or []
-             if (r.get("comparison") or {}).get("verdict", "").startswith("not distinguishable")]
+    close = [str(r.get("candidate")) for r in block.get("results") or [] if isinstance(r, Mapping)
+             and str((r.get("comparison") or {}).get("verdict") or "").startswith("not distinguishable")]
     why = f"; not significantly worse on the objective than {selected}: {', '.join(close)}" if close else ""
     return Note("Pick probability", f"NO CLEAR PICK: {text}{why}{settle}", warning=True)
 

@@ -24,7 +24,7 @@ def test_sample_sd_agrees_with_statistics_stdev_at_any_magnitude(xs):
     want = statistics.stdev(xs)  # exact rational arithmetic, then one rounding
     assert got >= 0.0 and not math.isnan(got)
     if want > 1e-6 * max(abs(x) for x in xs):  # beyond that, cancellation in any two-pass float SD
-        assert got == pytest.approx(want, rel=1e-9) or (math.isinf(got) and want > 1e307)
+        assert got == pytest.approx(want, rel=1e-9, abs=0) or (math.isinf(got) and want > 1e307)
 
 
 def test_sample_sd_of_a_huge_value_is_finite_and_right():
@@ -72,5 +72,5 @@ def test_sample_sd_with_its_mean_given_is_the_same_at_any_scale(scale):
     tiny values are scaled as huge ones are (their squares would underflow to 0)."""
     xs = [0.5 * scale, 1.5 * scale, 2.5 * scale, 4.0 * scale]
     want = statistics.stdev([0.5, 1.5, 2.5, 4.0]) * scale
-    assert sample_sd(xs) == pytest.approx(want, rel=1e-12)
-    assert sample_sd(xs, statistics.fmean(xs)) == pytest.approx(want, rel=1e-12)
+    assert sample_sd(xs) == pytest.approx(want, rel=1e-12, abs=0)
+    assert sample_sd(xs, statistics.fmean(xs)) == pytest.approx(want, rel=1e-12, abs=0)

@@ -271,3 +271,15 @@ def test_the_overall_table_lists_the_selected_first_then_by_objective(render) ->
     text = render(report)
     positions = [text.find(name) for name in listed]
     assert all(p >= 0 for p in positions)
+
+
+def test_a_comparison_without_a_verdict_renders():
+    """The schema fuzz test found it: a stored comparison whose verdict is null crashed the
+    'not significantly worse' part of the pick note."""
+    report = sample_report(hostile=False)
+    for task in report["tasks"]:
+        for r in task["results"]:
+            if r.get("comparison"):
+                r["comparison"]["verdict"] = None
+    for render in RENDERERS:
+        assert "NO CLEAR PICK" in render(report)

@@ -21,7 +21,7 @@ from pytest_llmselect.backends.base import (
     LoglikelihoodRequest,
     LoglikelihoodResult,
 )
-from pytest_llmselect.errors import BackendError, CapabilityError, OutOfMemory, PartialBatch
+from pytest_llmselect.errors import BackendError, CapabilityError, OutOfMemory, PartialBatch, ServerUnreachable
 
 Request = Union[GenerateRequest, LoglikelihoodRequest]
 Result = Union[GenerateResult, LoglikelihoodResult]
@@ -179,6 +179,7 @@ class RequestFailed:
 
     error: str
     capability: str | None = None
+    unreachable: bool = False  # a served model's server gave no answer: the case is not run
 
 
 def run_requests(
@@ -246,7 +247,8 @@ def run_requests(
 def _failed(exc: Exception) -> RequestFailed:
     lines = str(exc).strip().splitlines()
     return RequestFailed(f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": "),
-                         capability=str(exc) if isinstance(exc, CapabilityError) else None)
+                         capability=str(exc) if isinstance(exc, CapabilityError) else None,
+                         unreachable=isinstance(exc, ServerUnreachable))
 
 
 def _keep_finished(batch: Sequence[Request], exc: PartialBatch, seconds: float, measures: Measures,

@@ -31,6 +31,12 @@ class RequestFailedError(BackendError):
     the traceback would only show the plugin's own frames."""
 
 
+class ServerUnreachable(RequestFailedError):
+    """A served model's server gave no answer (connection refused or reset, or no response in
+    time) after every retry. Its cases are not run, not scored at the worst value: an outage
+    is not the model's quality; and no more requests are sent until the server answers again."""
+
+
 class OutOfMemory(BackendError):
     """A batch did not fit in device memory; the session splits it and retries."""
 

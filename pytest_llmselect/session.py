@@ -39,6 +39,7 @@ from pytest_llmselect.errors import (
     LoadFailed,
     OutOfMemory,
     RequestFailedError,
+    ServerUnreachable,
     SpecError,
 )
 from pytest_llmselect.tasks import MARKER, TaskSpec, call_with_params, task_from_marker
@@ -595,7 +596,8 @@ class LLMSession:
             if isinstance(res, RequestFailed):  # only this case fails; the group's other results stand
                 if res.capability is not None:
                     raise CapabilityError(res.capability)
-                raise RequestFailedError(f"{group.candidate.name} could not run a request of this case: {res.error}")
+                kind = ServerUnreachable if res.unreachable else RequestFailedError
+                raise kind(f"{group.candidate.name} could not run a request of this case: {res.error}")
         dropped = sum(getattr(res, "truncated_tokens", 0) for res in dict.fromkeys(results))
         if dropped:
             self.truncated[item.nodeid] = self.truncated.get(item.nodeid, 0) + dropped
@@ -695,6 +697,12 @@ class LLMSession:
         if entry is None or item.nodeid in self._recorded or report.when == "teardown":
             return
         task, cand, case_id = entry
+        if excinfo is not None and isinstance(excinfo.value, ServerUnreachable):
+            # An outage is not the model's quality: the case is not run, as for a failed load.
+            self.outcomes[item.nodeid] = "not run: no answer from its server"
+            if self.is_worker:
+                self.pending.append(("llmselect.outcome", [item.nodeid, self.outcomes[item.nodeid]]))
+            return
         if excinfo is not None and isinstance(excinfo.value, LoadFailed):
             self.outcomes[item.nodeid] = "candidate failed to load"
             report.longrepr = str(excinfo.value)  # one line, not a traceback per case

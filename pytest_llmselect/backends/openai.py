@@ -63,7 +63,7 @@ from pytest_llmselect.backends.openai_protocol import (
     usage_tokens,
 )
 from pytest_llmselect.endpoints import ServedSettings
-from pytest_llmselect.errors import BackendError, CapabilityError, PartialBatch, SpecError
+from pytest_llmselect.errors import BackendError, CapabilityError, PartialBatch, ServerUnreachable, SpecError
 
 __all__ = ["OpenAIBackend", "RetryAfterWait", "probe_server"]
 
@@ -191,6 +191,9 @@ class OpenAIBackend:
         self._key = api_key
         self._backoff_s = backoff_s
         self.retries = 0  # attempts repeated after a retryable failure, over the backend's life
+        # Set when a request got no answer after every retry: later requests fail at once (no
+        # retries against a dead server) until a check of the server finds it answering again.
+        self._down: str | None = None
         self._logprob_mode: str | None = None
         self._logprob_checked = False
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -270,6 +273,8 @@ class OpenAIBackend:
         raise PartialBatch(list(outcomes), f"{failed[0]} ({len(failed)} of {len(outcomes)} requests failed)")
 
     async def _with_retries(self, path: str, attempt: Callable[[], Awaitable[T]]) -> T:
+        if self._down is not None:
+            raise ServerUnreachable(self._down)
         retrying = tenacity.AsyncRetrying(
             stop=tenacity.stop_after_attempt(self.settings.max_retries + 1),
             wait=RetryAfterWait(initial=self._backoff_s),
@@ -291,7 +296,12 @@ class OpenAIBackend:
         except Exception as exc:  # noqa: BLE001 - retryable kinds after the last attempt
             if not _retryable(exc):
                 raise
-            raise self._error(f"{path} failed after {tries} attempt(s): {_describe(exc)}") from None
+            if isinstance(exc, _Retryable):  # the server answered, with 429 or 5xx
+                raise self._error(f"{path} failed after {tries} attempt(s): {_describe(exc)}") from None
+            down = self._error(f"no answer from the server: {path} failed after {tries} attempt(s): "
+                               f"{_describe(exc)}", ServerUnreachable)
+            self._down = str(down)
+            raise down from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _check(self, response: httpx.Response, path: str) -> None:
@@ -302,6 +312,16 @@ class OpenAIBackend:
         if response.status_code in RETRY_STATUS:
             raise _Retryable(what, parse_retry_after(response.headers.get("retry-after")))
         raise self._error(f"{path} answered {what}", _StatusError)
+
+    def _check_back(self) -> None:
+        """After the server stopped answering, one ``GET /models`` before a new batch: if it
+        answers, requests are sent again."""
+        if self._down is not None:
+            try:
+                probe_server(self.settings, name=self.info.name, api_key=self._key)
+            except SpecError:
+                return
+            self._down = None
 
     def _client_or_fail(self) -> httpx.AsyncClient:
         if self._client is None:
@@ -315,6 +335,7 @@ class OpenAIBackend:
         server batches; ``max_concurrency`` bounds what is in flight)."""
         if not requests:
             return []
+        self._check_back()
         return self._run(self._all(requests, self._generate_one))
 
     async def _generate_one(self, req: GenerateRequest) -> GenerateResult:
@@ -371,6 +392,7 @@ class OpenAIBackend:
         log-probabilities (see the module docstring); ``BackendError`` when it returns none."""
         if not requests:
             return []
+        self._check_back()
         mode = self.logprob_mode()
         if mode is None:
             raise self._error(

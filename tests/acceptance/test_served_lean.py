@@ -92,3 +92,29 @@ def test_a_request_the_server_refuses_fails_its_case_in_one_line_and_nothing_els
     report = json.loads((pytester.path / "run.json").read_text(encoding="utf-8"))
     statuses = sorted(c["status"] for c in report["cases"])
     assert statuses == ["errored"] + ["scored"] * 5
+
+
+def test_a_server_that_stops_answering_leaves_its_cases_not_run_not_scored(pytester: pytest.Pytester) -> None:
+    """Found by a new-user trial: when the server died mid-run, every remaining case was retried,
+    failed, and counted at the metric's worst value, so the outage read as model quality (and a
+    gate would have failed the model). Here the server stops answering after the check before
+    the run (every completion stalls past the timeout): the first request is tried twice, the
+    rest are not sent, and every case is 'not run': a partial report, no errored case."""
+    pytester.makepyfile(test_echo=SUITE)
+    proxy = FaultProxy(script=["stall:3"] * 50)
+    with proxy.serve() as server:
+        (pytester.path / "served.toml").write_text(
+            f'[[candidate]]\nname = "served"\nbase_url = "{server.base_url}"\nmodel = "canned"\n'
+            "max_concurrency = 1\ntimeout_s = 0.3\nmax_retries = 1\n", encoding="utf-8")
+        result = pytester.runpytest_subprocess("--llm-candidates=@served.toml", "--llm-report=run.json",
+                                               "--llm-run-log=")
+    result.assert_outcomes(failed=6)
+    lines = [line for line in result.outlines if line.startswith("ServerUnreachable:")]
+    assert len(lines) == 6 and all("no answer from the server" in line for line in lines)
+    assert not any("Traceback" in line for line in result.outlines)
+    assert len(proxy.attempts) == 2  # one request and its one retry; nothing sent after that
+    report = json.loads((pytester.path / "run.json").read_text(encoding="utf-8"))
+    assert report["complete"] is False and report["cases"] == []
+    assert report["missing"] == [{"task": "echo", "candidate": "served", "count": 6,
+                                  "reason": "not run: no answer from its server"}]
+    result.stdout.fnmatch_lines(["*PARTIAL RUN: 6 planned case(s) not run*"])

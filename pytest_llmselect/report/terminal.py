@@ -595,8 +595,10 @@ def _demos_table(results: Sequence[Mapping[str, Any]], cands: Mapping[str, Mappi
         r = cells.get((model, config))
         if r is None:
             return DASH
-        mark = " *" if r.get("candidate") == selected else ""
-        return interval(r.get("quality"), r.get("lo"), r.get("hi")) + mark
+        # The mark goes first: a right-aligned column then keeps every interval's digits in line
+        # (a trailing " *" pushed the selected row two columns left).
+        mark = "* " if r.get("candidate") == selected else ""
+        return mark + interval(r.get("quality"), r.get("lo"), r.get("hi"))
 
     return Table(
         title=f"Demonstrations side by side: quality [{ci}] per configuration and model",

@@ -197,9 +197,13 @@ def test_joint_table_pivots_configurations_by_model():
     (joint,) = [t for t in task_tables(task, report) if t.title.startswith("Demonstrations side by side")]
     assert joint.headers == ("demonstrations", "zoo:a", "zoo:b")
     assert [r[0] for r in joint.rows] == ["random:4", "knn:4"]
-    assert joint.rows[1][2].startswith("0.950 [0.850, 1.050]") and joint.rows[1][2].endswith("*")
+    assert joint.rows[1][2] == "* 0.950 [0.850, 1.050]" and joint.rows[1][1] == "0.900 [0.800, 1.000]"
     assert joint.highlight == (False, True)
-    assert "Demonstrations side by side" in render_terminal(report)
+    text = render_terminal(report)
+    assert "Demonstrations side by side" in text
+    # Every row's interval ends in the same column (a new user saw the selected row's shifted).
+    rows = [line for line in text.splitlines() if line.lstrip("→ ").startswith(("random:4", "knn:4"))]
+    assert len(rows) == 2 and len({line.rstrip().rfind("]") for line in rows}) == 1, rows
     # Candidates without configurations get no such table.
     plain = {"candidates": [{"name": "zoo:a"}], "tasks": [], "settings": {}}
     assert not [t for t in task_tables({**task, "results": results[:1]}, plain)

@@ -20,12 +20,13 @@ from pytest_llmselect.costmodel import (
     cost_difference,
     effective_price,
     group_cost,
+    mean_interval,
     objective_interval,
 )
 from pytest_llmselect.errors import SpecError
 from pytest_llmselect.selection import Constraints, Point, alpha_ranges, pareto_front, select
 from pytest_llmselect.selection import overall as combine_tasks
-from pytest_llmselect.stats import estimate, normal_quantile, sample_sd
+from pytest_llmselect.stats import estimate, normal_quantile
 
 SCHEMA_VERSION = 1
 UNITS = {
@@ -134,9 +135,8 @@ def cost_se(row: Mapping[str, Any], level: float) -> float:
         return (float(hi) - float(lo)) / (2.0 * normal_quantile(0.5 + level / 2.0))
     rounds = _rounds(row)
     if rounds and math.fsum(rounds) > 0:
-        k, mean = len(rounds), math.fsum(rounds) / len(rounds)
-        sd = sample_sd(rounds, mean)
-        return float(row["cost"]) * sd / (math.sqrt(k) * mean)
+        est = mean_interval(rounds, level)  # the rounds' mean and SD, as the cost interval uses them
+        return float(row["cost"]) * est.sd / (math.sqrt(est.n) * est.mean)
     return 0.0
 
 

@@ -127,7 +127,7 @@ def test_mcnemar_p_at_the_switch_to_log_space() -> None:
 @settings(max_examples=50)
 @given(st.lists(st.floats(-5, 5), min_size=1, max_size=30), st.floats(0.0, 1.0))
 def test_percentile_is_numpys_linear_quantile(values: list[float], q: float) -> None:
-    from pytest_llmselect.stats import _quantile_sorted
+    from pytest_llmselect.descriptive import _quantile_sorted
 
     xs = sorted(values)
     assert _quantile_sorted(xs, q) == pytest.approx(float(np.quantile(xs, q)), abs=1e-9)
@@ -398,7 +398,7 @@ def test_bca_falls_back_to_the_t_interval_when_either_end_is_not_finite(monkeypa
 
     from scipy import stats as real
 
-    from pytest_llmselect import stats as mod
+    from pytest_llmselect import intervals as mod
 
     xs = [0.1, 0.4, 0.35, 0.9]
     ci = types.SimpleNamespace(confidence_interval=types.SimpleNamespace(low=ends[0], high=ends[1]))

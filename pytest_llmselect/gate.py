@@ -1,62 +1,41 @@
-"""The CI gate: is a candidate of this run safe to ship in place of a baseline run's model?
+"""The CI gate's decision: is a candidate of this run safe to ship in place of a baseline
+run's model? One verdict (PASS, FAIL, INCONCLUSIVE) per (task, candidate) of the current
+run, the run's overall verdict, and the one line a gate item shows for each.
 
-Pure: no pytest, no torch, no I/O. Inputs are two report dicts (docs/report-schema.md);
-the output is one verdict per (task, candidate) of the current run.
-
-The test is *non-inferiority*, paired by (task, case id). With ``d = quality(candidate) -
-quality(incumbent)`` on the cases both runs share and a margin ``m >= 0``:
-
-- PASS when the one-sided ``level`` lower bound of ``d`` is above ``-m`` (not worse by
-  more than the margin, with confidence ``level``) and the cost is within budget;
-- FAIL when the one-sided upper bound is below ``-m`` (worse by more than the margin,
-  with the same confidence) or the cost ratio is over ``max_cost_ratio``;
-- INCONCLUSIVE otherwise, with the number of cases that would settle it.
-
-For a metric where lower is better the same is done on ``-d``. The interval of ``d`` is
-Tango's score interval for 0/1 scores and ``stats.paired_compare``'s paired bootstrap
-otherwise (see ``_bounds`` for why not Newcombe's); FAIL also needs the exact test of no
-difference to agree. Each verdict is at its own level: with k tasks and candidates, false
-alarms add up to about k * (1 - level). docs/ci-gate.md explains the choices for users.
+Inputs are two report dicts (docs/report-schema.md). The statistical test of each verdict
+(non-inferiority within a margin, paired by case) is ``noninferiority``; reading the two
+reports side by side, and why cases do not pair up, is ``run_pairing``. Each verdict is at
+its own level: with k tasks and candidates, false alarms add up to about k * (1 - level).
+docs/ci-gate.md explains the choices for users. Pure: no pytest, no torch, no I/O.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
-from pytest_llmselect.accounting import effective_scores
-from pytest_llmselect.confidence import tango_interval as _tango_interval
-from pytest_llmselect.errors import DataError, SpecError
-from pytest_llmselect.stats import cases_needed as _cases_needed
-from pytest_llmselect.stats import PairedComparison, normal_quantile, paired_compare, sample_sd
+from pytest_llmselect.errors import DataError
+from pytest_llmselect.noninferiority import GateSettings, _judge
+from pytest_llmselect.run_pairing import (
+    _candidate_names,
+    _cases_by_task,
+    _cost,
+    _fingerprint,
+    _generation,
+    _machine_note,
+    _tasks,
+    _unmatched,
+    partial_note,
+    resolve_incumbent,
+)
+
+__all__ = [
+    "VERDICTS", "GateResult", "GateSettings", "GateVerdict", "compare_runs", "partial_note",
+    "resolve_incumbent", "verdict_line",
+]
 
 VERDICTS = ("PASS", "FAIL", "INCONCLUSIVE")
-_EXAMPLES = 3  # case ids quoted per unmatched-case explanation
-
-
-@dataclass(frozen=True)
-class GateSettings:
-    """``margin``: how much worse (in the task's quality units) still counts as not worse.
-    ``level``: one-sided confidence of each verdict. ``strict``: INCONCLUSIVE fails too."""
-
-    margin: float = 0.02
-    max_cost_ratio: float | None = None
-    level: float = 0.95
-    strict: bool = False
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        m = self.margin
-        if isinstance(m, bool) or not isinstance(m, (int, float)) or not math.isfinite(m) or m < 0:
-            raise SpecError(f"--llm-margin must be a finite number >= 0, got {m!r} of type {type(m).__name__}")
-        r = self.max_cost_ratio
-        if r is not None and (isinstance(r, bool) or not isinstance(r, (int, float))
-                              or not math.isfinite(r) or r <= 0):
-            raise SpecError(f"--llm-max-cost-ratio must be a finite number > 0, got {r!r} of type {type(r).__name__}")
-        lv = self.level
-        if isinstance(lv, bool) or not isinstance(lv, (int, float)) or not 0.5 < lv < 1:
-            raise SpecError(f"gate level must be a number strictly between 0.5 and 1, got {lv!r}")
 
 
 @dataclass(frozen=True)
@@ -116,240 +95,6 @@ class GateResult:
         return next((v for v in self.verdicts if v.task == task and v.candidate == candidate), None)
 
 
-# ---- reading the two reports ------------------------------------------------------------
-
-
-def _cases_by_task(report: Mapping[str, Any], candidate: str) -> dict[str, dict[str, float]]:
-    """``{task: {case_id: score}}`` as the run's estimates use them: errored cases at the
-    metric's worst value unless that run excluded errors (accounting.effective_scores)."""
-    policy = str((report.get("settings") or {}).get("errors", "worst"))
-    cases = report.get("cases") or []
-    tasks = {str(c["task"]): {"name": c["task"]} for c in cases}
-    tasks.update({str(t["name"]): t for t in report.get("tasks") or []})
-    out: dict[str, dict[str, float]] = {}
-    for name, task in tasks.items():
-        rows = effective_scores(cases, task, policy).get(candidate)
-        if rows:
-            out[name] = {cid: score for cid, (score, _) in rows.items()}
-    return out
-
-
-def partial_note(report: Mapping[str, Any], label: str) -> str | None:
-    """One line saying that ``report`` is a partial run, or None when it is complete."""
-    if report.get("complete") is not False:
-        return None
-    missing = [m for m in report.get("missing") or [] if isinstance(m, Mapping)]
-    total = sum(m["count"] for m in missing if isinstance(m.get("count"), int))
-    reasons = sorted({str(m.get("reason")) for m in missing})
-    return (f"{label} is a PARTIAL run: {total} planned case(s) not run"
-            + (f" ({'; '.join(reasons)})" if reasons else ""))
-
-
-def _tasks(report: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
-    return {str(t["name"]): t for t in report.get("tasks") or []}
-
-
-def _cost(task: Mapping[str, Any] | None, candidate: str) -> float | None:
-    for r in (task or {}).get("results") or []:
-        if r.get("candidate") == candidate:
-            cost = r.get("cost")
-            return float(cost) if isinstance(cost, (int, float)) and math.isfinite(cost) else None
-    return None
-
-
-def _candidate_names(report: Mapping[str, Any]) -> list[str]:
-    names = [str(c["name"]) for c in report.get("candidates") or [] if isinstance(c, Mapping) and "name" in c]
-    seen = dict.fromkeys(names + [str(c["candidate"]) for c in report.get("cases") or []])
-    return list(seen)
-
-
-def _fingerprint(report: Mapping[str, Any]) -> str | None:
-    suite = report.get("suite")
-    return suite.get("fingerprint") if isinstance(suite, Mapping) else None
-
-
-def _generation(block: Mapping[str, Any] | None) -> Any:
-    # Only compared when both runs recorded them: older reports have no such field.
-    return (block or {}).get("generation")
-
-
-def _examples(ids: Sequence[str]) -> str:
-    shown = ", ".join(repr(i) for i in sorted(ids)[:_EXAMPLES])
-    return shown + (", ..." if len(ids) > _EXAMPLES else "")
-
-
-def _unmatched(task: str, base: set[str], cur: set[str], fp_differs: bool) -> list[str]:
-    only_base, only_cur = base - cur, cur - base
-    reasons: list[str] = []
-    if only_base and not only_cur:
-        why = "this run covers a subset of the baseline's cases (a filtered or cut-down suite)"
-    elif only_cur and not only_base:
-        why = "cases were added since the baseline"
-    else:
-        why = "the suite changed" if fp_differs else "the runs selected different cases"
-    if only_base:
-        reasons.append(f"{len(only_base)} baseline case(s) of {task!r} not in this run "
-                       f"({_examples(sorted(only_base))}): {why}")
-    if only_cur:
-        reasons.append(f"{len(only_cur)} case(s) of {task!r} in this run not in the baseline "
-                       f"({_examples(sorted(only_cur))}): {why}")
-    return reasons
-
-
-# ---- the test -----------------------------------------------------------------------------
-
-
-def _is_binary(xs: Sequence[float]) -> bool:
-    return all(x == 0.0 or x == 1.0 for x in xs)
-
-
-def _scale(a: Sequence[float], b: Sequence[float]) -> float:
-    """The most one case can move the mean by: 1 for scores in [0, 1], else the observed range."""
-    pooled = [*a, *b]
-    return 1.0 if all(0.0 <= x <= 1.0 for x in pooled) else (max(pooled) - min(pooled)) or 1.0
-
-
-def _bounds(a: Sequence[float], b: Sequence[float], z: float, cmp: PairedComparison) -> tuple[float, float, str]:
-    """The interval of diff = mean(a) - mean(b) whose ends are one-sided ``s.level`` bounds.
-
-    0/1 scores: Tango's score interval, the usual one for paired non-inferiority, rather
-    than ``paired_compare``'s Newcombe method 10 (which, before its phi got Newcombe's
-    continuity correction, collapsed to [0, 0] for two identical runs). Tango's lower bound
-    with no discordant pair is -z^2/(n+z^2), the Wilson bound on how often the two could
-    disagree unseen.
-    Other scores: ``cmp``, ``paired_compare``'s paired bootstrap at two-sided ``2*level-1``,
-    widened when no case differs by the same unseen-disagreement bound (a bootstrap of
-    all-zero differences would claim certainty).
-    """
-    n = len(a)
-    if _is_binary(a) and _is_binary(b):
-        b10 = sum(1 for x, y in zip(a, b) if x > y)
-        c01 = sum(1 for x, y in zip(a, b) if x < y)
-        lo, hi = _tango_interval(b10, c01, n, z)
-        return lo, hi, "tango_score"
-    lo, hi = cmp.lo, cmp.hi
-    if all(x == y for x, y in zip(a, b)):
-        unseen = _scale(a, b) * z * z / (n + z * z)
-        lo, hi = min(lo, -unseen), max(hi, unseen)
-    return lo, hi, f"bootstrap ({cmp.method} p)"
-
-
-_MAX_CASES = 10_000_000
-
-
-def _needed(a: Sequence[float], b: Sequence[float], oriented: float, hib: bool, s: GateSettings) -> int | None:
-    """Shared cases that would settle the verdict with 80% power if the observed proportions
-    (binary) or the observed mean and SD of the differences (otherwise) held; None when the
-    estimate sits on the margin or more than ten million cases would be needed. With no
-    differing case: the n where the unseen-disagreement bound clears the margin,
-    z^2 (scale/margin - 1) (133 at margin 0.02, 52 at 0.05)."""
-    distance = abs(oriented + s.margin)
-    if distance == 0.0:
-        return None
-    n = len(a)
-    # The usual power-adjusted quantile; when no case differed nothing varies under the
-    # "observed proportions hold" assumption, so the plain quantile settles it for sure.
-    z = normal_quantile(s.level) + (normal_quantile(0.8) if any(x != y for x, y in zip(a, b)) else 0.0)
-    to_pass = oriented > -s.margin
-    if _is_binary(a) and _is_binary(b):
-        b10 = sum(1 for x, y in zip(a, b) if x > y)
-        c01 = sum(1 for x, y in zip(a, b) if x < y)
-
-        def settled(m: int) -> bool:
-            k = m / n
-            lo, hi = _tango_interval(b10 * k, c01 * k, float(m), z)
-            worst, best = (lo, hi) if hib else (-hi, -lo)
-            if to_pass:
-                return worst > -s.margin
-            # FAIL also needs the test of no difference (normal form of McNemar's) to agree.
-            lost, won = (c01 * k, b10 * k) if hib else (b10 * k, c01 * k)
-            return best < -s.margin and lost + won > 0 and (lost - won) / math.sqrt(lost + won) > z
-
-        low, high = n, 2 * n
-        while not settled(high):
-            low, high = high, high * 2
-            if high > _MAX_CASES:
-                return None
-        while high - low > 1:  # settled(high) holds, settled(low) does not
-            mid = (low + high) // 2
-            low, high = (low, mid) if settled(mid) else (mid, high)
-        return high
-    diffs = [x - y for x, y in zip(a, b)]
-    mean = math.fsum(diffs) / n
-    sd = sample_sd(diffs, mean) if n > 1 else 0.0
-    if sd == 0.0:  # no case differed: the unseen-disagreement bound scale*z^2/(m+z^2) must drop below the margin
-        rough = z * z * (_scale(a, b) / s.margin - 1.0)
-    else:
-        ratio = z * sd / distance
-        rough = ratio * ratio  # inf, never OverflowError, for a vanishing distance
-    if not rough < _MAX_CASES:  # also keeps a vanishing margin from overflowing the integer conversion
-        return None
-    if sd == 0.0:
-        return math.floor(rough) + 1
-    # stats.cases_needed is two-sided at alpha: 2*(1-level) makes it one-sided at 1-level.
-    return _cases_needed(sd, distance, alpha=2.0 * (1.0 - s.level), power=0.8)
-
-
-def _judge(inc: str, hib: bool, a: list[float], b: list[float],
-           cost_ratio: float | None, s: GateSettings) -> dict[str, Any]:
-    n = len(a)
-    diff = math.fsum(x - y for x, y in zip(a, b)) / n
-    cmp = paired_compare(a, b, level=2.0 * s.level - 1.0, seed=s.seed)
-    lo, hi, method = _bounds(a, b, normal_quantile(s.level), cmp)
-    p_value = cmp.p_value  # of no difference at all: McNemar exact / sign-flip, as in the selection report
-    # "better" orientation: positive means the candidate is better.
-    worst, best = (lo, hi) if hib else (-hi, -lo)
-    oriented = diff if hib else -diff
-    over_budget = s.max_cost_ratio is not None and cost_ratio is not None and cost_ratio > s.max_cost_ratio
-    cost_unknown = s.max_cost_ratio is not None and cost_ratio is None
-    word = "worse" if hib else "higher (worse)"
-    budget = (f"cost ratio {cost_ratio:.3g} over the budget {s.max_cost_ratio:g}" if over_budget else "")
-    needed = None
-    # FAIL also needs the exact test of no difference to agree, one-sided: the score interval
-    # is asymptotic, and with a handful of cases (4 of 4 discordant) it alone would call a
-    # difference the exact McNemar test cannot (p = 0.125), which would read as a contradiction.
-    exact_worse = oriented < 0 and p_value / 2.0 < 1.0 - s.level
-    if best < -s.margin and exact_worse:
-        verdict = "FAIL"
-        reason = f"significantly {word} than {inc} by more than the margin {s.margin:g}" + (
-            f"; and {budget}" if budget else "")
-    elif over_budget:
-        verdict, reason = "FAIL", budget
-    elif worst > -s.margin and not cost_unknown:
-        verdict, reason = "PASS", f"not {word} than {inc} by more than the margin {s.margin:g}"
-    elif worst > -s.margin:  # quality settled, but the budget could not be checked
-        verdict = "INCONCLUSIVE"
-        reason = f"not {word} by more than the margin, but the cost ratio is unknown, so the budget is unchecked"
-    else:
-        verdict = "INCONCLUSIVE"
-        needed = _needed(a, b, oriented, hib, s)
-        if best < -s.margin:
-            reason = (f"{word} than {inc} by more than the margin by the interval, but with {n} shared cases "
-                      f"the exact test of no difference cannot confirm it (p={p_value:.3g})")
-        else:
-            reason = f"cannot tell whether {word} than {inc} by more than the margin {s.margin:g} with {n} shared cases"
-    return {"diff": diff, "lo": lo, "hi": hi, "p_value": p_value, "method": method,
-            "verdict": verdict, "reason": reason, "cases_needed": needed}
-
-
-def resolve_incumbent(baseline: Mapping[str, Any], incumbent: str | None, label: str = "run") -> str:
-    """The baseline candidate to compare with: ``incumbent`` if given (it must be one of the
-    baseline's candidates), else the baseline's overall selection, else its only candidate."""
-    names = _candidate_names(baseline)
-    if incumbent is not None:
-        if incumbent not in names:
-            raise SpecError(f"--llm-incumbent {incumbent!r} is not a candidate of the baseline {label} "
-                            f"(it has: {', '.join(names) or 'none'})")
-        return incumbent
-    selected = baseline.get("selected")
-    if not selected and len(names) == 1:
-        return names[0]  # unambiguous even when the baseline excluded it (e.g. under a min_quality)
-    if not selected:
-        raise DataError(f"the baseline {label} selected no candidate (every one was excluded); "
-                        f"name the model to compare with: --llm-incumbent=NAME (one of: {', '.join(names)})")
-    return str(selected)
-
-
 def compare_runs(baseline_report: Mapping[str, Any], current_report: Mapping[str, Any], settings: GateSettings,
                  incumbent: str | None = None, *, baseline_label: str = "run") -> GateResult:
     """Compare every candidate of ``current_report`` with the baseline's incumbent (its
@@ -395,16 +140,6 @@ def compare_runs(baseline_report: Mapping[str, Any], current_report: Mapping[str
                                 partial_note(current_report, "this run")) if p)
     return GateResult(incumbent=inc, settings=settings, verdicts=tuple(verdicts), notes=(*partial, *notes),
                       baseline=baseline_label, partial=partial)
-
-
-def _machine_note(baseline: Mapping[str, Any], current: Mapping[str, Any], notes: list[str]) -> None:
-    mb, mc = baseline.get("machine"), current.get("machine")
-    if not isinstance(mb, Mapping) or not isinstance(mc, Mapping):
-        return
-    keys = [k for k in ("platform", "cpu_count", "cuda", "torch") if mb.get(k) != mc.get(k)]
-    if keys:
-        diffs = "; ".join(f"{k} {mb.get(k)!r} vs {mc.get(k)!r}" for k in keys)
-        notes.append(f"costs were measured on different machines ({diffs}): the cost ratio mixes them")
 
 
 def _verdict_for(task: str, cand: str, inc: str, cur: Mapping[str, float], base: Mapping[str, float] | None,

@@ -11,10 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pytest_llmselect.analysis import AnalysisSettings, analyze
+from pytest_llmselect.confidence import tango_interval as _tango_interval
 from pytest_llmselect.errors import DataError, SpecError
 from pytest_llmselect.gate import (
     GateSettings,
-    _tango_interval,
     compare_runs,
     resolve_incumbent,
     verdict_line,

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_llmselect.gate import GateSettings, _tango_interval, compare_runs
+from pytest_llmselect.confidence import tango_interval as _tango_interval
+from pytest_llmselect.gate import GateSettings, compare_runs
 from pytest_llmselect.stats import normal_quantile
 from tests.unit.test_gate import make_report
 

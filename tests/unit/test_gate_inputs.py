@@ -9,7 +9,8 @@ import re
 import pytest
 
 from pytest_llmselect.errors import DataError, SpecError
-from pytest_llmselect.gate import GateSettings, _candidate_names, compare_runs, resolve_incumbent
+from pytest_llmselect.gate import GateSettings, compare_runs, resolve_incumbent
+from pytest_llmselect.run_pairing import _candidate_names
 from tests.gate_samples import bernoulli
 from tests.unit.test_gate import make_report
 

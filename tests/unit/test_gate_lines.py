@@ -45,7 +45,7 @@ def test_find_and_overall_verdict():
 
 
 def test_unmatched_examples_quote_at_most_three_ids():
-    from pytest_llmselect.gate import _unmatched
+    from pytest_llmselect.run_pairing import _unmatched
 
     (three,) = _unmatched("t", {"a", "b", "c", "z"}, {"z"}, fp_differs=False)
     assert three == ("3 baseline case(s) of 't' not in this run ('a', 'b', 'c'): this run covers a subset "

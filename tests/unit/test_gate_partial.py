@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from pytest_llmselect.gate import _cases_by_task, partial_note
+from pytest_llmselect.run_pairing import _cases_by_task, partial_note
 
 
 @pytest.mark.parametrize("report", [{}, {"complete": True}, {"complete": None, "missing": [{"count": 3}]},
@@ -98,7 +98,7 @@ def test_cases_needed_with_no_differing_case_is_the_unseen_disagreement_bound(n:
     # one-sided quantile (docstring of gate._needed: 52 at margin 0.05, level 0.95).
     from scipy import stats as sps
 
-    from pytest_llmselect.gate import GateSettings, _needed
+    from pytest_llmselect.noninferiority import GateSettings, _needed
 
     z = float(sps.norm.ppf(0.95))
     want = math.floor(z * z * (1 / 0.05 - 1)) + 1

@@ -3,11 +3,14 @@ waiting for queued device work, padded batches, and recognising an out-of-memory
 
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 import torch
 
-from pytest_llmselect.errors import BackendError
+from pytest_llmselect.errors import BackendError, OutOfMemory
 
-__all__ = ["DTYPES", "is_oom", "pad", "resolve_device", "resolve_dtype", "synchronize"]
+__all__ = ["DTYPES", "is_oom", "out_of_memory_as", "pad", "resolve_device", "resolve_dtype", "synchronize"]
 
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -18,6 +21,17 @@ def is_oom(exc: BaseException) -> bool:
         return True
     text = str(exc)
     return isinstance(exc, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text.lower())
+
+
+@contextlib.contextmanager
+def out_of_memory_as(message: str) -> Iterator[None]:
+    """An out-of-memory error inside the block becomes ``OutOfMemory(message)``; others pass."""
+    try:
+        yield
+    except RuntimeError as exc:
+        if not is_oom(exc):
+            raise
+        raise OutOfMemory(message) from exc
 
 
 def resolve_device(device: str | None) -> torch.device:

@@ -22,8 +22,7 @@ import torch
 from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
 
 from pytest_llmselect.backends.base import GenerateRequest, GenerateResult
-from pytest_llmselect.backends.hf.device import is_oom, pad, synchronize
-from pytest_llmselect.errors import OutOfMemory
+from pytest_llmselect.backends.hf.device import out_of_memory_as, pad, synchronize
 
 __all__ = ["finish_row", "generate_batch"]
 
@@ -110,17 +109,13 @@ def generate_batch(model: Any, tokenizer: Any, prompts: list[list[int]], request
     )
     synchronize(device)
     started = time.perf_counter()
-    try:
+    with out_of_memory_as(f"out of memory generating {name!r} at batch size {len(prompts)}"):
         out = model.generate(
             input_ids=input_ids,
             attention_mask=attention_mask,
             generation_config=config,
             stopping_criteria=StoppingCriteriaList([stopper]),
         )
-    except RuntimeError as exc:
-        if not is_oom(exc):
-            raise
-        raise OutOfMemory(f"out of memory generating {name!r} at batch size {len(prompts)}") from exc
     first_token = None if stopper.first_token_at is None else stopper.first_token_at - started
     new_rows = out[:, width:].tolist()
 

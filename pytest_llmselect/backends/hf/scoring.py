@@ -18,9 +18,9 @@ from typing import Any, Sequence
 import torch
 
 from pytest_llmselect.backends.base import LoglikelihoodRequest
-from pytest_llmselect.backends.hf.device import is_oom, pad
+from pytest_llmselect.backends.hf.device import out_of_memory_as, pad
 from pytest_llmselect.backends.tokens import continuation_ids, split_request
-from pytest_llmselect.errors import BackendError, OutOfMemory
+from pytest_llmselect.errors import BackendError
 
 __all__ = ["encode_pairs", "score_batch"]
 
@@ -73,12 +73,8 @@ def score_batch(model: Any, inputs: list[list[int]], targets: list[list[int]], *
         kwargs["position_ids"] = (attention_mask.cumsum(-1) - 1).clamp(min=0)
         if logits_to_keep:
             kwargs["logits_to_keep"] = keep
-    try:
+    with out_of_memory_as(f"out of memory scoring {name!r} at batch size {len(inputs)}"):
         logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False, **kwargs).logits
-    except RuntimeError as exc:
-        if not is_oom(exc):
-            raise
-        raise OutOfMemory(f"out of memory scoring {name!r} at batch size {len(inputs)}") from exc
     # Row i's continuation is predicted by the ``len(targets[i])`` positions ending where its input ends.
     ends = [logits.shape[1] if left else len(x) for x in inputs]
     offsets = torch.arange(keep, device=device) - keep

@@ -58,11 +58,16 @@ def pval(p: Any, digits: int = 2) -> str:
     return num(p, digits)
 
 
+def bracketed(value: Any, lo: Any, hi: Any, digits: int = 3) -> str:
+    """A value and its interval, ``0.0047 [0.0041, 0.0062]``; an unknown end prints as a dash."""
+    return f"{num(value, digits)} [{num(lo, 3)}, {num(hi, 3)}]"
+
+
 def spread(value: Any, lo: Any, hi: Any, digits: int = 4) -> str:
     """A cost-like value with its interval; an exact one (lo == hi == value) prints alone."""
     if lo is None or hi is None or (lo == hi == value):
         return num(value, digits)
-    return f"{num(value, digits)} [{num(lo, 3)}, {num(hi, 3)}]"
+    return bracketed(value, lo, hi, digits)
 
 
 def quantile_cell(m: Mapping[str, Any], key: str) -> str | None:
@@ -74,7 +79,7 @@ def quantile_cell(m: Mapping[str, Any], key: str) -> str | None:
     lo, hi = m.get(f"{key}_lo"), m.get(f"{key}_hi")
     if f"{key}_lo" not in m and f"{key}_hi" not in m:
         return num(value, 3)
-    return f"{num(value, 3)} [{num(lo, 3)}, {num(hi, 3)}]"
+    return bracketed(value, lo, hi)
 
 
 def mib(nbytes: Any) -> str:

@@ -2,30 +2,44 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from .formatting import count, mib, num, quantile_cell
 from .model import DASH, Table
 
 
+Getter = Callable[[Mapping[str, Any], Mapping[str, Any], Mapping[str, Any]], "str | None"]
+
+
+def _field(where: str, key: str, fmt: Callable[[Any], str]) -> Getter:
+    """A cell that formats ``key`` of the row's measures (``m``), candidate (``c``) or result
+    (``r``), or None where the field is absent."""
+    def get(m: Mapping[str, Any], c: Mapping[str, Any], r: Mapping[str, Any]) -> str | None:
+        value = {"m": m, "c": c, "r": r}[where].get(key)
+        return None if value is None else fmt(value)
+    return get
+
+
+def _num3(value: Any) -> str:
+    return num(value, 3)
+
+
 # (header, getter) of the optional measures columns; a column shows only if some row has it.
-_MEASURE_COLUMNS: tuple[tuple[str, Any], ...] = (
-    ("params", lambda m, c, r: count(c.get("num_parameters")) if c.get("num_parameters") is not None else None),
-    ("batch p50 s", lambda m, c, r: num(m.get("latency_p50"), 3) if m.get("latency_p50") is not None else None),
-    ("batch p95 s", lambda m, c, r: num(m.get("latency_p95"), 3) if m.get("latency_p95") is not None else None),
+_MEASURE_COLUMNS: tuple[tuple[str, Getter], ...] = (
+    ("params", _field("c", "num_parameters", count)),
+    ("batch p50 s", _field("m", "latency_p50", _num3)),
+    ("batch p95 s", _field("m", "latency_p95", _num3)),
     ("req p50 s", lambda m, c, r: quantile_cell(m, "request_latency_p50")),
     ("req p95 s", lambda m, c, r: quantile_cell(m, "request_latency_p95")),
     ("TTFT p50 s", lambda m, c, r: quantile_cell(m, "ttft_p50")),
-    ("tokens/s", lambda m, c, r: num(m.get("tokens_per_second"), 4) if m.get("tokens_per_second") is not None
-     else None),
+    ("tokens/s", _field("m", "tokens_per_second", num)),
     ("weights MiB", lambda m, c, r: mib((c.get("parameter_bytes") or 0) + (c.get("buffer_bytes") or 0))
      if c.get("parameter_bytes") is not None else None),
-    ("peak MiB", lambda m, c, r: mib(m.get("peak_memory_bytes")) if m.get("peak_memory_bytes") is not None else None),
-    ("energy J/1k", lambda m, c, r: num(r.get("energy_joules_per_1000_cases"), 3)
-     if r.get("energy_joules_per_1000_cases") is not None else None),
-    ("model s", lambda m, c, r: num(m.get("model_seconds"), 3) if m.get("model_seconds") is not None else None),
+    ("peak MiB", _field("m", "peak_memory_bytes", mib)),
+    ("energy J/1k", _field("r", "energy_joules_per_1000_cases", _num3)),
+    ("model s", _field("m", "model_seconds", _num3)),
     ("rounds", lambda m, c, r: num(len(m["round_seconds"])) if m.get("round_seconds") else None),
-    ("loads", lambda m, c, r: num(c.get("loads")) if c.get("loads") is not None else None),
+    ("loads", _field("c", "loads", num)),
     ("cached", lambda m, c, r: f"{m['cache_hits']}/{num(m.get('requests'))}" if m.get("cache_hits") else None),
 )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from .fewshot import demos_table
-from .formatting import interval, num, percent, pval, spread
+from .formatting import bracketed, interval, num, percent, pval, spread
 from .measures import measures_table
 from .model import DASH, Report, Table
 from .prices import candidates_by_name, cost_cell, default_footnote
@@ -92,7 +92,7 @@ def _comparison_cells(cmp: Mapping[str, Any], quality: bool) -> tuple[str, ...]:
     if quality:
         return (interval(cmp.get("diff"), cmp.get("lo"), cmp.get("hi"), signed=True), p,
                 str(cmp.get("verdict") or DASH))
-    return (f"{num(cmp.get('diff'), 3)} [{num(cmp.get('lo'), 3)}, {num(cmp.get('hi'), 3)}]", p, num(cmp.get("mde"), 3))
+    return (bracketed(cmp.get("diff"), cmp.get("lo"), cmp.get("hi")), p, num(cmp.get("mde"), 3))
 
 
 def _comparison_footnotes(compared: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:

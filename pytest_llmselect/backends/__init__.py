@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 from dataclasses import dataclass
+from types import ModuleType
 from typing import TYPE_CHECKING, Iterator, Sequence
 
 from pytest_llmselect.errors import MissingDependency
@@ -13,15 +15,18 @@ if TYPE_CHECKING:
     from pytest_llmselect.candidates import Candidate
 
 
-def _hf():
+def _backend_module(name: str, needs: str, install: str) -> ModuleType:
+    """``pytest_llmselect.backends.NAME``, or one ``MissingDependency`` line: what ``needs`` what, and how
+    to ``install`` it."""
     try:
-        from pytest_llmselect.backends import hf
-    except ImportError as exc:  # torch / transformers missing
-        raise MissingDependency(
-            f"the transformers backend needs torch and transformers ({exc.name or exc} is missing): "
-            "pip install 'pytest-llmselect[hf]'"
-        ) from None
-    return hf
+        return importlib.import_module(f"pytest_llmselect.backends.{name}")
+    except ImportError as exc:
+        raise MissingDependency(f"{needs} ({exc.name or exc} is missing): {install}") from None
+
+
+def _hf() -> ModuleType:
+    return _backend_module("hf", "the transformers backend needs torch and transformers",
+                           "pip install 'pytest-llmselect[hf]'")
 
 
 def resolve_source(cand: "Candidate") -> str:
@@ -33,25 +38,13 @@ def resolve_source(cand: "Candidate") -> str:
     return cand.source
 
 
-def _openai():
-    try:
-        from pytest_llmselect.backends import openai
-    except ImportError as exc:  # httpx / tenacity missing
-        raise MissingDependency(
-            f"served models (openai:MODEL@URL) need httpx and tenacity ({exc.name or exc} is missing): "
-            "pip install 'pytest-llmselect[openai]'"
-        ) from None
-    return openai
+def _openai() -> ModuleType:
+    return _backend_module("openai", "served models (openai:MODEL@URL) need httpx and tenacity",
+                           "pip install 'pytest-llmselect[openai]'")
 
 
-def _vllm():
-    try:
-        from pytest_llmselect.backends import vllm
-    except ImportError as exc:
-        raise MissingDependency(
-            f"vllm: candidates need vLLM ({exc.name or exc} is missing): install vllm for your CUDA version"
-        ) from None
-    return vllm
+def _vllm() -> ModuleType:
+    return _backend_module("vllm", "vllm: candidates need vLLM", "install vllm for your CUDA version")
 
 
 def check_served(candidates: "Sequence[Candidate]") -> None:

@@ -31,6 +31,7 @@ from pytest_llmselect.backends.base import (
     LoglikelihoodResult,
     ModelInfo,
 )
+from pytest_llmselect.backends.tokens import continuation_ids, split_request
 from pytest_llmselect.errors import BackendError, CapabilityError
 
 __all__ = ["VLLMBackend"]
@@ -132,14 +133,10 @@ class VLLMBackend:
         tok = self._tokenizer
         inputs, targets = [], []
         for req in requests:
-            context = req.context.rstrip()
-            continuation = req.context[len(context):] + req.continuation
+            context, continuation = split_request(req.context, req.continuation)
             ctx = tok(context, add_special_tokens=False)["input_ids"]
             whole = tok(context + continuation, add_special_tokens=False)["input_ids"]
-            if len(whole) > len(ctx) and whole[: len(ctx)] == ctx:
-                cont = whole[len(ctx):]
-            else:
-                cont = tok(continuation, add_special_tokens=False)["input_ids"]
+            cont = continuation_ids(ctx, whole, tok(continuation, add_special_tokens=False)["input_ids"])
             bos = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
             ctx = list(ctx) or ([bos] if bos is not None else [])
             if not ctx or not cont:

@@ -17,24 +17,15 @@ import math
 import warnings
 from typing import Any, Iterable, Mapping, Sequence
 
-from .terminal import (
-    inert_report,
-    DASH,
-    Note,
-    Report,
-    Table,
-    candidates_by_name,
-    header_notes,
-    legend_notes,
-    is_default_price,
-    num,
-    overall_heading,
-    overall_table,
-    selected_overall,
-    selection_notes,
-    task_heading,
-    task_tables,
-)
+from .sections.formatting import num
+from .sections.header import header_notes
+from .sections.inert import inert_report
+from .sections.legend import legend_notes
+from .sections.model import DASH, Note, Report, Table
+from .sections.overall import overall_heading, overall_table, selected_overall
+from .sections.per_task import task_heading, task_tables
+from .sections.prices import candidates_by_name, is_default_price
+from .sections.selection_notes import selection_notes
 
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 

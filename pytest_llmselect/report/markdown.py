@@ -1,6 +1,6 @@
 """GitHub-flavoured Markdown report, small enough for a CI job summary.
 
-Same tables and notes as the terminal report (built by ``terminal``); per-case outputs are
+Same tables and notes as the terminal report (built by ``sections``); per-case outputs are
 left to the HTML report because a job summary is limited in size. Every string from the
 report is escaped: names and outputs come from users and models, and a ``|`` would break a
 table row while ``<`` could inject markup into the summary page.
@@ -11,21 +11,13 @@ from __future__ import annotations
 import html
 from typing import Any, Sequence
 
-from .terminal import (
-    inert,
-    inert_report,
-    Note,
-    Report,
-    Table,
-    header_notes,
-    legend_notes,
-    overall_heading,
-    overall_table,
-    selected_overall,
-    selection_notes,
-    task_heading,
-    task_tables,
-)
+from .sections.header import header_notes
+from .sections.inert import inert, inert_report
+from .sections.legend import legend_notes
+from .sections.model import Note, Report, Table
+from .sections.overall import overall_heading, overall_table, selected_overall
+from .sections.per_task import task_heading, task_tables
+from .sections.selection_notes import selection_notes
 
 # Characters with a meaning in GFM inline syntax or in table rows (`$` opens GitHub math).
 # Backslash goes first so the escapes added for the others are not themselves doubled.

@@ -174,7 +174,7 @@ price = {{ usd_per_million_input_tokens = 1000.0, usd_per_million_output_tokens 
     # The multiple-choice task fails with one line naming the capability, before any request.
     result.stdout.fnmatch_lines(["CapabilityError: model 'served' at http://127.0.0.1:*/v1: cannot score "
                                  "log-likelihood*no prompt log-probabilities*"])
-    assert "openai.py" not in result.stdout.str()  # one line per case, no traceback through the plugin
+    assert "backends/openai" not in result.stdout.str()  # one line per case, no traceback through the plugin
     assert not [a for a in proxy.attempts if "largest of" in str(a.body.get("prompt"))]
     report = read_json(pytester.path / "run.json")
     (row,) = [r for t in report["tasks"] if t["name"] == "addition" for r in t["results"]]

@@ -124,7 +124,7 @@ def test_no_or_unreadable_energy_counter_says_why(tmp_path):
     (4.0, 0, False),
 ])
 def test_busy_machine_warning_at_its_threshold(load, cores, warned):
-    from pytest_llmselect.report.terminal import _busy_machine
+    from pytest_llmselect.report.sections.header import _busy_machine
 
     text = _busy_machine({"load_average_1min": load, "cpu_count": cores, "torch_threads": 2}, "time")
     assert (text is not None) == warned

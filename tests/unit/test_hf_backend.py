@@ -24,6 +24,7 @@ from pytest_llmselect.backends.base import (  # noqa: E402
     LoglikelihoodResult,
 )
 from pytest_llmselect.backends.hf import HFBackend  # noqa: E402
+from pytest_llmselect.backends.hf.generation import finish_row  # noqa: E402
 from pytest_llmselect.errors import BackendError  # noqa: E402
 
 cuda_only = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -262,11 +263,11 @@ def test_finish_rule():
         return "".join(chr(i) for i in ids if i != 0)
 
     ids = [ord(c) for c in "abcdef"] + [0, 0]
-    assert hf._finish(ids, 8, (), set(), None, decode) == ("abcdef", 8)
-    assert hf._finish(ids, 4, (), set(), None, decode) == ("abcd", 4)
-    assert hf._finish(ids, 8, (), {0}, None, decode) == ("abcdef", 7)
-    assert hf._finish(ids, 8, ("cd",), {0}, 4, decode) == ("ab", 4)
-    assert hf._finish(ids, 8, ("x", "bc"), {0}, 3, decode) == ("a", 3)
+    assert finish_row(ids, 8, (), set(), None, decode) == ("abcdef", 8)
+    assert finish_row(ids, 4, (), set(), None, decode) == ("abcd", 4)
+    assert finish_row(ids, 8, (), {0}, None, decode) == ("abcdef", 7)
+    assert finish_row(ids, 8, ("cd",), {0}, 4, decode) == ("ab", 4)
+    assert finish_row(ids, 8, ("x", "bc"), {0}, 3, decode) == ("a", 3)
 
 
 def test_first_token_seconds_is_shared_by_a_batch(backend):

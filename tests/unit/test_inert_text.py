@@ -81,7 +81,7 @@ def test_the_printable_fast_path_escapes_exactly_what_the_character_loop_does(te
     """``inert`` returns a printable string as it is; the reference escapes character by character."""
     import unicodedata
 
-    from pytest_llmselect.report.terminal import _BIDI
+    from pytest_llmselect.report.sections.inert import _BIDI
 
     def reference(t: str) -> str:
         return "".join(ch if (keep_lines and ch in "\n\t") or not (ch in _BIDI or unicodedata.category(ch)

@@ -1,0 +1,56 @@
+"""The overall section: its heading, the table across tasks, and the closing ``Selected overall`` line."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence
+
+from .formatting import num, percent, qual, spread
+from .model import Report, Table
+from .prices import candidates_by_name, cost_cell, default_footnote
+
+
+def _by_objective(results: Sequence[Mapping[str, Any]], selected: Any) -> list[Mapping[str, Any]]:
+    """The selected first, then by objective (what decides), lowest first; rows without one last."""
+    def key(r: Mapping[str, Any]) -> tuple[int, float, str]:
+        objective = r.get("objective")
+        known = isinstance(objective, (int, float)) and not isinstance(objective, bool) and math.isfinite(objective)
+        return (0 if r.get("candidate") == selected else 1 if known else 2,
+                float(objective) if known else 0.0, str(r.get("candidate")))
+    return sorted(results, key=key)
+
+
+def overall_table(report: Report) -> Table:
+    overall = report.get("overall") or {}
+    cands = candidates_by_name(report)
+    selected = (overall.get("selection") or {}).get("selected", report.get("selected"))
+    results = _by_objective(overall.get("results") or [], selected)
+    shares = overall.get("pick_probability") or {}
+    basis = overall.get("quality_basis", "")
+    # Across metrics of both directions a mean quality means nothing: the column is 1 - loss
+    # when the losses are normalised, and absent when they are not.
+    show_quality = any(r.get("quality") is not None for r in results)
+    label = "1 - loss" if isinstance(basis, str) and basis.startswith("1 - ") else "quality"
+    rows = tuple((str(r.get("candidate")), *((qual(r.get("quality")),) if show_quality else ()),
+                  qual(r.get("loss")),
+                  cost_cell(r.get("cost"), cands.get(str(r.get("candidate"))), r.get("cost_lo"), r.get("cost_hi")),
+                  spread(r.get("objective"), r.get("objective_lo"), r.get("objective_hi")),
+                  percent(shares.get(r.get("candidate"))))
+                 for r in results)
+    notes = (f"{label}: {basis}",) if show_quality and label != "quality" else ()
+    return Table(title="Overall",
+                 headers=("candidate", *((label,) if show_quality else ()), "loss", "cost $/1k", "objective", "wins"),
+                 rows=rows, numeric=(False, *((True,) if show_quality else ()), True, True, True, True),
+                 highlight=tuple(r.get("candidate") == selected for r in results),
+                 footnotes=notes + default_footnote([row[0] for row in rows], report))
+
+
+def overall_heading(report: Report) -> str:
+    weights = (report.get("overall") or {}).get("weights") or (report.get("settings") or {}).get("weights") or {}
+    text = ", ".join(f"{k} \u00d7{num(v)}" for k, v in weights.items())
+    return "Overall" + (f" (task weights: {text})" if text else "")
+
+
+def selected_overall(report: Report) -> str:
+    selected = report.get("selected")
+    return f"Selected overall: {selected if selected is not None else 'none (every candidate was excluded)'}"

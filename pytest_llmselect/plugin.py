@@ -10,7 +10,7 @@ import pytest
 from pytest_llmselect.errors import LLMSelectError, SpecError
 from pytest_llmselect.fixtures import llm, llm_cost, llm_demos, llm_record  # noqa: F401  (fixtures registered via this module)
 from pytest_llmselect.run.plan import candidate_of
-from pytest_llmselect.run.session import SESSION_KEY, LLMSession  # noqa: F401  (SESSION_KEY: also read here)
+from pytest_llmselect.run.session import SESSION_KEY, LLMSession
 from pytest_llmselect.run.settings import Settings
 from pytest_llmselect.tasks import MARKER_HELP
 # pytest-benchmark's storage folder, if this session created it (removed again if left empty).

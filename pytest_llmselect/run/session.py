@@ -66,7 +66,10 @@ class LLMSession:
     def start(self, session: pytest.Session) -> None:
         """Before the first item: torch, the header line, the zoo build (run/startup.py)."""
         if should_start(session, self.plan):
-            start(self.plan, self.pool, self.events)
+            try:
+                start(self.plan, self.pool, self.events)
+            except Exception as exc:  # noqa: BLE001  each candidate's load reports its own problem
+                self.events.warnings.append(f"start-up failed: {type(exc).__name__}: {exc}")
 
     def after_item(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
         if candidate_of(item) is None:

@@ -25,7 +25,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
@@ -97,7 +97,7 @@ class WorkerBridge:
                 group.sent = snapshot(group.measures)
 
 
-def ingest(ledger: Ledger, plan: Plan, pool: ModelPool, runner: Runner, on_state: Any,
+def ingest(ledger: Ledger, plan: Plan, pool: ModelPool, runner: Runner, on_state: Callable[[], None],
            report: pytest.TestReport) -> None:
     """On the controller: take what a worker attached to a teardown report."""
     if report.when != "teardown":  # the teardown report carries every property of the item
@@ -174,7 +174,7 @@ def write_scopes(config: pytest.Config, items: list[pytest.Item], model_of: dict
 class XdistController:
     """Registered on the xdist controller only: schedules by candidate and merges what workers report."""
 
-    def __init__(self, ledger: Ledger, plan: Plan, pool: ModelPool, runner: Runner, on_state: Any) -> None:
+    def __init__(self, ledger: Ledger, plan: Plan, pool: ModelPool, runner: Runner, on_state: Callable[[], None]) -> None:
         self.parts = (ledger, plan, pool, runner, on_state)
         self.ledger = ledger
         self.folder = tempfile.mkdtemp(prefix="llmselect-scopes-")

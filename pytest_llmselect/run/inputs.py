@@ -133,3 +133,12 @@ def session_inputs(run: RunParts, stop: str = "not run") -> dict[str, Any]:
         "measures": measures,
         "missing": ledger.missing(stop),
     }
+
+
+def state_event(run: RunParts) -> dict[str, Any]:
+    """The run log's ``state`` line: candidates, tasks and measures so far (runlog.py)."""
+    inputs = session_inputs(run)
+    return {
+        "candidates": inputs["candidates"], "tasks": inputs["tasks"],
+        "measures": [{"task": t, "candidate": c, "measures": m} for (t, c), m in inputs["measures"].items()],
+    }

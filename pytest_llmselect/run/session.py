@@ -21,7 +21,7 @@ import pytest
 
 from pytest_llmselect.run.demonstrations import Demonstrations
 from pytest_llmselect.run.events import RunEvents
-from pytest_llmselect.run.inputs import figures, session_inputs
+from pytest_llmselect.run.inputs import figures, state_event
 from pytest_llmselect.run.plan import Plan, candidate_of
 from pytest_llmselect.run.pool import ModelPool
 from pytest_llmselect.run.records import Ledger
@@ -85,13 +85,8 @@ class LLMSession:
 
     def log_state(self) -> None:
         """Write the candidates, tasks and measurements so far, so a killed run can still be reported."""
-        if not self.events.log_writable:
-            return
-        inputs = session_inputs(self)
-        self.events.log_event("state", {
-            "candidates": inputs["candidates"], "tasks": inputs["tasks"],
-            "measures": [{"task": t, "candidate": c, "measures": m} for (t, c), m in inputs["measures"].items()],
-        })
+        if self.events.log_writable:
+            self.events.log_event("state", state_event(self))
 
     def close(self) -> None:
         self.pool.release()

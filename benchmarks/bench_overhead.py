@@ -88,7 +88,7 @@ def test_generate(llm, llm_record, case):
 # work (process_time around the engine's run_requests) and writes them next to the report.
 MODEL_CPU_PROBE = '''
 import json, time
-import pytest_llmselect.session as session
+import pytest_llmselect.run.runner as session
 
 _total = [0.0]
 _run = session.run_requests

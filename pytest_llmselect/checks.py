@@ -9,6 +9,8 @@ import pytest
 
 from pytest_llmselect.budgets import check_budgets
 from pytest_llmselect.candidates import Candidate
+from pytest_llmselect.run.plan import ITEM_CANDIDATE, ITEM_TASK, Plan, candidate_of, task_of
+from pytest_llmselect.run.session import SESSION_KEY, LLMSession
 from pytest_llmselect.stats import estimate
 from pytest_llmselect.tasks import TaskSpec
 
@@ -28,9 +30,7 @@ class LLMCheckItem(pytest.Item):
         self.candidate = candidate
 
     @property
-    def llm_session(self) -> Any:
-        from pytest_llmselect.plugin import SESSION_KEY
-
+    def llm_session(self) -> LLMSession:
         return self.config.stash[SESSION_KEY]
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
@@ -47,7 +47,7 @@ class MinQualityItem(LLMCheckItem):
 
     def runtest(self) -> None:
         session = self.llm_session
-        scores = session.estimate_scores(self.task.name, self.candidate.name)
+        scores = session.ledger.estimate_scores(self.task.name, self.candidate.name)
         if not scores:
             pytest.skip(f"no case of task {self.task.name!r} was recorded for {self.candidate.name}")
         est = estimate(scores, level=session.settings.level, seed=session.settings.seed)
@@ -81,10 +81,8 @@ class BudgetItem(LLMCheckItem):
             pytest.skip("; ".join(r.message() for r in unmeasured))
 
 
-def make_check_items(session: Any, items: list[pytest.Item]) -> list[pytest.Item]:
+def make_check_items(items: list[pytest.Item]) -> list[pytest.Item]:
     """Insert the min-quality and budget checks after each group's last case."""
-    from pytest_llmselect.session import ITEM_CANDIDATE, ITEM_TASK, candidate_of, task_of
-
     last_of: dict[tuple[str, str], pytest.Item] = {}
     for item in items:
         cand, task = candidate_of(item), task_of(item)
@@ -116,7 +114,7 @@ def make_check_items(session: Any, items: list[pytest.Item]) -> list[pytest.Item
     return out
 
 
-def rerun_groups_of_failed_checks(config: pytest.Config, session: Any, items: list[pytest.Item]) -> None:
+def rerun_groups_of_failed_checks(config: pytest.Config, plan: Plan, items: list[pytest.Item]) -> None:
     """Make ``--lf`` / ``--ff`` re-run the cases a failed check item needs.
 
     A min-quality or budget check measures its whole (task, candidate) group: re-run
@@ -132,7 +130,7 @@ def rerun_groups_of_failed_checks(config: pytest.Config, session: Any, items: li
         return
     for check in items:
         if isinstance(check, LLMCheckItem) and _lf_key(check) in failed:
-            group = session.groups.get((check.task.name, check.candidate.name))
+            group = plan.groups.get((check.task.name, check.candidate.name))
             for case in group.items if group is not None else ():
                 failed.setdefault(_lf_key(case), True)
 

@@ -15,7 +15,8 @@ from pytest_llmselect.backends.base import (
 )
 from pytest_llmselect.candidates import Candidate
 from pytest_llmselect.errors import SpecError
-from pytest_llmselect.session import LLMSession, case_id_for
+from pytest_llmselect.run.plan import case_id_for
+from pytest_llmselect.run.session import SESSION_KEY, LLMSession
 
 NORMALIZATIONS = ("none", "token", "char")
 
@@ -38,16 +39,16 @@ class LLM:
 
     @property
     def info(self) -> ModelInfo:
-        return self._session.backend_for(self.candidate).info
+        return self._session.pool.backend_for(self.candidate).info
 
     def __repr__(self) -> str:
         return f"LLM({self.candidate.name!r})"
 
     def run(self, request: GenerateRequest | LoglikelihoodRequest) -> GenerateResult | LoglikelihoodResult:
-        return self._session.resolve(self._item, [request])[0]
+        return self._session.runner.resolve(self._item, [request])[0]
 
     def run_many(self, requests: Sequence[GenerateRequest | LoglikelihoodRequest]) -> list[Any]:
-        return self._session.resolve(self._item, list(requests))
+        return self._session.runner.resolve(self._item, list(requests))
 
     def generate(self, prompt: str, *, max_new_tokens: int = 32, stop: str | Sequence[str] = ()) -> str:
         """Greedy completion of ``prompt`` (the new text only, cut before the first stop string)."""
@@ -85,8 +86,6 @@ def choice_requests(context: str, choices: Sequence[str]) -> list[LoglikelihoodR
 
 
 def _session(config: pytest.Config) -> LLMSession:
-    from pytest_llmselect.plugin import SESSION_KEY
-
     return config.stash[SESSION_KEY]
 
 
@@ -97,9 +96,10 @@ def llm(request: pytest.FixtureRequest) -> LLM:
     if not isinstance(cand, Candidate):
         pytest.skip("no LLM candidates: pass --llm-candidates=... or set llm_candidates in the ini file")
     session = _session(request.config)
-    if cand.name in session.load_errors:  # the first case failed with the error, in one line
-        pytest.skip(f"{cand.name} not evaluated: failed to load ({session.load_errors[cand.name]})")
-    session.backend_for(cand, request.node)  # load here, so load time is not charged to the first case
+    load_errors = session.pool.load_errors
+    if cand.name in load_errors:  # the first case failed with the error, in one line
+        pytest.skip(f"{cand.name} not evaluated: failed to load ({load_errors[cand.name]})")
+    session.pool.backend_for(cand, request.node)  # load here, so load time is not charged to the first case
     return LLM(session, request.node, cand)
 
 
@@ -112,7 +112,7 @@ def llm_record(request: pytest.FixtureRequest, llm: LLM) -> Callable[..., dict[s
     def record(score: float, *, output: Any = None, group: Any = None, case_id: str | None = None,
                **extra: Any) -> dict[str, Any]:
         cid = case_id if case_id is not None else case_id_for(item, llm.candidate)
-        return session.record(item, score, output=output, case_id=str(cid), group=group, extra=extra or None)
+        return session.ledger.record(item, score, output=output, case_id=str(cid), group=group, extra=extra or None)
 
     return record
 
@@ -122,7 +122,7 @@ def llm_demos(request: pytest.FixtureRequest, llm: LLM) -> Any:
     """This case's few-shot demonstrations (``demos.Shots``: ``.text`` to prepend to the
     prompt, ``.ids``, ``.examples``), chosen by the candidate's configuration from the pool
     the task declared with ``llm_task(demos=DemoPool(...))``; empty for a task without one."""
-    return _session(request.config).demos_for(request.node)
+    return _session(request.config).demos.demos_for(request.node)
 
 
 class Cost:
@@ -144,7 +144,7 @@ class Cost:
         self._candidate = candidate
 
     def as_dict(self) -> dict[str, Any]:
-        group, _ = self._session.ensure_prefetched(self._item)
+        group, _ = self._session.runner.ensure_prefetched(self._item)
         return self._session.figures(group.task.name, self._candidate.name)
 
     def __getitem__(self, key: str) -> Any:

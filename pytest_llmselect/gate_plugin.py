@@ -27,7 +27,7 @@ import pytest
 
 from pytest_llmselect.errors import LLMSelectError, SpecError
 from pytest_llmselect.gate import GateResult, GateSettings, compare_runs, resolve_incumbent, verdict_line
-from pytest_llmselect.plugin import SESSION_KEY
+from pytest_llmselect.run.session import SESSION_KEY
 
 # (option, ini key, help, ini type, ini default); the group is plugin.py's, so `pytest --help`
 # lists every pytest-llmselect option together.
@@ -212,7 +212,7 @@ class LLMGateItem(pytest.Item):
         if state.error is not None:
             raise GateFailed(f"ERROR {state.error}")
         assert self.task is not None and self.candidate is not None and state.settings is not None
-        if not self.config.stash[SESSION_KEY].estimate_scores(self.task, self.candidate):
+        if not self.config.stash[SESSION_KEY].ledger.estimate_scores(self.task, self.candidate):
             where = " on this pytest -n worker (the controller's gate summary has it)" \
                 if hasattr(self.config, "workerinput") else ""
             pytest.skip(f"no case of {self.task!r} was recorded for {self.candidate}{where}: nothing to compare")
@@ -278,7 +278,7 @@ def _ensure_result(state: GateState, config: pytest.Config, report: dict[str, An
     state.compared_at, state.result, state.run_error = records, None, None
     try:
         if report is None:
-            from pytest_llmselect.finish import build_session_report
+            from pytest_llmselect.run.finish import build_session_report
 
             report = build_session_report(config.stash[SESSION_KEY])
         state.result = compare_runs(state.baseline, report, state.settings, state.incumbent,
@@ -300,7 +300,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 
 def _gate_items(state: GateState, items: list[pytest.Item]) -> list[pytest.Item]:
-    from pytest_llmselect.session import candidate_of, task_of
+    from pytest_llmselect.run.plan import candidate_of, task_of
 
     last: dict[tuple[str, str], pytest.Item] = {}
     for item in items:

@@ -9,10 +9,10 @@ import pytest
 
 from pytest_llmselect.errors import LLMSelectError, SpecError
 from pytest_llmselect.fixtures import llm, llm_cost, llm_demos, llm_record  # noqa: F401  (fixtures registered via this module)
-from pytest_llmselect.session import LLMSession, Settings, candidate_of
+from pytest_llmselect.run.plan import candidate_of
+from pytest_llmselect.run.session import SESSION_KEY, LLMSession
+from pytest_llmselect.run.settings import Settings
 from pytest_llmselect.tasks import MARKER_HELP
-
-SESSION_KEY = pytest.StashKey[LLMSession]()
 # pytest-benchmark's storage folder, if this session created it (removed again if left empty).
 NEW_BENCHMARK_STORAGE = pytest.StashKey[Path]()
 
@@ -257,12 +257,14 @@ def pytest_configure(config: pytest.Config) -> None:
             check_served(settings.candidates)  # an unreachable server is one line, before anything runs
     except LLMSelectError as exc:
         raise pytest.UsageError(str(exc)) from None
-    config.stash[SESSION_KEY] = LLMSession(config, settings)
+    llm_session = config.stash[SESSION_KEY] = LLMSession(config, settings)
     if settings.candidates:
-        from pytest_llmselect.distributed import XdistController, is_controller
+        from pytest_llmselect.run.xdist import XdistController, is_controller
 
         if is_controller(config):
-            config.pluginmanager.register(XdistController(config.stash[SESSION_KEY]), "llmselect-xdist-controller")
+            s = llm_session
+            config.pluginmanager.register(XdistController(s.ledger, s.plan, s.pool, s.runner, s.log_state),
+                                          "llmselect-xdist-controller")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -294,8 +296,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         return
     from pytest_llmselect.checks import make_check_items, rerun_groups_of_failed_checks
 
-    items[:] = make_check_items(llm_session, llm_session.order_items(items))
-    rerun_groups_of_failed_checks(config, llm_session, items)
+    items[:] = make_check_items(llm_session.plan.order_items(items))
+    rerun_groups_of_failed_checks(config, llm_session.plan, items)
     for item in items:
         # A task item's model work is benchmarked (timing.py), though not through the
         # `benchmark` fixture that --benchmark-only looks for: it must run, not be skipped.
@@ -312,11 +314,11 @@ def pytest_deselected(items: list[pytest.Item]) -> None:
         return
     for item in items:
         try:
-            llm_session.attach(item)
+            llm_session.plan.attach(item)
         except pytest.UsageError:
             continue
         if candidate_of(item) is not None and isinstance(item, pytest.Function):
-            llm_session.deselected += 1
+            llm_session.plan.deselected += 1
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's worker announces its collection to the controller
@@ -325,9 +327,9 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     if llm_session is None:
         return
     if llm_session.settings.candidates:
-        llm_session.set_plan(session.items)  # every case left after -k/-m/--lf is planned
+        llm_session.plan.set_plan(session.items)  # every case left after -k/-m/--lf is planned
     if hasattr(session.config, "workerinput"):
-        from pytest_llmselect.distributed import write_scopes
+        from pytest_llmselect.run.xdist import write_scopes
 
         write_scopes(session.config, session.items,
                      {c.name: c.model_name for c in llm_session.settings.candidates})
@@ -344,9 +346,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if call.excinfo is not None and call.excinfo.errisinstance((CapabilityError, RequestFailedError)):
         report.longrepr = f"{type(call.excinfo.value).__name__}: {call.excinfo.value}"
     llm_session = item.config.stash.get(SESSION_KEY, None)
-    if llm_session is not None and llm_session.plan:
-        llm_session.observe(item, report, call.excinfo)
+    if llm_session is not None and llm_session.plan.cases:
+        llm_session.ledger.observe(item, report, call.excinfo)
     return report
+
+
+@pytest.hookimpl(tryfirst=True)  # before the loop of pytest or of an xdist worker runs the first item
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """Start-up (torch, the header line, the zoo build) before the first item runs."""
+    llm_session = session.config.stash.get(SESSION_KEY, None)
+    if llm_session is not None and llm_session.settings.candidates:
+        llm_session.start(session)
 
 
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
@@ -362,20 +372,21 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if llm_session is None or hasattr(config, "workerinput"):
         return
     if config.option.collectonly:  # nothing ran (IDEs collect all the time): no report, no stored run
-        llm_session.release()
+        llm_session.pool.release()
         return
     try:
-        llm_session.release()
+        llm_session.pool.release()
         if llm_session.records:
             llm_session.log_state()
-        from pytest_llmselect.finish import build_session_report, stop_reason, truncation_warnings, write_reports
+        from pytest_llmselect.run.finish import build_session_report, stop_reason, truncation_warnings, write_reports
 
-        if llm_session.logged_anything:  # with what never ran: a report rebuilt from the log says so
-            llm_session.log_event("finish", {"exitstatus": int(exitstatus),
-                                             "missing": llm_session.missing(stop_reason(session, exitstatus))})
-        if not llm_session.records and not llm_session.plan:
+        events = llm_session.events
+        if events.logged_anything:  # with what never ran: a report rebuilt from the log says so
+            events.log_event("finish", {"exitstatus": int(exitstatus),
+                                        "missing": llm_session.ledger.missing(stop_reason(session, exitstatus))})
+        if not llm_session.records and not llm_session.plan.cases:
             return
-        if not llm_session.records and not llm_session.load_errors and exitstatus in (
+        if not llm_session.records and not llm_session.pool.load_errors and exitstatus in (
                 pytest.ExitCode.INTERRUPTED, pytest.ExitCode.USAGE_ERROR):
             # Stopped before any case ran (a usage or collection error, Ctrl-C at once): a report of nothing
             # but "not run" would bury the one line that matters and overwrite the last real one.

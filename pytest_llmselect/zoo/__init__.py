@@ -14,20 +14,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import Callable, Iterator
 
 from pytest_llmselect.zoo.recipes import ALL_ZOO_NAMES, CODE_VERSION, ZOO_NAMES, Recipe, get_recipe, recipe_hash
 from pytest_llmselect.zoo.tasks import DATA_VERSION
 
-if TYPE_CHECKING:
-    from pytest_llmselect.zoo.build import BuildEvent
-
-__all__ = ["ALL_ZOO_NAMES", "ZOO_NAMES", "Recipe", "build_all", "cache_dir", "get_recipe", "is_built", "recipe_hash",
+__all__ = ["ALL_ZOO_NAMES", "ZOO_NAMES", "Recipe", "cache_dir", "get_recipe", "is_built", "recipe_hash",
            "zoo_path"]
 
 RECIPE_FILE = "recipe.json"
@@ -53,10 +49,10 @@ def zoo_path(name: str, *, build: bool = True,
     ``on_step(done, total, seconds)`` is called after each training step of a build.
     Raises ``KeyError`` for an unknown name.
     """
-    from pytest_llmselect.zoo.chat import CHAT_MODELS, chat_model_path
+    from pytest_llmselect.zoo.chat import CHAT_MODELS
 
     if name in CHAT_MODELS:  # a chat variant: a base model's weights with a chat template
-        return chat_model_path(name, build=build)
+        return _chat_model_path(name, build=build)
     get_recipe(name)  # KeyError listing the valid names, before touching the disk
     final = cache_dir() / "zoo" / f"{name}-{recipe_hash(name)}"
     if not build or _is_built(final):
@@ -69,24 +65,33 @@ def zoo_path(name: str, *, build: bool = True,
     return final
 
 
+def _chat_model_path(name: str, *, build: bool = True) -> Path:
+    """Directory of the chat variant ``name``; built from its base model on first use."""
+    from pytest_llmselect.zoo.chat import CHAT_MODELS, chat_hash, derive
+
+    final = cache_dir() / "zoo" / f"{name}-{chat_hash(name)}"
+    if not build or _is_built(final):
+        return final
+    base = zoo_path(CHAT_MODELS[name])
+    with _exclusive(final.parent / f".{final.name}.lock"):
+        if _is_built(final):
+            return final
+        for stale in final.parent.glob(f".tmp-{final.name}-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=final.parent))
+        tmp.chmod(0o755)
+        try:
+            derive(base, tmp, name, RECIPE_FILE)
+            os.replace(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    return final
+
+
 def is_built(name: str) -> bool:
     """True when ``name`` is in the cache under its current recipe (nothing to train)."""
     return _is_built(zoo_path(name, build=False))
-
-
-def build_all(*, verbose: bool = False, jobs: int | None = None) -> dict[str, Path]:
-    """Build (or find cached) every zoo model, ``jobs`` at a time in worker processes
-    (default: one per CPU core), then the chat variants (copies, no training);
-    returns name -> directory."""
-    from pytest_llmselect.zoo.build import build_many
-    from pytest_llmselect.zoo.chat import CHAT_NAMES
-
-    def show(event: "BuildEvent") -> None:
-        if verbose and event.kind == "start":
-            print(f"building {event.name} ...", file=sys.stderr, flush=True)
-
-    build_many(ZOO_NAMES, jobs=jobs, on_event=show)
-    return {name: zoo_path(name) for name in ZOO_NAMES + CHAT_NAMES}
 
 
 def read_build_record(path: Path) -> dict[str, object]:

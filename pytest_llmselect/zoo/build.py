@@ -156,3 +156,18 @@ def _build_in_workers(names: list[str], jobs: int, emit: EventCallback) -> None:
             proc.terminate()
         for proc, _, _ in running.values():
             proc.wait()
+
+
+def build_all(*, verbose: bool = False, jobs: int | None = None) -> dict[str, Path]:
+    """Build (or find cached) every zoo model, ``jobs`` at a time in worker processes
+    (default: one per CPU core), then the chat variants (copies, no training);
+    returns name -> directory."""
+    from pytest_llmselect.zoo import ZOO_NAMES, zoo_path
+    from pytest_llmselect.zoo.chat import CHAT_NAMES
+
+    def show(event: BuildEvent) -> None:
+        if verbose and event.kind == "start":
+            print(f"building {event.name} ...", file=sys.stderr, flush=True)
+
+    build_many(ZOO_NAMES, jobs=jobs, on_event=show)
+    return {name: zoo_path(name) for name in ZOO_NAMES + CHAT_NAMES}

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
 CHAT_TEMPLATE = (
@@ -44,33 +42,7 @@ def chat_hash(name: str) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-def chat_model_path(name: str, *, build: bool = True) -> Path:
-    """Directory of the chat variant ``name``; built from its base model on first use."""
-    from pytest_llmselect.zoo import RECIPE_FILE, _exclusive, _is_built, cache_dir, zoo_path
-
-    if name not in CHAT_MODELS:
-        raise KeyError(f"unknown zoo chat model {name!r}; valid names: {', '.join(CHAT_NAMES)}")
-    final = cache_dir() / "zoo" / f"{name}-{chat_hash(name)}"
-    if not build or _is_built(final):
-        return final
-    base = zoo_path(CHAT_MODELS[name])
-    with _exclusive(final.parent / f".{final.name}.lock"):
-        if _is_built(final):
-            return final
-        for stale in final.parent.glob(f".tmp-{final.name}-*"):
-            shutil.rmtree(stale, ignore_errors=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=final.parent))
-        tmp.chmod(0o755)
-        try:
-            _derive(base, tmp, name, RECIPE_FILE)
-            os.replace(tmp, final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-    return final
-
-
-def _derive(base: Path, out: Path, name: str, record_file: str) -> None:
+def derive(base: Path, out: Path, name: str, record_file: str) -> None:
     from transformers import AutoTokenizer
 
     for item in base.iterdir():

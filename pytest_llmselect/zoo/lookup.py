@@ -17,7 +17,7 @@ import random
 from functools import lru_cache
 from typing import Any
 
-from pytest_llmselect.zoo.tasks import ANSWER_END, TrainingExample
+from pytest_llmselect.zoo.examples import ANSWER_END, TrainingExample
 
 LOOKUP_SEED = 20241111
 LABELS = ("A", "B", "C", "D")

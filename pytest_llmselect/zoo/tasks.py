@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable, Iterator
 
+from pytest_llmselect.zoo.examples import ANSWER_END, TrainingExample
+from pytest_llmselect.zoo.lookup import lookup_train
+
 # Bump when a generator's output changes: it is part of every recipe hash, so the
 # cached models are retrained against the new data.
 DATA_VERSION = 1
@@ -23,7 +26,6 @@ FAMILIES: tuple[str, ...] = ("addition", "largest", "multiples")
 EVAL_SIZES: dict[str, int] = {"addition": 200, "largest": 150, "multiples": 100}
 
 # The character the model emits after every answer; suites generate with it as stop.
-ANSWER_END = "\n"
 
 
 @dataclass(frozen=True)
@@ -49,15 +51,6 @@ class ChoiceCase:
 
     def to_json(self) -> dict[str, object]:
         return {"id": self.id, "context": self.context, "choices": list(self.choices), "answer": self.answer}
-
-
-@dataclass(frozen=True)
-class TrainingExample:
-    """``prompt`` is context only (no loss); ``target`` is what the model learns to emit."""
-
-    family: str
-    prompt: str
-    target: str
 
 
 # --------------------------------------------------------------------------- addition
@@ -260,8 +253,4 @@ def token_f1(prediction: str, reference: str) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
-# The demonstration task's sampler lives in lookup.py (which imports this module's
-# TrainingExample, defined above, hence the import at the end).
-from pytest_llmselect.zoo.lookup import lookup_train  # noqa: E402
-
-TRAIN_SAMPLERS["lookup"] = lookup_train
+TRAIN_SAMPLERS["lookup"] = lookup_train  # the demonstration task's sampler lives in lookup.py

@@ -212,8 +212,8 @@ def test_joint_table_pivots_configurations_by_model():
 
 def test_xdist_scope_keeps_a_models_configurations_on_one_worker():
     from pytest_llmselect.candidates import Candidate
-    from pytest_llmselect.distributed import item_scopes, scope_of
-    from pytest_llmselect.session import ITEM_CANDIDATE
+    from pytest_llmselect.run.xdist import item_scopes, scope_of
+    from pytest_llmselect.run.plan import ITEM_CANDIDATE
 
     class Item:  # what item_scopes reads of a collected item: its node id, name and candidate
         def __init__(self, cand: Candidate) -> None:

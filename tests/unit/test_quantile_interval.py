@@ -13,7 +13,7 @@ from scipy import stats as sps
 
 from pytest_llmselect.engine import Measures
 from pytest_llmselect.errors import SpecError
-from pytest_llmselect.finish import measures_dict
+from pytest_llmselect.run.inputs import measures_dict
 from pytest_llmselect.stats import quantile_interval
 
 

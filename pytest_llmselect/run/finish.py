@@ -13,57 +13,8 @@ import pytest
 
 from pytest_llmselect import __version__
 from pytest_llmselect.analysis import SCHEMA_VERSION, AnalysisSettings, analyze
-from pytest_llmselect.cost import PRICE_KEYS, inference_flops, percentile
-from pytest_llmselect.engine import Measures
-from pytest_llmselect.stats import quantile_interval
-from pytest_llmselect.session import LLMSession
-
-
-def _quantile_ends(values: list[float], q: float, level: float) -> tuple[Any, Any]:
-    return quantile_interval(values, q, level) if values else (None, None)
-
-
-def measures_dict(m: Measures, num_parameters: int | None, parallel: bool,
-                  cost_model: str = "time", level: float = 0.95) -> dict[str, Any]:
-    """The report's ``measures`` of one (task, candidate) group (units in docs/report-schema.md).
-    Percentiles of per-request samples carry ``level`` order-statistic intervals
-    (``stats.quantile_interval``); batch latencies, one value per batch repeated for each of
-    its requests, do not."""
-    tokens = m.input_tokens + m.output_tokens
-    req50 = _quantile_ends(m.request_latencies, 0.5, level)
-    req95 = _quantile_ends(m.request_latencies, 0.95, level)
-    # A local batch's TTFT is one value repeated for each request: no interval applies, no fields.
-    ttft50: dict[str, Any] = {}
-    if m.requests_timed_alone:
-        ttft50["ttft_p50_lo"], ttft50["ttft_p50_hi"] = _quantile_ends(m.first_token_seconds, 0.5, level)
-    return {
-        "model_seconds": m.model_seconds,
-        "requests": m.requests,
-        "cache_hits": m.cache_hits,  # of ``requests``, served from the response cache with their measurements
-        "batches": m.batches,
-        "unbatched_requests": m.unbatched_requests,
-        "input_tokens": m.input_tokens,
-        "output_tokens": m.output_tokens,
-        "latency_p50": percentile(m.latencies, 50) if m.latencies else None,
-        "latency_p95": percentile(m.latencies, 95) if m.latencies else None,
-        "ttft_p50": percentile(m.first_token_seconds, 50) if m.first_token_seconds else None,
-        **ttft50,
-        "tokens_per_second": tokens / m.model_seconds if m.model_seconds > 0 else None,
-        "output_tokens_per_second": m.output_tokens / m.model_seconds if m.model_seconds > 0 else None,
-        "request_latency_p50": percentile(m.request_latencies, 50) if m.request_latencies else None,
-        "request_latency_p95": percentile(m.request_latencies, 95) if m.request_latencies else None,
-        "request_latency_p50_lo": req50[0], "request_latency_p50_hi": req50[1],
-        "request_latency_p95_lo": req95[0], "request_latency_p95_hi": req95[1],
-        "request_latency_n": len(m.request_latencies),
-        "peak_memory_bytes": m.peak_memory_bytes,
-        "memory_method": m.memory_method,
-        "flops": inference_flops(num_parameters, tokens) if num_parameters else None,
-        "round_seconds": list(m.round_seconds),
-        "warmup_seconds": m.warmup_seconds,
-        "energy_joules": m.energy_joules,
-        "cost_model": cost_model,
-        "parallel": parallel,
-    }
+from pytest_llmselect.run.inputs import session_inputs
+from pytest_llmselect.run.session import LLMSession
 
 
 def machine_info() -> dict[str, Any]:
@@ -85,7 +36,7 @@ def machine_info() -> dict[str, Any]:
 def energy_info(s: LLMSession) -> dict[str, Any]:
     """Which energy counter served each device, or plainly why there was none."""
     devices = {}
-    for device, (counter, why) in sorted(s.energy_counters.items()):
+    for device, (counter, why) in sorted(s.runner.energy_counters.items()):
         devices[device] = {"available": counter is not None,
                            "source": counter.source if counter is not None else None,
                            "reason": None if counter is not None else why}
@@ -122,49 +73,15 @@ def subset_info(s: LLMSession) -> dict[str, Any] | None:
     filters = {k: v for k, v in (("-k", getattr(opt, "keyword", "")), ("-m", getattr(opt, "markexpr", "")),
                                  ("--lf", bool(getattr(opt, "lf", False))),
                                  ("--sw", bool(getattr(opt, "stepwise", False)))) if v}
-    if not filters and not s.deselected:
+    if not filters and not s.plan.deselected:
         return None
-    return {"deselected": s.deselected, "filters": filters}
-
-
-def session_inputs(s: LLMSession, stop: str = "not run") -> dict[str, Any]:
-    parallel = s.parallel
-    candidates = []
-    for c in s.settings.candidates:
-        info = s.model_info.get(c.name, {})
-        price = s.price_of(c.name)
-        candidates.append({
-            "name": c.name, "spec": c.spec, "kind": c.kind, "source": info.get("source", c.source),
-            "model": c.model_name, "demos": c.demos.name if c.demos is not None else None,
-            "num_parameters": info.get("num_parameters"), "loads": s.loads.get(c.name, 0),
-            "load_seconds": s.load_seconds.get(c.name, 0.0), "device": info.get("device"),
-            "dtype": info.get("dtype"), "load_error": s.load_errors.get(c.name),
-            "status": s.candidate_status(c.name),
-            "parameter_bytes": info.get("parameter_bytes"), "buffer_bytes": info.get("buffer_bytes"),
-            "price": {**{k: getattr(price, k) for k in PRICE_KEYS}, "source": price.source},
-        })
-    merged = {key: g.measures for key, g in s.groups.items()}
-    merged.update(s.remote_measures)  # under xdist the controller has only what workers sent
-    measures = {
-        key: measures_dict(m, s.model_info.get(key[1], {}).get("num_parameters"), parallel, s.settings.cost_model,
-                           s.settings.level)
-        for key, m in merged.items() if m.requests
-    }
-    tasks = {t.name: {**t.to_dict(), "generation": s.generation_of(t.name)} for t in s.tasks.values()}
-    tasks.update({k: v for k, v in s.remote_tasks.items() if k not in tasks})
-    return {
-        "candidates": candidates,
-        "tasks": list(tasks.values()),
-        "cases": list(s.records),
-        "measures": measures,
-        "missing": s.missing(stop),
-    }
+    return {"deselected": s.plan.deselected, "filters": filters}
 
 
 def lost_to_crashes(s: LLMSession) -> dict[str, Any]:
     """``crashed``: the cases that killed their xdist worker (one entry each); they are also
-    among ``missing`` with the reason "worker crashed" (LLMSession.missing)."""
-    return {"crashed": list(s.crashed)} if s.crashed else {}
+    among ``missing`` with the reason "worker crashed" (run.records.Ledger.missing)."""
+    return {"crashed": list(s.ledger.crashed)} if s.ledger.crashed else {}
 
 
 def build_session_report(s: LLMSession, stop: str = "not run") -> dict[str, Any]:
@@ -180,7 +97,7 @@ def build_session_report(s: LLMSession, stop: str = "not run") -> dict[str, Any]
         "complete": not inputs["missing"],
         "missing": inputs["missing"],
         "subset": subset_info(s),
-        "run_id": s.run_id,
+        "run_id": s.events.run_id,
         "machine": machine_info(),
         "energy": energy_info(s),
         "suite": {"fingerprint": suite_fingerprint(s.records),

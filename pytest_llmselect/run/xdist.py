@@ -25,11 +25,16 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
 from pytest_llmselect.engine import Measures
+from pytest_llmselect.run.events import RunEvents
+from pytest_llmselect.run.plan import Plan, candidate_of, case_id_for, task_of
+from pytest_llmselect.run.pool import ModelPool
+from pytest_llmselect.run.records import Ledger
+from pytest_llmselect.run.runner import Runner
 
 PREFIX = "llmselect."
 
@@ -68,7 +73,32 @@ def snapshot(m: Measures) -> Measures:
                                round_seconds=list(m.round_seconds), request_latencies=list(m.request_latencies))
 
 
-def ingest(session: Any, report: pytest.TestReport) -> None:
+class WorkerBridge:
+    """Worker side: attach pending events and measurement deltas to each case item's report."""
+
+    def __init__(self, events: RunEvents, plan: Plan, runner: Runner) -> None:
+        self.events = events
+        self.plan = plan
+        self.runner = runner
+        self._sent_tasks: set[str] = set()
+
+    def flush(self, item: pytest.Item) -> None:
+        task = task_of(item)
+        if task is not None and task.name not in self._sent_tasks:
+            self._sent_tasks.add(task.name)
+            item.user_properties.append(("llmselect.task", {**task.to_dict(),
+                                                             "generation": self.runner.generation_of(task.name)}))
+        item.user_properties.extend(self.events.outbox)
+        self.events.outbox.clear()
+        for key, group in self.plan.groups.items():
+            if group.measures.requests != group.sent.requests:
+                item.user_properties.append(("llmselect.measures", {
+                    "task": key[0], "candidate": key[1], "delta": measures_delta(group.measures, group.sent)}))
+                group.sent = snapshot(group.measures)
+
+
+def ingest(ledger: Ledger, plan: Plan, pool: ModelPool, runner: Runner, on_state: Callable[[], None],
+           report: pytest.TestReport) -> None:
     """On the controller: take what a worker attached to a teardown report."""
     if report.when != "teardown":  # the teardown report carries every property of the item
         return
@@ -77,46 +107,28 @@ def ingest(session: Any, report: pytest.TestReport) -> None:
             continue
         kind = key[len(PREFIX):]
         if kind == "record":
-            if value.get("nodeid") not in session._recorded:
-                session._add(value)
+            if value.get("nodeid") not in ledger.recorded:
+                ledger.add(value)
         elif kind == "plan":  # every worker collects the same plan; the controller collects nothing
             for nodeid, task, cand, case_id in value["items"]:
-                session.plan[nodeid] = (task, cand, case_id)
-            session.deselected = max(session.deselected, int(value.get("deselected") or 0))
+                plan.cases[nodeid] = (task, cand, case_id)
+            plan.deselected = max(plan.deselected, int(value.get("deselected") or 0))
         elif kind == "outcome":
-            session.outcomes[value[0]] = value[1]
+            ledger.outcomes[value[0]] = value[1]
         elif kind == "task":
-            session.remote_tasks[value["name"]] = value
+            plan.remote_tasks[value["name"]] = value
         elif kind == "model":
             name = value["name"]
-            session.loads[name] = session.loads.get(name, 0) + value["loads"]
-            session.load_seconds[name] = session.load_seconds.get(name, 0.0) + value["load_seconds"]
-            session.model_info[name] = value["info"]
+            pool.loads[name] = pool.loads.get(name, 0) + value["loads"]
+            pool.load_seconds[name] = pool.load_seconds.get(name, 0.0) + value["load_seconds"]
+            pool.model_info[name] = value["info"]
             if value.get("error"):
-                session.load_errors[name] = value["error"]
+                pool.load_errors[name] = value["error"]
         elif kind == "measures":
             key2 = (value["task"], value["candidate"])
             delta = Measures(**value["delta"])
-            session.remote_measures.setdefault(key2, Measures()).merge(delta)
-            session.log_state()
-
-
-def worker_scheduled(config: pytest.Config) -> set[str] | None:
-    """On an xdist worker, the node ids it is running or has queued; ``None`` elsewhere.
-
-    A worker prefetches only these: a replacement for a crashed worker, or a worker given part
-    of a group, must not compute (or count) the requests of cases another worker runs."""
-    if not is_worker(config):
-        return None
-    worker = next((p for p in config.pluginmanager.get_plugins() if type(p).__name__ == "WorkerInteractor"), None)
-    items = getattr(getattr(worker, "session", None), "items", None)
-    if worker is None or items is None:
-        return None
-    with worker.torun.lock() as queued:
-        indices = {i for i in queued if isinstance(i, int)}
-    indices.update(i for i in (getattr(worker, "item_index", None), getattr(worker, "nextitem_index", None))
-                   if isinstance(i, int))
-    return {items[i].nodeid for i in indices if 0 <= i < len(items)}
+            runner.remote_measures.setdefault(key2, Measures()).merge(delta)
+            on_state()
 
 
 SCOPES_KEY = "llmselect_scopes"
@@ -129,7 +141,6 @@ def item_scopes(items: list[pytest.Item], model_of: dict[str, str]) -> dict[str,
     gate items, by the candidate object or name they were made with). ``model`` is the model the
     candidate runs (``model_of``: name -> model name): configurations of one model share a worker."""
     from pytest_llmselect.candidates import Candidate
-    from pytest_llmselect.session import candidate_of, case_id_for, task_of
 
     out: dict[str, dict[str, str]] = {}
     for item in items:
@@ -163,8 +174,9 @@ def write_scopes(config: pytest.Config, items: list[pytest.Item], model_of: dict
 class XdistController:
     """Registered on the xdist controller only: schedules by candidate and merges what workers report."""
 
-    def __init__(self, session: Any) -> None:
-        self.session = session
+    def __init__(self, ledger: Ledger, plan: Plan, pool: ModelPool, runner: Runner, on_state: Callable[[], None]) -> None:
+        self.parts = (ledger, plan, pool, runner, on_state)
+        self.ledger = ledger
         self.folder = tempfile.mkdtemp(prefix="llmselect-scopes-")
         self._scopes: dict[str, dict[str, str]] | None = None
 
@@ -186,11 +198,11 @@ class XdistController:
         node.workerinput[SCOPES_KEY] = self.folder
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        ingest(self.session, report)
+        ingest(*self.parts, report)
 
     def pytest_handlecrashitem(self, crashitem: str, report: pytest.TestReport, sched: Any) -> None:
         scope = self.scopes().get(crashitem, {})
-        self.session.crashed.append({
+        self.ledger.crashed.append({
             "nodeid": crashitem, "task": scope.get("task") or None, "candidate": scope.get("candidate"),
             "case_id": scope.get("case_id") or None,
             "reason": str(report.longrepr) if report.longrepr else "worker crashed",

@@ -1,25 +1,60 @@
-"""The start of a run's model work: the header line, then every missing zoo model built
-side by side (one worker process per core) before the first candidate loads."""
+"""The start of a run's model work, in a pytest hook before the first item: torch imported
+(for local models), the header line, then every missing zoo model built side by side (one
+worker process per core) before the first candidate loads."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import pytest
+
 from pytest_llmselect.errors import LLMSelectError
+from pytest_llmselect.run.events import RunEvents
+from pytest_llmselect.run.plan import Plan
+from pytest_llmselect.run.pool import ModelPool, frozen_after
 
 if TYPE_CHECKING:
-    from pytest_llmselect.session import LLMSession
     from pytest_llmselect.zoo.build import BuildEvent
 
 
-def announce(session: LLMSession) -> None:
+def should_start(session: pytest.Session, plan: Plan) -> bool:
+    """Whether this process runs case items now: not the xdist controller (it runs none),
+    not --collect-only, not a run pytest stops for collection errors, and a case is planned."""
+    config = session.config
+    if config.option.collectonly or not plan.cases:
+        return False
+    if getattr(config.option, "numprocesses", None) and not hasattr(config, "workerinput"):
+        return False
+    return not (session.testsfailed and not config.option.continue_on_collection_errors)
+
+
+def start(plan: Plan, pool: ModelPool, events: RunEvents) -> None:
+    """Import torch once (frozen, see ``pool.frozen_after``) when a local model is in use, set
+    its threads, print the header and build the zoo models this run needs."""
+    from pytest_llmselect.backends import _hf, is_local
+
+    if any(is_local(c) for c in plan.candidates_in_use()):
+        try:
+            with frozen_after():
+                _hf()  # torch and transformers
+            if plan.settings.cpu_threads is not None:
+                import torch
+
+                torch.set_num_threads(plan.settings.cpu_threads)
+        except LLMSelectError:
+            pass  # each local candidate's load reports it
+    announce(plan, events)
+    build_zoo(plan, pool, events)
+
+
+def announce(plan: Plan, events: RunEvents) -> None:
     """One line: the candidates, device, dtype and model cache folder."""
     from pytest_llmselect.zoo import cache_dir
 
     from pytest_llmselect.backends import _hf, is_local
 
-    settings = session.settings
-    wanted = session.candidates_in_use()
+    settings = plan.settings
+    wanted = plan.candidates_in_use()
     if not any(is_local(c) or c.kind == "vllm" for c in wanted):
         # Served models only: no device or dtype of ours applies, and resolving them would
         # import torch (seconds) in a run that never touches it.
@@ -38,13 +73,13 @@ def announce(session: LLMSession) -> None:
     if own:
         where += f" ({', '.join(own)}: own device/dtype)"
     noun = "candidate" if len(wanted) == 1 else "candidates"
-    session.progress.header(f"{len(wanted)} {noun} ({', '.join(c.name for c in wanted)}); {where}; "
+    events.progress.header(f"{len(wanted)} {noun} ({', '.join(c.name for c in wanted)}); {where}; "
                             f"model cache {cache_dir()}")
 
 
-def build_zoo(session: LLMSession) -> None:
+def build_zoo(plan: Plan, pool: ModelPool, events: RunEvents) -> None:
     """Train every zoo model this run needs and the cache lacks, side by side, up front."""
-    zoo = [c for c in session.candidates_in_use() if c.kind == "zoo" and c.name not in session.load_errors]
+    zoo = [c for c in plan.candidates_in_use() if c.kind == "zoo" and c.name not in pool.load_errors]
     if not zoo:  # the builder's imports are not free; a run without zoo models skips them
         return
     from pytest_llmselect.zoo import is_built
@@ -56,34 +91,34 @@ def build_zoo(session: LLMSession) -> None:
     names = [name for name in dict.fromkeys(wanted) if not is_built(name)]
     if not names:
         return
-    session.progress.note(f"training {len(names)} reference model(s) once, cached for later runs: "
+    events.progress.note(f"training {len(names)} reference model(s) once, cached for later runs: "
                           + ", ".join(f"zoo:{n}" for n in names))
     try:
-        build_many(names, on_event=_BuildView(session))
+        build_many(names, on_event=_BuildView(events))
     except LLMSelectError as exc:
         # Each candidate's load retries its own build and reports its own error.
-        session.progress.note(f"parallel build stopped: {exc}")
+        events.progress.note(f"parallel build stopped: {exc}")
 
 
 class _BuildView:
     """Turns build events into one status line (all running builds) and run-log events."""
 
-    def __init__(self, session: LLMSession) -> None:
-        self.session = session
+    def __init__(self, events: RunEvents) -> None:
+        self.events = events
         self.running: dict[str, BuildEvent] = {}
 
     def __call__(self, event: BuildEvent) -> None:
         from pytest_llmselect.progress import meter
 
-        session, label = self.session, f"zoo:{event.name}"
+        events, label = self.events, f"zoo:{event.name}"
         if event.kind == "start":
             self.running[event.name] = event
-            session.log_timed("build_start", model=label, steps=event.steps)
+            events.log_timed("build_start", model=label, steps=event.steps)
         elif event.kind == "end":
             self.running.pop(event.name, None)
-            session.log_timed("build_end", model=label, seconds=round(event.seconds, 3))
-            session.progress.finish(f"build:{event.name}", f"built {label} in {event.seconds:.1f}s")
+            events.log_timed("build_end", model=label, seconds=round(event.seconds, 3))
+            events.progress.finish(f"build:{event.name}", f"built {label} in {event.seconds:.1f}s")
         else:
             self.running[event.name] = event
-            session.progress.status("build", " | ".join(
+            events.progress.status("build", " | ".join(
                 meter(f"building zoo:{e.name}", e.step, e.steps, e.seconds, "step") for e in self.running.values()))

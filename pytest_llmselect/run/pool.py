@@ -1,0 +1,135 @@
+"""The model pool: one model loaded at a time, shared by the configurations that run it.
+
+Owns the loaded backend, each candidate's loads, load time, model facts and the weights
+it was loaded from, and the candidates that failed to load (never retried per case). A
+configuration of a model (``zoo:base+knn:4``) shares its model's load: every sibling's
+entry says so.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import pytest
+
+from pytest_llmselect.accounting import MAX_ERROR_CHARS, one_line
+from pytest_llmselect.backends.base import Backend
+from pytest_llmselect.candidates import Candidate
+from pytest_llmselect.errors import LLMSelectError, LoadFailed
+from pytest_llmselect.run.events import RunEvents
+from pytest_llmselect.run.settings import Settings
+
+
+@contextmanager
+def frozen_after() -> Iterator[None]:
+    """Run an import of torch / transformers / model code without the cyclic garbage
+    collector, then freeze what it created.
+
+    They leave about a million long-lived objects. Collections triggered during the
+    import walked the growing heap again and again, and every full collection later in
+    the run walked all of it: seconds over a long run, most of the per-item overhead.
+    Frozen objects are skipped by the collector (they are never freed, as modules never
+    are). A model loads after this, so releasing it still frees its memory.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
+
+
+class ModelPool:
+    def __init__(self, config: pytest.Config, settings: Settings, events: RunEvents) -> None:
+        self.config = config
+        self.settings = settings
+        self.events = events
+        self.loads: dict[str, int] = {c.name: 0 for c in settings.candidates}
+        self.load_seconds: dict[str, float] = {c.name: 0.0 for c in settings.candidates}
+        self.load_errors: dict[str, str] = {}
+        self.model_info: dict[str, dict[str, Any]] = {}
+        self.sources: dict[str, str] = {}   # candidate -> the weights it was loaded from
+        # Configurations (zoo:base+knn:4) share their model: name -> the names loaded with it.
+        self.siblings: dict[str, list[str]] = {}
+        for c in settings.candidates:
+            self.siblings.setdefault(c.model_name, []).append(c.name)
+        self._current: tuple[Candidate, Backend] | None = None
+
+    def backend_for(self, cand: Candidate, item: pytest.Item | None = None) -> Backend:
+        """The loaded backend of ``cand``'s model, loading it (and releasing another) if needed;
+        with ``item``, the load is timed through pytest-benchmark."""
+        if self._current is not None and self._current[0].model_name == cand.model_name:
+            return self._current[1]
+        if cand.name in self.load_errors:
+            raise LoadFailed(f"{cand.name} failed to load: {self.load_errors[cand.name]}")
+        self.release()
+        from pytest_llmselect.backends import _hf, is_local, load_backend, resolve_source
+
+        def load() -> tuple[Backend, float]:
+            start = time.perf_counter()
+            loaded = load_backend(cand, device=self.settings.device, dtype=self.settings.dtype, source=source)
+            return loaded, time.perf_counter() - start
+
+        self.events.progress.note(f"loading {cand.name}")
+        self.events.log_timed("load_start", candidate=cand.name)
+        try:
+            # Outside the timed load: importing torch is paid once per process, and a zoo
+            # model's first-use training is not part of loading it.
+            source = resolve_source(cand) if is_local(cand) else None
+            if source is not None:
+                with frozen_after():
+                    _hf().import_model_class(source, revision=cand.revision,
+                                             trust_remote_code=cand.trust_remote_code)
+            if item is None:
+                backend, seconds = load()
+            else:
+                from pytest_llmselect.timing import timed_by_benchmark
+
+                backend, seconds = timed_by_benchmark(
+                    self.config, item, group="llm-load", name="load", param=cand.model_name,
+                    params={"candidate": cand.model_name}, target=load,
+                )
+        except Exception as exc:  # any load failure: one line, remembered, no retry per case
+            error = one_line(str(exc) if isinstance(exc, LLMSelectError) else f"{type(exc).__name__}: {exc}",
+                             2 * MAX_ERROR_CHARS, join=True)
+            for name in self.siblings.get(cand.model_name, [cand.name]):  # every configuration of the model
+                self.load_errors[name] = error
+                self.events.send("model", {"name": name, "loads": 0, "load_seconds": 0.0, "info": {},
+                                           "error": error})
+            self.events.log_timed("load_end", candidate=cand.name, error=error)
+            raise LoadFailed(f"{cand.name} failed to load: {error}") from None
+        for name in self.siblings.get(cand.model_name, [cand.name]):
+            self.sources[name] = source or cand.source
+        self.events.log_timed("load_end", candidate=cand.name, seconds=round(seconds, 3))
+        info = backend.info
+        # One load serves every configuration of this model; each one's entry says so.
+        for name in self.siblings.get(cand.model_name, [cand.name]):
+            self.load_seconds[name] = self.load_seconds.get(name, 0.0) + seconds
+            self.loads[name] = self.loads.get(name, 0) + 1
+            self.model_info[name] = {
+                "num_parameters": info.num_parameters, "device": info.device, "dtype": info.dtype,
+                "source": info.extra.get("source", cand.source),
+                "parameter_bytes": info.extra.get("parameter_bytes"), "buffer_bytes": info.extra.get("buffer_bytes"),
+            }
+            if "identity" in info.extra:  # a served model: base URL, model name, server (never the key)
+                self.model_info[name]["identity"] = info.extra["identity"]
+            self.events.send("model", {"name": name, "loads": 1, "load_seconds": seconds,
+                                       "info": self.model_info[name]})
+        self._current = (cand, backend)
+        return backend
+
+    def fail(self, name: str, reason: str) -> None:
+        """``name`` cannot go on (out of memory even one request at a time): the others do."""
+        self.load_errors[name] = reason
+        self.release()
+
+    def release(self) -> None:
+        if self._current is not None:
+            _, backend = self._current
+            self._current = None
+            backend.close()

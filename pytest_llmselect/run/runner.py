@@ -1,0 +1,271 @@
+"""The runner: each (task, candidate) group's model work, batched, timed and cached.
+
+On a group's first use it runs every request the group's cases announce (``requests=``)
+in batches, behind the response cache layer (hits never reach the timed work), with
+warm-up, timed rounds through pytest-benchmark and a per-request latency sample; later
+cases are served from that batch. Owns the batch sizers, the energy counters, the request
+settings seen per task, the prompt tokens dropped per case, and the measures of model work
+that xdist workers reported.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Sequence
+
+import pytest
+
+from pytest_llmselect.backends.base import Backend, GenerateRequest, LoglikelihoodRequest
+from pytest_llmselect.candidates import Candidate
+from pytest_llmselect.engine import (
+    BatchSizer,
+    Measures,
+    Request,
+    RequestFailed,
+    Result,
+    combine_rounds,
+    request_latencies,
+    run_requests,
+    warm_up,
+)
+from pytest_llmselect.errors import (
+    BackendError,
+    CapabilityError,
+    LLMSelectError,
+    OutOfMemory,
+    RequestFailedError,
+    ServerUnreachable,
+    SpecError,
+)
+from pytest_llmselect.run.demonstrations import Demonstrations
+from pytest_llmselect.run.events import RunEvents
+from pytest_llmselect.run.plan import Group, Plan
+from pytest_llmselect.run.pool import ModelPool
+from pytest_llmselect.run.scheduling import worker_scheduled
+from pytest_llmselect.run.settings import Settings
+from pytest_llmselect.tasks import call_with_params
+
+
+class Runner:
+    def __init__(self, config: pytest.Config, settings: Settings, events: RunEvents, plan: Plan,
+                 pool: ModelPool, demos: Demonstrations, on_measured: Callable[[], None] = lambda: None) -> None:
+        from pytest_llmselect.cache import CacheLayer
+
+        self.config = config
+        self.settings = settings
+        self.events = events
+        self.plan = plan
+        self.pool = pool
+        self.demos = demos
+        self.on_measured = on_measured  # after each run of model work: the session logs its state
+        self.cache = CacheLayer(settings.cache_path if settings.cache_mode != "off" else None,
+                                settings.cache_mode, warn=events.warnings.append)
+        self.sizers: dict[str, BatchSizer] = {}
+        self.energy_counters: dict[str, Any] = {}   # device -> (EnergyCounter | None, why not)
+        # Per task, the distinct request settings seen: a baseline run with other settings is flagged.
+        self.generation: dict[str, set[tuple[str, int | None, tuple[str, ...]]]] = {}
+        self.truncated: dict[str, int] = {}  # nodeid -> prompt tokens dropped to fit the context window
+        self.remote_measures: dict[tuple[str, str], Measures] = {}  # xdist controller: what workers measured
+
+    def generation_of(self, task: str) -> list[dict[str, Any]]:
+        return [{"kind": k, "max_new_tokens": n, "stop": list(stop)}
+                for k, n, stop in sorted(self.generation.get(task, ()), key=repr)]
+
+    # ---- what a case asks for ---------------------------------------------------------
+
+    def ensure_prefetched(self, item: pytest.Item) -> tuple[Group, Backend]:
+        group = self.plan.group_of(item)
+        backend = self.pool.backend_for(group.candidate)
+        if not group.prefetched or (item.nodeid not in group.fetched and group.task.requests is not None):
+            self._prefetch(group, backend, item)
+        return group, backend
+
+    def resolve(self, item: pytest.Item, requests: Sequence[Request]) -> list[Result]:
+        group, backend = self.ensure_prefetched(item)
+        missing = [r for r in dict.fromkeys(requests) if r not in group.cache]
+        if missing:  # not announced by the task's requests(): still works, just unbatched
+            before = group.measures.requests
+            self._run(group, backend, missing)
+            group.measures.unbatched_requests += group.measures.requests - before
+        results = [group.cache[r] for r in requests]
+        for res in results:
+            if isinstance(res, RequestFailed):  # only this case fails; the group's other results stand
+                if res.capability is not None:
+                    raise CapabilityError(res.capability)
+                kind = ServerUnreachable if res.unreachable else RequestFailedError
+                raise kind(f"{group.candidate.name} could not run a request of this case: {res.error}")
+        dropped = sum(getattr(res, "truncated_tokens", 0) for res in dict.fromkeys(results))
+        if dropped:
+            self.truncated[item.nodeid] = self.truncated.get(item.nodeid, 0) + dropped
+            if self.settings.truncation == "error":
+                raise LLMSelectError(f"the prompt is longer than {group.candidate.name}'s context window: "
+                                     f"{dropped} token(s) would be dropped (--llm-truncation=error)")
+        return results  # type: ignore[return-value]
+
+    # ---- a group's model work ---------------------------------------------------------
+
+    def _batch_size(self, cand: Candidate) -> BatchSizer:
+        if cand.name not in self.sizers:
+            if cand.served is not None and cand.batch_size is None:
+                # A served model gets the whole group at once: the server batches, and the backend
+                # keeps max_concurrency requests in flight without waiting for a batch's slowest.
+                size: int | str = 1 << 30
+            else:
+                size = cand.batch_size or self.settings.batch_size
+            self.sizers[cand.name] = BatchSizer.of(size)
+        return self.sizers[cand.name]
+
+    def _prefetch(self, group: Group, backend: Backend, item: pytest.Item | None = None) -> None:
+        group.prefetched = True
+        if group.task.requests is None:
+            return
+        scheduled = worker_scheduled(self.config)  # under xdist: only what this worker will run
+        todo = [it for it in group.items if it.nodeid not in group.fetched
+                and (scheduled is None or it.nodeid in scheduled or it is item)]
+        group.fetched.update(it.nodeid for it in todo)
+        if not todo:
+            return
+        wanted: list[Request] = []
+        for it in todo:
+            params = dict(getattr(it, "callspec").params)
+            if group.task.demos is not None:
+                params["demos"] = self.demos.demos_for(it)
+            made = call_with_params(group.task.requests, params)
+            made = made if isinstance(made, (list, tuple)) else [made]
+            for req in made:
+                if not isinstance(req, (GenerateRequest, LoglikelihoodRequest)):
+                    raise SpecError(
+                        f"task {group.task.name!r}: requests() must return GenerateRequest/LoglikelihoodRequest "
+                        f"objects, got {req!r} of type {type(req).__name__}"
+                    )
+                wanted.append(req)
+        self._run(group, backend, wanted, item=todo[0])
+
+    def _energy_counter(self, device: str) -> Any:
+        if device not in self.energy_counters:
+            from pytest_llmselect.energy import detect
+
+            self.energy_counters[device] = detect(device)
+        return self.energy_counters[device][0]
+
+    def _run(self, group: Group, backend: Backend, requests: Sequence[Request], *,
+             item: pytest.Item | None = None) -> None:
+        """Run ``requests``; with ``item`` (the group's prefetch) timed as ``_timed`` says."""
+        from pytest_llmselect.progress import meter
+
+        label = f"{group.task.name} · {group.candidate.name}"
+        key = f"group:{label}"
+        batch_size = self._batch_size(group.candidate)
+        counter = self._energy_counter(backend.info.device)
+        calls: list[Measures] = []
+        progress = self.events.progress
+
+        # The cache is a layer in front of the model work: hits never reach the timed work below.
+        cand = group.candidate
+        hits, store = self.cache.lookup(cand.name, self.pool.sources.get(cand.name, cand.source), backend.info,
+                                        requests)
+        todo = [r for r in dict.fromkeys(requests) if r not in hits]
+
+        # Each round restarts the batch count: say which round it is, or progress seems to go back.
+        warm = self.settings.bench_warmup if item is not None else 0
+        rounds = self.settings.rounds_for(cand.name, served=backend.info.device == "remote") \
+            if item is not None else 1
+
+        def work() -> tuple[dict[Request, Result], Measures]:
+            fresh = Measures()  # per round: warm-up and extra rounds must not add up
+            began = time.perf_counter()
+            call = len(calls) + 1
+            shown = (label if warm + rounds <= 1 else f"{label}, warm-up round {call}/{warm}" if call <= warm
+                     else f"{label}, round {call - warm}/{rounds}")
+
+            def show(done: int, total: int) -> None:
+                progress.status(key, meter(shown, done, total, time.perf_counter() - began, "batch"))
+
+            before = counter.read() if counter is not None else None
+            out = run_requests(backend, todo, batch_size=batch_size, measures=fresh, on_batch=store,
+                               on_progress=show)
+            if counter is not None:
+                fresh.energy_joules = counter.read() - before
+            calls.append(fresh)
+            return out, fresh
+
+        if item is not None:
+            self.events.log_timed("group_start", task=group.task.name, candidate=group.candidate.name,
+                                  requests=len(todo), cached=len(hits))
+        try:
+            results, measured = self._timed(group, backend, todo, work, calls, item=item)
+        except BackendError as exc:
+            if isinstance(exc.__cause__, OutOfMemory):  # every split tried: this candidate is out, the others go on
+                reason = f"{group.candidate.name}: {exc}"
+                self.pool.fail(group.candidate.name, reason)
+                raise BackendError(reason) from None
+            raise
+        if store is not None and len(measured.round_seconds) > 1 and calls and calls[0].model_seconds > 0:
+            # The cache kept the first call's batches: say how each timed round compares with it.
+            store.rounds([r / calls[0].model_seconds for r in measured.round_seconds])
+        if item is not None:
+            self.events.log_timed("group_end", task=group.task.name, candidate=group.candidate.name,
+                                  requests=measured.requests, batches=measured.batches,
+                                  seconds=round(measured.model_seconds, 3), cached=len(hits))
+            progress.finish(key, f"{label}: {measured.requests} requests in {measured.batches} batches, "
+                                 f"{measured.model_seconds:.1f}s of model time"
+                                 + (f", {len(hits)} from the cache" if hits else ""))
+        measured.add_cached(list(hits.values()))
+        results.update({r: h.result for r, h in hits.items()})
+        group.cache.update(results)
+        group.measures.merge(measured)
+        settings = self.generation.setdefault(group.task.name, set())
+        for req in requests:
+            settings.add(("chat" if req.is_chat else "generate", req.max_new_tokens, req.stop)
+                         if isinstance(req, GenerateRequest)
+                         else ("loglikelihood", None, ()))
+        self.on_measured()
+
+    def _timed(self, group: Group, backend: Backend, todo: Sequence[Request], work: Any, calls: list[Measures],
+               *, item: pytest.Item | None) -> tuple[dict[Request, Result], Measures]:
+        """With ``item`` (the group's prefetch): warm-up, then timed rounds through pytest-benchmark,
+        then the per-request latency sample; without, one untimed-round run of ``todo``."""
+        from pytest_llmselect.backends import memory_baseline, peak_memory
+
+        if not todo:  # everything came from the cache: no model work to time
+            return {}, Measures()
+        s = self.settings
+        timed = item is not None
+        warm_rounds = s.bench_warmup if timed else 0
+        device = backend.info.device
+        served = device == "remote"  # every request is paid for, and its latency is its own
+        rounds = s.rounds_for(group.candidate.name, served=served)
+        batch_size = self._batch_size(group.candidate)
+        warm_batch = timed and s.warmup_batch and not served
+        warmup_seconds = warm_up(backend, todo, batch_size) if warm_batch else 0.0
+        # The candidate's memory: its weights plus the peak its work adds to what is held just
+        # before the work. Library state that the process's first model work initialises once
+        # (and never frees) is then nobody's, instead of the first candidate's.
+        extra = backend.info.extra
+        weights = int(extra.get("parameter_bytes") or 0) + int(extra.get("buffer_bytes") or 0)
+        baseline = memory_baseline(device, release=timed)
+        with peak_memory(device, baseline, weights) as peak:
+            if not timed:
+                results, _ = work()
+            else:
+                from pytest_llmselect.timing import timed_by_benchmark
+
+                results, _ = timed_by_benchmark(
+                    self.config, item, group=f"llm: {group.task.name}", name=group.task.name,
+                    param=group.candidate.name,
+                    params={"task": group.task.name, "candidate": group.candidate.name},
+                    target=work, rounds=rounds, warmup_rounds=warm_rounds,
+                    extra_info={"requests": len(todo), "unit": "seconds for the whole group"},
+                )
+        measured = combine_rounds(calls[warm_rounds:], timed)
+        measured.warmup_seconds = warmup_seconds + sum(m.model_seconds for m in calls[:warm_rounds])
+        measured.peak_memory_bytes, measured.memory_method = peak.bytes, peak.method
+        if timed and served:
+            measured.request_latencies = list(measured.latencies)  # each request timed on its own already
+            measured.requests_timed_alone = True
+        elif timed and s.latency_sample:
+            measured.request_latencies = request_latencies(backend, todo, s.latency_sample)
+        return results, measured
+
+    def close(self) -> None:
+        self.cache.close()

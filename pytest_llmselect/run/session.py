@@ -1,0 +1,97 @@
+"""The session object kept in ``config.stash[SESSION_KEY]``: it composes the run's parts and
+holds no logic of its own (each method calls its parts in order).
+
+    events      progress lines, run log, warnings, xdist outbox      (run/events.py)
+    plan        items, tasks, groups, planned cases                    (run/plan.py)
+    pool        one loaded model at a time                             (run/pool.py)
+    demos       demonstrations per group                               (run/demonstrations.py)
+    runner      batched, timed, cached model work                      (run/runner.py)
+    ledger      records: scored, errored, not-run cases               (run/records.py)
+    bridge      xdist worker side (None elsewhere)                     (run/xdist.py)
+
+What the session's end makes of them (``report``, ``written``, ``report_errors``) is
+kept here too, for the terminal summary and the gate.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_llmselect.run.demonstrations import Demonstrations
+from pytest_llmselect.run.events import RunEvents
+from pytest_llmselect.run.inputs import figures, state_event
+from pytest_llmselect.run.plan import Plan, candidate_of
+from pytest_llmselect.run.pool import ModelPool
+from pytest_llmselect.run.records import Ledger
+from pytest_llmselect.run.runner import Runner
+from pytest_llmselect.run.settings import Settings
+from pytest_llmselect.run.startup import should_start, start
+from pytest_llmselect.run.xdist import WorkerBridge
+
+if TYPE_CHECKING:
+    from pytest_llmselect.progress import Progress
+
+
+class LLMSession:
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        self.events = RunEvents(config, settings)
+        self.plan = Plan(config, settings, self.events)
+        self.pool = ModelPool(config, settings, self.events)
+        self.demos = Demonstrations(settings, self.plan)
+        self.runner = Runner(config, settings, self.events, self.plan, self.pool, self.demos,
+                             on_measured=self.log_state)
+        self.ledger = Ledger(settings, self.events, self.plan, self.pool, self.runner, self.demos)
+        self.bridge = WorkerBridge(self.events, self.plan, self.runner) if self.events.is_worker else None
+        self.report: dict[str, Any] | None = None
+        self.written: list[str] = []
+        self.report_errors: list[tuple[str, str]] = []
+
+    # Read by the hooks, the fixtures and the gate: where each lives.
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        return self.ledger.records
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.events.warnings
+
+    @property
+    def progress(self) -> Progress:
+        return self.events.progress
+
+    def start(self, session: pytest.Session) -> None:
+        """Before the first item: torch, the header line, the zoo build (run/startup.py)."""
+        if should_start(session, self.plan):
+            try:
+                start(self.plan, self.pool, self.events)
+            except Exception as exc:  # noqa: BLE001  each candidate's load reports its own problem
+                self.events.warnings.append(f"start-up failed: {type(exc).__name__}: {exc}")
+
+    def after_item(self, item: pytest.Item, nextitem: pytest.Item | None) -> None:
+        if candidate_of(item) is None:
+            return
+        self.plan.scheduling.mark_complete(item)
+        if self.bridge is not None:
+            self.bridge.flush(item)
+        if not self.plan.scheduling.keep_model(item, nextitem):
+            self.pool.release()
+
+    def figures(self, task: str, candidate: str) -> dict[str, Any]:
+        return figures(self, task, candidate)
+
+    def log_state(self) -> None:
+        """Write the candidates, tasks and measurements so far, so a killed run can still be reported."""
+        if self.events.log_writable:
+            self.events.log_event("state", state_event(self))
+
+    def close(self) -> None:
+        self.pool.release()
+        self.events.close()
+        self.runner.close()
+
+
+SESSION_KEY = pytest.StashKey[LLMSession]()

@@ -1,0 +1,53 @@
+"""The run's settings: one frozen value made from options and ini keys (``plugin.py``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pytest_llmselect.candidates import Candidate
+from pytest_llmselect.cost import Price
+
+
+@dataclass(frozen=True)
+class Settings:
+    candidates: tuple[Candidate, ...]
+    alpha: float
+    reports: tuple[Path, ...] = ()
+    device: str | None = None
+    dtype: str | None = None
+    batch_size: int | str = 32  # or "auto": the largest batch that fits, found by splitting on out-of-memory
+    level: float = 0.95
+    seed: int = 0
+    price: Price = field(default_factory=lambda: Price(usd_per_hour=1.0, source="default"))
+    run_log: Path | None = None
+    constraints: Any = None  # selection.Constraints; filters before the argmin
+    bench_rounds: int | None = None  # timed rounds of each group's model work (None: rounds_for decides)
+    bench_warmup: int = 0         # whole untimed rounds before them
+    warmup_batch: bool = True     # one untimed batch of each kind first (lazy init, first allocations)
+    cost_model: str = "time"      # costmodel.COST_MODELS
+    latency_sample: int = 8       # requests per group timed alone at batch size 1 (0: off)
+    cpu_threads: int | None = None  # torch intra-op threads for local models (None: torch's default)
+    demos: tuple[Any, ...] = ()  # demos.DemoConfig per --llm-demos entry; candidates already expanded
+    cache_mode: str = "readwrite"  # response cache: off | read | readwrite
+    cache_path: Path | None = None
+    errors: str = "worst"  # errored cases: "worst" (count at the metric's worst value) or "exclude"
+    truncation: str = "warn"  # a prompt longer than the context window: "warn" (counted, shown) or "error"
+
+    def price_of(self, candidate: str) -> Price:
+        """The price ``candidate`` is charged under the session's cost model."""
+        from pytest_llmselect.costmodel import effective_price
+
+        by_name = {c.name: c for c in self.candidates}
+        return effective_price(by_name[candidate].price, self.price, self.cost_model)
+
+    def rounds_for(self, candidate: str, *, served: bool = False) -> int:
+        """Timed rounds of ``candidate``'s model work: ``--llm-benchmark-rounds`` when set; by
+        default 3 where its cost is priced by time on a local model (the interval needs the
+        spread of rounds), and 1 where its cost is exact (tokens, flops, a token-priced API)
+        or the model is served (``served``): more rounds would repeat, and pay for, the same
+        requests."""
+        if self.bench_rounds is not None:
+            return self.bench_rounds
+        return 3 if self.price_of(candidate).usd_per_hour is not None and not served else 1

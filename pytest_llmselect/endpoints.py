@@ -15,6 +15,7 @@ from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 from pytest_llmselect.errors import SpecError
+from pytest_llmselect.redact import check_key, redact
 
 PREFIX = "openai:"
 #: Keys of a candidates-file table that configure a served candidate.
@@ -23,13 +24,12 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # The model name runs up to the first "@http://" or "@https://": model ids may contain "@" elsewhere.
 _SPEC = re.compile(r"^openai:(?P<model>.*?)(?:@(?P<url>https?://.*))?$", re.DOTALL)
 _OTHER_SCHEME = re.compile(r"@[A-Za-z][A-Za-z0-9+.-]*://")
-_USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
 
 
 def redact_url(text: str) -> str:
-    """``text`` with the user-info part of any URL in it (``//user:secret@host``) replaced by ``***@``,
-    so an error message that quotes what the user wrote never repeats a credential."""
-    return _USERINFO.sub("***@", text)
+    """``text`` with the credentials and query values of any URL in it replaced (``redact``), so an
+    error message that quotes what the user wrote never repeats a key."""
+    return redact(text)
 
 
 @dataclass(frozen=True)
@@ -78,14 +78,19 @@ class ServedSettings:
 
     def api_key(self) -> str | None:
         """The key from the named environment variable (None without one); a named but unset or
-        empty variable is a SpecError naming the variable, never a value."""
+        empty variable, or a value no HTTP header can carry as it is (``redact.check_key``:
+        surrounding whitespace, control or non-ASCII characters), is a SpecError naming the
+        variable, never a value."""
         if self.api_key_env is None:
             return None
         key = os.environ.get(self.api_key_env, "")
         if not key:
             raise SpecError(f"api_key_env names ${self.api_key_env}, which is not set (or empty) "
                             f"for the server at {self.base_url}")
-        return key
+        try:
+            return check_key(self.api_key_env, key)
+        except SpecError as exc:
+            raise SpecError(f"{exc} (for the server at {self.base_url})") from None
 
 
 def check_base_url(url: Any) -> str:
@@ -136,7 +141,7 @@ def parse_served_spec(text: str) -> ServedSettings:
 
 def served_from_table(table: Mapping[str, Any], where: str) -> ServedSettings:
     """Settings of a candidates-file table: ``spec = "openai:MODEL@URL"`` and/or the keys
-    ``base_url``, ``model`` (which complete or override the spec), ``api_key_env``,
+    ``base_url``, ``model`` (which complete the spec; one that contradicts it is an error), ``api_key_env``,
     ``max_concurrency``, ``timeout_s``, ``max_retries``, ``stream``. Checks that a named
     key variable is set."""
     spec = table.get("spec")
@@ -149,6 +154,12 @@ def served_from_table(table: Mapping[str, Any], where: str) -> ServedSettings:
             base["model"] = match.group("model")
         if match.group("url") is not None:
             base["base_url"] = match.group("url")
+    for key in ("model", "base_url"):
+        # Both given and different: which one the user meant cannot be guessed.
+        if key in base and key in table and table[key] != base[key] and not (
+                key == "base_url" and isinstance(table[key], str) and table[key].rstrip("/") == base[key].rstrip("/")):
+            raise SpecError(f"{where}: spec says {key} {redact_url(repr(base[key]))} but {key} = "
+                            f"{redact_url(repr(table[key]))}; give it once")
     base.update({k: table[k] for k in SERVED_KEYS if k in table})
     for required in ("base_url", "model"):
         if required not in base:

@@ -9,6 +9,7 @@ from typing import Any, Callable, Mapping
 
 from pytest_llmselect.errors import SpecError
 from pytest_llmselect.metrics import METRICS
+from pytest_llmselect.textnorm import normalize_text
 
 MARKER = "llm_task"
 MARKER_HELP = (
@@ -60,8 +61,10 @@ def task_from_marker(args: tuple, kwargs: Mapping[str, Any], default_name: str) 
     if len(args) > 1:
         raise SpecError(f"llm_task takes one positional argument (the task name), got {args!r}")
     name = args[0] if args else kwargs.get("name", default_name)
-    if not isinstance(name, str) or not name:
+    if not isinstance(name, str) or not normalize_text(name):
         raise SpecError(f"llm_task: name must be a non-empty string, got {name!r}")
+    # Two names that render alike (NFC and NFD, a stray zero-width space) are one task.
+    name = normalize_text(name)
     metric = kwargs.get("metric")
     if metric is not None and not isinstance(metric, str):
         raise SpecError(f"llm_task {name!r}: metric must be a name (str), got {metric!r}")

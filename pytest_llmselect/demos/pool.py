@@ -10,21 +10,22 @@ import hashlib
 import json
 import re
 import string
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from pytest_llmselect.errors import DataError, SpecError
+from pytest_llmselect.textnorm import normalize_text
 
 ORDERS = ("auto", "similar_last", "as_drawn")
 _SPACE = re.compile(r"\s+")
 
 
 def normalize_input(text: str) -> str:
-    """The form two inputs are compared in to call them duplicates: NFKC, case-folded,
-    whitespace collapsed, stripped. ``"Paris  is\\n" -> "paris is"``."""
-    return _SPACE.sub(" ", unicodedata.normalize("NFKC", text).casefold()).strip()
+    """The form two inputs are compared in to call them duplicates: ``normalize_text`` (NFKC,
+    default-ignorable code points such as a zero-width space or soft hyphen removed),
+    case-folded, whitespace collapsed, stripped. ``"Paris  is\\n" -> "paris is"``."""
+    return _SPACE.sub(" ", normalize_text(normalize_text(text).casefold())).strip()
 
 
 @dataclass(frozen=True)

@@ -5,22 +5,32 @@ twice and never serves one model's answer for another.
 Key = SHA-256 of (model identity, request). The model identity (``model_identity``) is
 
 - a local model directory: SHA-256 of the contents of every file in it (weights, tokenizer files
-  with their chat template, config, generation config), so one changed byte is another model;
+  with their chat template, config, generation config), so one changed byte is another model.
+  The digest is remembered against each file's size, mtime, ctime and inode, and only for files
+  last changed more than ``RACY_S`` seconds before they were hashed: a file rewritten in place
+  with its size, inode and mtime put back still has a new ctime (no call sets it), and a file
+  changed within the clock's granularity of the hashing is hashed again next time;
 - a hub model: its id and the commit of the revision that was loaded;
 - a served model: what its backend reports in ``ModelInfo.extra["identity"]`` (base URL, model
-  name and whatever identity the server gives);
+  name and whatever identity the server gives), less the model card's fields that change
+  between requests (``VOLATILE_CARD_FIELDS``: vLLM's ``created`` is the time of the request).
+  A server can change the model behind a name without any of this changing: answers of a
+  served model older than ``max_age_s`` (``--llm-cache-max-age``) are sent again and replaced;
 
 plus the backend, its implementation versions (transformers, torch), the dtype and the device
 type. The request carries the generation settings (``max_new_tokens``, ``stop``; any field a
 request type adds, such as chat messages, is part of the key because the whole request is).
 
 Each stored result keeps what was measured when it was computed: the wall time and size of its
-batch (so a cache hit carries its latency and its share of model seconds) and its tokens. A read
-from the cache is never timed as model work.
+batch (so a cache hit carries its latency and its share of model seconds), its tokens, the
+group's peak memory (so ``max_peak_memory`` constraints hold on a cached re-run) and when it
+was stored. A read from the cache is never timed as model work.
 
 The file is opened in WAL mode: readers never block the writer, and one transaction per batch
-keeps every finished batch even if the process is killed the next instant. A cache that cannot
-be opened or written is reported once and switched off; the run goes on.
+keeps every finished batch even if the process is killed the next instant. ``read`` mode opens
+the file read-only, and on a read-only disk (where SQLite cannot create the WAL's shared-memory
+file) as immutable. A cache that cannot be opened or written is reported once and switched off;
+the run goes on.
 """
 
 from __future__ import annotations
@@ -28,7 +38,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import os
 import sqlite3
 import time
 import uuid
@@ -39,6 +48,10 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from pytest_llmselect.backends.base import GenerateResult, LoglikelihoodResult, ModelInfo
 from pytest_llmselect.engine import OnBatch, Request, Result
 from pytest_llmselect.errors import SpecError
+from pytest_llmselect.identity import RACY_S, VOLATILE_CARD_FIELDS, fingerprint_dir, model_identity
+
+__all__ = ["CacheLayer", "Cached", "RACY_S", "ResponseCache", "VOLATILE_CARD_FIELDS", "check_mode", "fingerprint_dir",
+           "model_identity", "request_json"]
 
 MODES = ("off", "read", "readwrite")
 DEFAULT_PATH = ".llmselect/cache.sqlite"
@@ -65,8 +78,13 @@ CREATE TABLE IF NOT EXISTS batch_rounds (
     round_factors TEXT NOT NULL    -- JSON: each timed round's model seconds over the stored round's
 );
 CREATE TABLE IF NOT EXISTS fingerprints (
-    stat_key TEXT PRIMARY KEY,     -- sha256 of (path, size, mtime, inode) of every file of a directory
+    stat_key TEXT PRIMARY KEY,     -- sha256 of (path, size, mtime, ctime, inode) of every file of a directory
     sha256 TEXT NOT NULL           -- sha256 of the contents
+);
+CREATE TABLE IF NOT EXISTS batch_memory (
+    batch_id TEXT PRIMARY KEY,     -- a stored batch of a group whose peak memory was measured
+    peak_memory_bytes INTEGER NOT NULL,
+    memory_method TEXT
 );
 """
 
@@ -90,6 +108,10 @@ class Cached:
     # stored: a cached re-run rebuilds the rounds, so its cost and interval are the computing
     # run's (None: stored by one round, or before rounds were kept).
     round_factors: tuple[float, ...] | None = None
+    # The peak memory of the group that computed it (None: not measured, or stored before it was kept).
+    peak_memory_bytes: int | None = None
+    memory_method: str | None = None
+    created: float | None = None  # unix time it was stored
 
 
 def _sha256(text: str) -> str:
@@ -116,58 +138,6 @@ def result_from_json(text: str) -> Result:
     return cls(**data)
 
 
-def _files(root: Path) -> list[Path]:
-    out = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))  # .cache, .git: not the model
-        out.extend(Path(dirpath) / f for f in sorted(filenames) if not f.startswith("."))
-    return out
-
-
-def fingerprint_dir(root: str | os.PathLike[str], memo: ResponseCache | None = None) -> str:
-    """SHA-256 of the relative path and contents of every file under ``root`` (hidden ones excepted).
-
-    With ``memo``, a directory whose files all have the same size, mtime and inode as when last
-    hashed is not read again (editing a file changes its mtime)."""
-    base = Path(root)
-    files = _files(base)
-    stat_key = None
-    if memo is not None:
-        stats = [(f.relative_to(base).as_posix(), st.st_size, st.st_mtime_ns, st.st_ino)
-                 for f in files for st in [f.stat()]]
-        stat_key = _sha256(_canonical([str(base.resolve()), stats]))
-        known = memo.fingerprint(stat_key)
-        if known:
-            return known
-    h = hashlib.sha256()
-    for f in files:
-        h.update(f.relative_to(base).as_posix().encode("utf-8") + b"\0")
-        with open(f, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-        h.update(b"\0")
-    digest = h.hexdigest()
-    if memo is not None and stat_key is not None:
-        memo.remember_fingerprint(stat_key, digest)
-    return digest
-
-
-def model_identity(source: str, extra: Mapping[str, Any], *, dtype: str, device: str,
-                   memo: ResponseCache | None = None) -> dict[str, Any] | None:
-    """What makes two loaded models answer alike (see the module docstring); ``None`` when the
-    model cannot be identified (a hub model whose commit is unknown): it is then not cached."""
-    if "identity" in extra:  # served models: the backend knows best
-        base: dict[str, Any] = {"served": extra["identity"]}
-    elif os.path.isdir(source):
-        base = {"files_sha256": fingerprint_dir(source, memo)}
-    elif extra.get("commit"):
-        base = {"hub": source, "commit": extra["commit"]}
-    else:
-        return None
-    return {**base, "backend": extra.get("backend", "hf"), "implementation": extra.get("implementation"),
-            "dtype": dtype, "device_type": device.split(":")[0]}
-
-
 class ResponseCache:
     """One SQLite cache file; ``mode`` is ``read`` or ``readwrite``. Errors: ``sqlite3.Error`` and
     ``OSError`` from ``open`` (the caller turns them into one warning)."""
@@ -183,6 +153,16 @@ class ResponseCache:
         uri = self.path.resolve().as_uri() + ("?mode=ro" if not self.writable else "")
         # timeout: a second process writing at the same instant waits for its transaction, briefly.
         self._db = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None, check_same_thread=False)
+        if not self.writable:
+            try:
+                self._db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            except sqlite3.OperationalError:
+                # A WAL file read-only needs its -shm file, which a read-only disk cannot hold:
+                # nothing writes there, so the file can be read as immutable.
+                self._db.close()
+                self._db = sqlite3.connect(uri + "&immutable=1", uri=True, isolation_level=None,
+                                           check_same_thread=False)
+                self._db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
         if self.writable:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: a committed batch survives a kill
@@ -214,21 +194,29 @@ class ResponseCache:
     def _key(model_key: str, req: Request) -> str:
         return _sha256(model_key + "\0" + request_json(req))
 
-    def get_many(self, model_key: str, requests: Iterable[Request]) -> dict[Request, Cached]:
-        """The cached results among ``requests`` (distinct requests; missing ones are absent)."""
+    def get_many(self, model_key: str, requests: Iterable[Request], *,
+                 max_age_s: float | None = None) -> dict[Request, Cached]:
+        """The cached results among ``requests`` (distinct requests; missing ones are absent);
+        with ``max_age_s``, results stored longer ago than that count as missing."""
         wanted = {self._key(model_key, r): r for r in dict.fromkeys(requests)}
         found: dict[Request, Cached] = {}
         keys = list(wanted)
+        oldest = -1.0 if max_age_s is None else time.time() - max_age_s
         for i in range(0, len(keys), 500):  # SQLite's limit on bound parameters
             chunk = keys[i:i + 500]
             rows = self._db.execute(
-                f"SELECT key, result, batch_id, batch_seconds, batch_size FROM results "
-                f"WHERE key IN ({','.join('?' * len(chunk))})", chunk).fetchall()
-            for key, result, batch_id, seconds, size in rows:
-                found[wanted[key]] = Cached(result_from_json(result), batch_id, seconds, size)
+                f"SELECT key, result, batch_id, batch_seconds, batch_size, created FROM results "
+                f"WHERE key IN ({','.join('?' * len(chunk))}) AND created >= ?", [*chunk, oldest]).fetchall()
+            for key, result, batch_id, seconds, size, created in rows:
+                found[wanted[key]] = Cached(result_from_json(result), batch_id, seconds, size, created=created)
         factors = self._round_factors({c.batch_id for c in found.values()})
         if factors:
             found = {r: dataclasses.replace(c, round_factors=factors.get(c.batch_id)) for r, c in found.items()}
+        memory = self._memory({c.batch_id for c in found.values()})
+        if memory:
+            found = {r: dataclasses.replace(c, peak_memory_bytes=memory[c.batch_id][0],
+                                            memory_method=memory[c.batch_id][1])
+                     if c.batch_id in memory else c for r, c in found.items()}
         if found and self.writable:
             hit_keys = [k for k in keys if wanted[k] in found]
             with self._db:
@@ -251,6 +239,29 @@ class ResponseCache:
             return {}
         return out
 
+    def _memory(self, batch_ids: set[str]) -> dict[str, tuple[int, str | None]]:
+        out: dict[str, tuple[int, str | None]] = {}
+        ids = sorted(batch_ids)
+        try:
+            for i in range(0, len(ids), 500):
+                chunk = ids[i:i + 500]
+                for batch_id, peak, method in self._db.execute(
+                        f"SELECT batch_id, peak_memory_bytes, memory_method FROM batch_memory WHERE batch_id IN "
+                        f"({','.join('?' * len(chunk))})", chunk):
+                    out[batch_id] = (int(peak), method)
+        except sqlite3.OperationalError:  # a read-only cache from before peak memory was kept
+            return {}
+        return out
+
+    def put_memory(self, batch_ids: Sequence[str], peak_memory_bytes: int | None, method: str | None) -> None:
+        """Keep the peak memory of the group that computed these batches."""
+        if not self.writable or not batch_ids or peak_memory_bytes is None:
+            return
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("INSERT OR REPLACE INTO batch_memory VALUES (?, ?, ?)",
+                                 [(b, int(peak_memory_bytes), method) for b in batch_ids])
+
     def put_rounds(self, batch_ids: Sequence[str], factors: Sequence[float]) -> None:
         """Keep, for batches stored by a group timed over several rounds, each round's model
         seconds over the stored round's."""
@@ -262,9 +273,12 @@ class ResponseCache:
             self._db.executemany("INSERT OR IGNORE INTO batch_rounds VALUES (?, ?)", [(b, text) for b in batch_ids])
 
     def put_batch(self, model_key: str, identity: Mapping[str, Any], label: str,
-                  pairs: Sequence[tuple[Request, Result]], seconds: float) -> str | None:
+                  pairs: Sequence[tuple[Request, Result]], seconds: float, *,
+                  replace_before: float | None = None) -> str | None:
         """Store one computed batch in one transaction: all of it or (killed first) none of it.
-        Returns the batch's id (None when every result was already stored)."""
+        A result already stored keeps its first measurement, unless it was stored before the
+        unix time ``replace_before`` (an answer too old to trust, sent again). Returns the
+        batch's id (None when nothing was stored)."""
         if not self.writable or not pairs:
             return None
         now, batch_id = time.time(), uuid.uuid4().hex
@@ -274,6 +288,9 @@ class ResponseCache:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute("INSERT OR IGNORE INTO models VALUES (?, ?, ?)", (model_key, label, _canonical(identity)))
             # A result computed again (another benchmark round, a concurrent job) keeps its first measurement.
+            if replace_before is not None:
+                self._db.executemany("DELETE FROM results WHERE key = ? AND created < ?",
+                                     [(row[0], replace_before) for row in rows])
             stored = self._db.executemany("INSERT OR IGNORE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                                           rows).rowcount
         return batch_id if stored else None
@@ -305,6 +322,7 @@ class ResponseCache:
             deleted = self._db.execute("DELETE FROM results" + clause, params).rowcount
             self._db.execute("DELETE FROM models WHERE model_key NOT IN (SELECT DISTINCT model_key FROM results)")
             self._db.execute("DELETE FROM batch_rounds WHERE batch_id NOT IN (SELECT DISTINCT batch_id FROM results)")
+            self._db.execute("DELETE FROM batch_memory WHERE batch_id NOT IN (SELECT DISTINCT batch_id FROM results)")
         self._db.execute("VACUUM")
         return deleted
 
@@ -315,8 +333,10 @@ class CacheLayer:
     (unwritable folder, locked or corrupt file) is one ``warn`` line and the cache switches off;
     the run goes on. ``path`` ``None`` means off."""
 
-    def __init__(self, path: Path | None, mode: str, warn: Callable[[str], None]) -> None:
+    def __init__(self, path: Path | None, mode: str, warn: Callable[[str], None], *,
+                 max_age_s: float | None = None) -> None:
         self.path, self.mode, self._warn = path, mode, warn
+        self.max_age_s = max_age_s  # served models' answers older than this are sent again
         self._cache: ResponseCache | None = None
         self._opened = False
         self._keys: dict[str, tuple[str, dict[str, Any]] | None] = {}
@@ -353,11 +373,13 @@ class CacheLayer:
             if keyed is None:
                 return {}, None  # cannot tell this model from another: never cache it
             key, identity = keyed
-            hits = cache.get_many(key, requests)
+            max_age = self.max_age_s if "served" in identity else None
+            hits = cache.get_many(key, requests, max_age_s=max_age)
         except (OSError, sqlite3.Error) as exc:
             self._problem(exc)
             return {}, None
-        return hits, (_Store(self, key, identity, f"{name} ({source})") if cache.writable else None)
+        store = _Store(self, key, identity, f"{name} ({source})", max_age) if cache.writable else None
+        return hits, store
 
     def close(self) -> None:
         if self._cache is not None:
@@ -369,8 +391,10 @@ class _Store:
     """Stores each batch computed for one group (an ``OnBatch``), then, once its timed rounds
     are known, how each round compares with the one stored (``rounds``)."""
 
-    def __init__(self, layer: CacheLayer, key: str, identity: dict[str, Any], label: str) -> None:
+    def __init__(self, layer: CacheLayer, key: str, identity: dict[str, Any], label: str,
+                 max_age_s: float | None = None) -> None:
         self._layer, self._key, self._identity, self._label = layer, key, identity, label
+        self._max_age_s = max_age_s
         self.batch_ids: list[str] = []
 
     def __call__(self, batch: Sequence[Request], results: Sequence[Result], seconds: float) -> None:
@@ -378,7 +402,9 @@ class _Store:
         if cache is None:
             return
         try:
-            batch_id = cache.put_batch(self._key, self._identity, self._label, list(zip(batch, results)), seconds)
+            replace = None if self._max_age_s is None else time.time() - self._max_age_s
+            batch_id = cache.put_batch(self._key, self._identity, self._label, list(zip(batch, results)), seconds,
+                                       replace_before=replace)
         except (OSError, sqlite3.Error) as exc:
             self._layer._problem(exc)
             return
@@ -391,5 +417,15 @@ class _Store:
             return
         try:
             cache.put_rounds(self.batch_ids, factors)
+        except (OSError, sqlite3.Error) as exc:
+            self._layer._problem(exc)
+
+    def memory(self, peak_memory_bytes: int | None, method: str | None) -> None:
+        """Keep the group's peak memory with its stored batches, for a cached re-run's constraints."""
+        cache = self._layer._cache
+        if cache is None:
+            return
+        try:
+            cache.put_memory(self.batch_ids, peak_memory_bytes, method)
         except (OSError, sqlite3.Error) as exc:
             self._layer._problem(exc)

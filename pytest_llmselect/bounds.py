@@ -34,18 +34,21 @@ class Bounded:
     full_chars: int
 
 
-def bound_answer(text: str, output_tokens: int, max_tokens: int) -> Bounded:
-    """``text`` and ``output_tokens`` held to ``max_tokens`` (see the module docstring)."""
+def bound_answer(text: str, output_tokens: int, max_tokens: int, *, full_chars: int | None = None) -> Bounded:
+    """``text`` and ``output_tokens`` held to ``max_tokens`` (see the module docstring).
+    ``full_chars``: the length received when ``text`` is already a prefix of it (a stream
+    read without holding all of it)."""
     limit = max(0, int(max_tokens)) * CHARS_PER_TOKEN
+    full = len(text) if full_chars is None else max(full_chars, len(text))
     reasons = []
     if output_tokens > max_tokens:
         reasons.append(f"the server counted {output_tokens} output tokens for max_tokens={max_tokens}")
-    if len(text) > limit:
-        reasons.append(f"{len(text)} characters, more than {max_tokens} tokens can spell")
+    if full > limit:
+        reasons.append(f"{full} characters, more than {max_tokens} tokens can spell")
     if not reasons:
-        return Bounded(text, output_tokens, None, len(text))
+        return Bounded(text, output_tokens, None, full)
     return Bounded(text[:limit], min(output_tokens, max_tokens), "answer cut to the request's limit: "
-                   + "; ".join(reasons), len(text))
+                   + "; ".join(reasons), full)
 
 
 def cap_stored(text: str, limit: int = STORED_OUTPUT_CHARS) -> tuple[str, int | None]:

@@ -27,7 +27,11 @@ group's peak memory (so ``max_peak_memory`` constraints hold on a cached re-run)
 was stored. A read from the cache is never timed as model work.
 
 The file is opened in WAL mode: readers never block the writer, and one transaction per batch
-keeps every finished batch even if the process is killed the next instant. ``read`` mode opens
+keeps every finished batch even if the process is killed the next instant. A served model's
+answers are stored one by one as they arrive (``_Store.one``, from the backend's thread), each
+as a batch of one timed by its own round trip; when the whole group ends they are stored again
+as its batch, in one transaction, so a finished run keeps what it always kept and a killed one
+loses only the requests in flight. ``read`` mode opens
 the file read-only, and on a read-only disk (where SQLite cannot create the WAL's shared-memory
 file) as immutable. A cache that cannot be opened or written is reported once and switched off;
 the run goes on.
@@ -39,6 +43,7 @@ import dataclasses
 import hashlib
 import json
 import sqlite3
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -153,6 +158,8 @@ class ResponseCache:
         uri = self.path.resolve().as_uri() + ("?mode=ro" if not self.writable else "")
         # timeout: a second process writing at the same instant waits for its transaction, briefly.
         self._db = sqlite3.connect(uri, uri=True, timeout=30, isolation_level=None, check_same_thread=False)
+        # Served answers are stored from the backend's thread: one statement sequence at a time.
+        self._lock = threading.RLock()
         if not self.writable:
             try:
                 self._db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
@@ -198,6 +205,10 @@ class ResponseCache:
                  max_age_s: float | None = None) -> dict[Request, Cached]:
         """The cached results among ``requests`` (distinct requests; missing ones are absent);
         with ``max_age_s``, results stored longer ago than that count as missing."""
+        with self._lock:
+            return self._get_many(model_key, requests, max_age_s)
+
+    def _get_many(self, model_key: str, requests: Iterable[Request], max_age_s: float | None) -> dict[Request, Cached]:
         wanted = {self._key(model_key, r): r for r in dict.fromkeys(requests)}
         found: dict[Request, Cached] = {}
         keys = list(wanted)
@@ -274,19 +285,24 @@ class ResponseCache:
 
     def put_batch(self, model_key: str, identity: Mapping[str, Any], label: str,
                   pairs: Sequence[tuple[Request, Result]], seconds: float, *,
-                  replace_before: float | None = None) -> str | None:
+                  replace_before: float | None = None,
+                  supersede: Sequence[tuple[Request, str]] = ()) -> str | None:
         """Store one computed batch in one transaction: all of it or (killed first) none of it.
         A result already stored keeps its first measurement, unless it was stored before the
-        unix time ``replace_before`` (an answer too old to trust, sent again). Returns the
-        batch's id (None when nothing was stored)."""
+        unix time ``replace_before`` (an answer too old to trust, sent again) or is one of the
+        ``supersede`` (request, batch id) pairs (an answer stored alone as it arrived, now part
+        of this batch). Returns the batch's id (None when nothing was stored)."""
         if not self.writable or not pairs:
             return None
         now, batch_id = time.time(), uuid.uuid4().hex
         rows = [(self._key(model_key, req), model_key, request_json(req), result_json(res), batch_id,
                  float(seconds), len(pairs), now, now) for req, res in pairs]
-        with self._db:
+        with self._lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute("INSERT OR IGNORE INTO models VALUES (?, ?, ?)", (model_key, label, _canonical(identity)))
+            if supersede:
+                self._db.executemany("DELETE FROM results WHERE key = ? AND batch_id = ?",
+                                     [(self._key(model_key, req), old) for req, old in supersede])
             # A result computed again (another benchmark round, a concurrent job) keeps its first measurement.
             if replace_before is not None:
                 self._db.executemany("DELETE FROM results WHERE key = ? AND created < ?",
@@ -396,20 +412,36 @@ class _Store:
         self._layer, self._key, self._identity, self._label = layer, key, identity, label
         self._max_age_s = max_age_s
         self.batch_ids: list[str] = []
+        self._alone: dict[Request, str] = {}  # answers stored one by one, by the batch id each got
 
     def __call__(self, batch: Sequence[Request], results: Sequence[Result], seconds: float) -> None:
+        supersede = [(r, self._alone.pop(r)) for r in batch if r in self._alone]
+        gone = {old for _, old in supersede}
+        self._put(batch, results, seconds, supersede)
+        self.batch_ids = [b for b in self.batch_ids if b not in gone] if gone else self.batch_ids
+
+    def one(self, request: Request, result: Result) -> None:
+        """Keep one answer the moment it arrives (a batch of one, timed by its own round trip)."""
+        seconds = getattr(result, "latency_seconds", None) or 0.0
+        batch_id = self._put([request], [result], seconds, ())
+        if batch_id is not None:
+            self._alone[request] = batch_id
+
+    def _put(self, batch: Sequence[Request], results: Sequence[Result], seconds: float,
+             supersede: Sequence[tuple[Request, str]]) -> str | None:
         cache = self._layer._cache
         if cache is None:
-            return
+            return None
         try:
             replace = None if self._max_age_s is None else time.time() - self._max_age_s
             batch_id = cache.put_batch(self._key, self._identity, self._label, list(zip(batch, results)), seconds,
-                                       replace_before=replace)
+                                       replace_before=replace, supersede=supersede)
         except (OSError, sqlite3.Error) as exc:
             self._layer._problem(exc)
-            return
+            return None
         if batch_id is not None:
             self.batch_ids.append(batch_id)
+        return batch_id
 
     def rounds(self, factors: Sequence[float]) -> None:
         cache = self._layer._cache

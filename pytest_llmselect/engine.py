@@ -21,7 +21,7 @@ from pytest_llmselect.backends.base import (
     LoglikelihoodRequest,
     LoglikelihoodResult,
 )
-from pytest_llmselect.errors import BackendError, CapabilityError, OutOfMemory, PartialBatch, ServerUnreachable
+from pytest_llmselect.errors import BackendError, CapabilityError, Interrupted, OutOfMemory, PartialBatch, ServerFailed
 
 Request = Union[GenerateRequest, LoglikelihoodRequest]
 Result = Union[GenerateResult, LoglikelihoodResult]
@@ -96,6 +96,11 @@ class Measures:
         rounds, each round's factor: model seconds are then the rounds' mean and the rounds are
         rebuilt, so cost and its interval are the computing run's."""
         self.batches += len({h.batch_id for h in hits})
+        peaks = [h.peak_memory_bytes for h in hits if getattr(h, "peak_memory_bytes", None) is not None]
+        if peaks:  # what the computing run measured: constraints on memory hold on a cached re-run
+            self.peak_memory_bytes = max([self.peak_memory_bytes or 0, *peaks])
+            self.memory_method = self.memory_method or next(
+                (h.memory_method for h in hits if getattr(h, "memory_method", None)), None)
         lengths = {len(h.round_factors) if h.round_factors else 0 for h in hits}
         k = lengths.pop() if len(lengths) == 1 else 0
         per_round = [0.0] * k
@@ -168,6 +173,18 @@ class BatchSizer:
 
 
 OnBatch = Callable[[Sequence[Request], Sequence[Result], float], None]
+# Called with each request's result as soon as it arrives, by a backend whose requests end
+# separately (``answers_separately``: a served model), on the backend's own thread.
+OnResult = Callable[[Request, Result], None]
+
+
+def _call(backend: Backend, batch: Sequence[Request], on_result: OnResult | None) -> Sequence[Result]:
+    """One batch through the backend; ``on_result`` goes to a backend that answers separately."""
+    extra = {"on_result": on_result} if on_result is not None and getattr(backend, "answers_separately", False) \
+        else {}
+    if isinstance(batch[0], GenerateRequest):
+        return backend.generate(batch, batch_size=len(batch), **extra)  # type: ignore[call-arg]
+    return backend.loglikelihood(batch, batch_size=len(batch), **extra)  # type: ignore[call-arg]
 
 
 @dataclass(frozen=True)
@@ -179,7 +196,9 @@ class RequestFailed:
 
     error: str
     capability: str | None = None
-    unreachable: bool = False  # a served model's server gave no answer: the case is not run
+    unreachable: bool = False  # a served model's server failed it (``ServerFailed``): the case is not run
+    reason: str | None = None  # why, for the report's "not run" line
+    interrupted: bool = False  # cancelled by Ctrl-C before its answer came
 
 
 def run_requests(
@@ -190,6 +209,7 @@ def run_requests(
     measures: Measures,
     on_batch: OnBatch | None = None,
     on_progress: Callable[[int, int], None] | None = None,
+    on_result: OnResult | None = None,
 ) -> dict[Request, Result | RequestFailed]:
     """Run ``requests`` in length-sorted batches; results keyed by request.
 
@@ -202,7 +222,9 @@ def run_requests(
     that cannot run (an empty context on a model with no BOS/EOS token, a tokenizer error),
     which gets a ``RequestFailed``: one bad request costs only its own case.
     ``on_progress(done, total)`` gets the batches finished and the batches planned so far (the
-    plan grows when a batch is split), after each batch.
+    plan grows when a batch is split), after each batch. ``on_result(request, result)``: each
+    result as it arrives, from a backend that answers requests separately (a served model:
+    the response cache keeps each answer at once, so a kill loses only the requests in flight).
     """
     sizer = batch_size if isinstance(batch_size, BatchSizer) else BatchSizer(batch_size)
     out: dict[Request, Result | RequestFailed] = {}
@@ -215,10 +237,7 @@ def run_requests(
             # Results come back as Python values, so on a GPU the clock stops after the device finished.
             start = time.perf_counter()
             try:
-                if isinstance(batch[0], GenerateRequest):
-                    results: Sequence[Result] = backend.generate(batch, batch_size=len(batch))
-                else:
-                    results = backend.loglikelihood(batch, batch_size=len(batch))
+                results: Sequence[Result] = _call(backend, batch, on_result)
             except OutOfMemory as exc:
                 if len(batch) == 1:
                     raise BackendError(f"out of memory even at batch size 1 ({exc})") from exc
@@ -228,7 +247,7 @@ def run_requests(
             except PartialBatch as exc:
                 out.update(_keep_finished(batch, exc, time.perf_counter() - start, measures, on_batch))
             except Exception as exc:  # noqa: BLE001 - one request that cannot run must not cost the others
-                out.update(_isolate(backend, batch, measures, on_batch) if len(batch) > 1
+                out.update(_isolate(backend, batch, measures, on_batch, on_result) if len(batch) > 1
                            else {batch[0]: _failed(exc)})
             else:
                 seconds = time.perf_counter() - start
@@ -248,7 +267,9 @@ def _failed(exc: Exception) -> RequestFailed:
     lines = str(exc).strip().splitlines()
     return RequestFailed(f"{type(exc).__name__}: {lines[0] if lines else ''}".rstrip(": "),
                          capability=str(exc) if isinstance(exc, CapabilityError) else None,
-                         unreachable=isinstance(exc, ServerUnreachable))
+                         unreachable=isinstance(exc, ServerFailed),
+                         reason=exc.reason if isinstance(exc, ServerFailed) else None,
+                         interrupted=isinstance(exc, Interrupted))
 
 
 def _keep_finished(batch: Sequence[Request], exc: PartialBatch, seconds: float, measures: Measures,
@@ -266,7 +287,7 @@ def _keep_finished(batch: Sequence[Request], exc: PartialBatch, seconds: float, 
 
 
 def _isolate(backend: Backend, batch: list[Request], measures: Measures,
-             on_batch: OnBatch | None) -> dict[Request, Result | RequestFailed]:
+             on_batch: OnBatch | None, on_result: OnResult | None = None) -> dict[Request, Result | RequestFailed]:
     """Run a batch of two or more that failed as two halves, recursively, down to the
     requests that fail on their own."""
     half = len(batch) // 2
@@ -274,26 +295,26 @@ def _isolate(backend: Backend, batch: list[Request], measures: Measures,
     for part in (batch[:half], batch[half:]):
         start = time.perf_counter()
         try:
-            out.update(_run_batch(backend, part, measures, on_batch))
+            out.update(_run_batch(backend, part, measures, on_batch, on_result))
         except PartialBatch as exc:
             out.update(_keep_finished(part, exc, time.perf_counter() - start, measures, on_batch))
         except Exception as exc:  # noqa: BLE001
-            out.update({part[0]: _failed(exc)} if len(part) == 1 else _isolate(backend, part, measures, on_batch))
+            out.update({part[0]: _failed(exc)} if len(part) == 1
+                       else _isolate(backend, part, measures, on_batch, on_result))
     return out
 
 
 def _run_batch(backend: Backend, batch: list[Request], measures: Measures,
-               on_batch: OnBatch | None) -> dict[Request, Result]:
+               on_batch: OnBatch | None, on_result: OnResult | None = None) -> dict[Request, Result]:
     start = time.perf_counter()
-    if isinstance(batch[0], GenerateRequest):
-        results: Sequence[Result] = backend.generate(batch, batch_size=len(batch))
-    else:
-        results = backend.loglikelihood(batch, batch_size=len(batch))
+    results = _call(backend, batch, on_result)
     seconds = time.perf_counter() - start
     measures.add_batch(seconds, results)
     if on_batch is not None:
         on_batch(batch, results, seconds)
     return dict(zip(batch, results))
+
+
 def warm_up(backend: Backend, requests: Sequence[Request], batch_size: int | BatchSizer) -> float:
     """Run the first (largest) batch of each kind of request, untimed: lazy initialisation and
     first allocations land here instead of on whichever candidate happens to run first. At most

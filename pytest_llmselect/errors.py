@@ -31,10 +31,28 @@ class RequestFailedError(BackendError):
     the traceback would only show the plugin's own frames."""
 
 
-class ServerUnreachable(RequestFailedError):
-    """A served model's server gave no answer (connection refused or reset, or no response in
-    time) after every retry. Its cases are not run, not scored at the worst value: an outage
-    is not the model's quality; and no more requests are sent until the server answers again."""
+class ServerFailed(RequestFailedError):
+    """A served model's request got no usable answer after every retry: HTTP 5xx or 429, a
+    time-out, a dropped connection, or the run was interrupted before the server answered. An
+    outage is not the model's quality: the case is not run (never scored at the worst value),
+    and ``reason`` says why in a few words for the report's "not run" line."""
+
+    def __init__(self, message: str, reason: str = "no answer from its server") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    def __reduce__(self) -> tuple:  # keep ``reason`` across pickling (xdist workers)
+        return (type(self), (str(self), self.reason))
+
+
+class ServerUnreachable(ServerFailed):
+    """The server is down: a request failed after every retry and a health check of the server
+    failed too. No more requests are sent until a check finds it answering again."""
+
+
+class Interrupted(ServerFailed):
+    """The run was interrupted (Ctrl-C) while this request was waiting for its answer; the
+    request was cancelled, nothing of it is kept, and a rerun sends it again."""
 
 
 class OutOfMemory(BackendError):

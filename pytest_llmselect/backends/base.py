@@ -121,6 +121,9 @@ class GenerateResult:
     latency_seconds: float | None = None
     # Prompt tokens dropped from the left to fit the model's context window (0: none).
     truncated_tokens: int = 0
+    # Why the answer was cut to what the request's max_new_tokens allows (``bounds.bound_answer``:
+    # a server answered more than asked); None when it was not.
+    cut: str | None = None
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ __all__ = [
     "chat_body",
     "completion_body",
     "cut_at_stop",
+    "null_text",
     "parse_retry_after",
     "parse_sse_line",
     "prompt_token_logprobs",
@@ -92,6 +93,14 @@ def chunk_text(chunk: Mapping[str, Any], *, chat: bool) -> str:
     else:
         text = first.get("text")
     return text if isinstance(text, str) else ""
+
+
+def null_text(chunk: Mapping[str, Any]) -> bool:
+    """True when a streamed completions chunk says its text is ``null``: the same answer
+    unstreamed has no text (``response_text`` refuses it), so a stream must not read it as ""."""
+    choices = chunk.get("choices")
+    return (isinstance(choices, list) and bool(choices) and isinstance(choices[0], Mapping)
+            and "text" in choices[0] and choices[0]["text"] is None)
 
 
 def finished(chunk: Mapping[str, Any]) -> bool:

@@ -171,3 +171,32 @@ def test_served_answers_older_than_max_age_are_sent_again_and_replaced(tmp_path:
     # Without a maximum age, an answer of any age is served (and a local model never expires).
     assert len(CacheLayer(tmp_path / "c.sqlite", "read", warnings.append).lookup(
         "s", "openai:m@http://h/v1", served, [_gen("x")])[0]) == 1
+
+
+def test_answers_kept_one_by_one_as_they_arrive_then_stored_as_their_batch(tmp_path: Path):
+    """A served model's answers are stored the moment each arrives (a kill loses only what is in
+    flight); when the group ends they become one batch, as a finished run always stored them."""
+    served = ModelInfo(name="s", num_parameters=None, device="remote", dtype="server",  # type: ignore[arg-type]
+                       extra={"identity": {"base_url": "http://h/v1", "model": "m"}})
+    layer = CacheLayer(tmp_path / "c.sqlite", "readwrite", lambda line: None)
+    requests = [_gen(f"q{i}") for i in range(3)]
+    _, store = layer.lookup("s", "src", served, requests)
+    store.one(requests[0], GenerateResult("a", 1, 1, latency_seconds=0.5))
+    store.one(requests[1], GenerateResult("b", 1, 1, latency_seconds=0.7))
+    # What a second process (the rerun after a kill) finds now: each answer alone, with its round trip.
+    kept = CacheLayer(tmp_path / "c.sqlite", "read", lambda line: None).lookup("s", "src", served, requests)[0]
+    assert {r.prompt: (c.batch_size, c.batch_seconds) for r, c in kept.items()} == {"q0": (1, 0.5), "q1": (1, 0.7)}
+    store(requests, [GenerateResult(t, 1, 1) for t in "abc"], 0.9)
+    hits, _ = CacheLayer(tmp_path / "c.sqlite", "read", lambda line: None).lookup("s", "src", served, requests)
+    assert len({c.batch_id for c in hits.values()}) == 1 and store.batch_ids == [hits[requests[0]].batch_id]
+    assert [(c.batch_size, c.batch_seconds, c.result.text) for c in hits.values()] == [(3, 0.9, t) for t in "abc"]
+
+
+def test_cached_peak_memory_reaches_the_measures():
+    from pytest_llmselect.cache import Cached
+    from pytest_llmselect.engine import Measures
+
+    m = Measures()
+    m.add_cached([Cached(GenerateResult("y", 1, 1), "b1", 0.1, 1, peak_memory_bytes=5_000, memory_method="rss"),
+                  Cached(GenerateResult("z", 1, 1), "b2", 0.1, 1)])
+    assert (m.peak_memory_bytes, m.memory_method, m.cache_hits) == (5_000, "rss", 2)

@@ -16,8 +16,17 @@ from pytest_llmselect.demos.pool import DemoPool, Example, Shots, normalize_inpu
 if TYPE_CHECKING:
     from pytest_llmselect.demos.embed import Embedder
 
-__all__ = ["DemoConfig", "DemoPool", "Example", "Shots", "choose_shots", "missing_extra", "normalize_input",
+__all__ = ["DemoConfig", "DemoPool", "Example", "Shots", "choose_shots", "clip_k", "missing_extra", "normalize_input",
            "parse_demo_config", "parse_demo_configs"]
+
+
+def clip_k(config: DemoConfig, pool: DemoPool) -> tuple[int, str | None]:
+    """The k a pool can give (the one place k is clipped), and why it is less than the
+    configuration's, in words for the record and the report (None when it is not)."""
+    k = min(config.k, len(pool))
+    if k == config.k:
+        return k, None
+    return k, f"{config.name} gave at most {k} demonstration(s): the pool {pool.origin} has {len(pool)} example(s)"
 
 
 def choose_shots(pool: DemoPool, config: DemoConfig, cases: Sequence[tuple[str | None, str]], *,
@@ -36,10 +45,11 @@ def choose_shots(pool: DemoPool, config: DemoConfig, cases: Sequence[tuple[str |
     keys = [cid if cid is not None else q for cid, q in cases]
     exclude = [pool.excluded(q, cid) for cid, q in cases]
     order = config.effective_order(pool.order)
+    k, clipped = clip_k(config, pool)
     out = []
-    for choice in strategy.choose(queries, keys, config.k, exclude):
+    for choice in strategy.choose(queries, keys, k, exclude):
         indices = ordered(choice, order)
         examples = tuple(pool.examples[i] for i in indices)
         out.append(Shots(config.name, tuple(ex.id for ex in examples), pool.render(indices),
-                         tuple(ex.fields for ex in examples)))
+                         tuple(ex.fields for ex in examples), clipped))
     return out

@@ -154,12 +154,14 @@ class DemoPool:
 class Shots:
     """The demonstrations one case received: ``ids`` (pool ids, in prompt order), ``text``
     (rendered, to prepend to the case's prompt), ``examples`` (the pool rows) and
-    ``config`` (like ``"knn:4"``). ``str(shots)`` is the text."""
+    ``config`` (like ``"knn:4"``). ``clipped``: why fewer than the configuration's k could be
+    given to any case (a pool smaller than k), None otherwise. ``str(shots)`` is the text."""
 
     config: str
     ids: tuple[str, ...]
     text: str
     examples: tuple[Mapping[str, Any], ...]
+    clipped: str | None = None
 
     def __str__(self) -> str:
         return self.text

@@ -59,3 +59,16 @@ def test_a_task_name_of_only_invisible_characters_is_refused():
 
     with pytest.raises(SpecError, match="non-empty"):
         task_from_marker(("\u200b\u00ad",), {}, "default")
+
+
+def test_a_pool_smaller_than_k_is_clipped_in_one_place_and_says_so():
+    """Found by a trial: a pool of 6 under knn:10 was still labelled knn:10 without a word."""
+    from pytest_llmselect.demos import choose_shots, clip_k, parse_demo_config
+
+    pool = DemoPool([{"id": str(i), "input": f"q{i}", "output": str(i)} for i in range(6)], template="{input} {output}\n")
+    config = parse_demo_config("random:10")
+    assert clip_k(config, pool)[0] == 6
+    (shots,) = choose_shots(pool, config, [("x", "a new question")])
+    assert len(shots) == 6 and shots.clipped is not None and "at most 6" in shots.clipped and "6 example" in shots.clipped
+    (fits,) = choose_shots(pool, parse_demo_config("random:4"), [("x", "a new question")])
+    assert len(fits) == 4 and fits.clipped is None

@@ -24,7 +24,8 @@ are dropped) or ``lifetime_s`` seconds, whichever comes first; ``stop()`` or lea
 ``with`` block stops it too. ``GET /v1/models`` answers a vLLM-shaped model card whose
 ``created`` is the time of the request, as vLLM's is; ``models_down`` makes it answer 503.
 
-Counters: ``received`` (completion requests read), ``answered`` (full answers written),
+Counters: ``received`` (completion requests read), ``answered`` (full answers written), ``cards``
+(model-card requests),
 ``actions`` (the action of every request, in order), ``in_flight`` and ``max_in_flight``.
 ``on_answer(count)`` runs on the server's thread after each full answer.
 """
@@ -73,6 +74,7 @@ class FaultServer:
     on_answer: Callable[[int], None] | None = None
     received: int = 0
     answered: int = 0
+    cards: int = 0  # GET /v1/models answered (each load of a served candidate asks once)
     in_flight: int = 0
     max_in_flight: int = 0
     actions: list[str] = field(default_factory=list)
@@ -161,6 +163,7 @@ class FaultServer:
     async def _route(self, method: str, path: str, raw: bytes, writer: asyncio.StreamWriter) -> bool:
         """Answer one request; False when the connection must be closed."""
         if method == "GET" and path.rstrip("/") == "/v1/models":
+            self.cards += 1
             if self.models_down:
                 await _send(writer, 503, {"error": {"message": "backend down"}})
             else:

@@ -43,6 +43,7 @@ class Measures:
     first_token_seconds: list[float] = field(default_factory=list)  # one per generate request
     peak_memory_bytes: int | None = None
     cache_hits: int = 0  # requests served from the response cache (included in ``requests``)
+    cache_oldest: float | None = None  # unix time the oldest of those was stored
     memory_method: str | None = None
     # Model seconds of each timed round of the group's work; ``model_seconds`` is their mean
     # (plus any unbatched work done later). Warm-up is run before and counted in neither.
@@ -65,6 +66,8 @@ class Measures:
         self.latencies.extend(other.latencies)
         self.first_token_seconds.extend(other.first_token_seconds)
         self.cache_hits += other.cache_hits
+        if other.cache_oldest is not None:
+            self.cache_oldest = min(self.cache_oldest or other.cache_oldest, other.cache_oldest)
         if other.peak_memory_bytes is not None:
             self.peak_memory_bytes = max(self.peak_memory_bytes or 0, other.peak_memory_bytes)
         self.memory_method = other.memory_method or self.memory_method
@@ -96,6 +99,9 @@ class Measures:
         rounds, each round's factor: model seconds are then the rounds' mean and the rounds are
         rebuilt, so cost and its interval are the computing run's."""
         self.batches += len({h.batch_id for h in hits})
+        stored = [h.created for h in hits if getattr(h, "created", None) is not None]
+        if stored:
+            self.cache_oldest = min([*stored, *([self.cache_oldest] if self.cache_oldest is not None else [])])
         peaks = [h.peak_memory_bytes for h in hits if getattr(h, "peak_memory_bytes", None) is not None]
         if peaks:  # what the computing run measured: constraints on memory hold on a cached re-run
             self.peak_memory_bytes = max([self.peak_memory_bytes or 0, *peaks])

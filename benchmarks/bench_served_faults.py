@@ -133,7 +133,7 @@ def interrupted(project: Project, k: int, sig: int) -> dict[str, Any]:
         received = server.received
     report = project.report()
     stored_after = project.stored()
-    with FaultServer(lifetime_s=900) as healthy:
+    with FaultServer(lifetime_s=900, port=server.port) as healthy:  # same address: the same model
         project.point_at(healthy)
         rerun = project.run()
         rerun_sent = healthy.received
@@ -176,9 +176,11 @@ def drops(project: Project) -> dict[str, Any]:
 
 
 def card(project: Project) -> dict[str, Any]:
-    sent = []
+    sent: list[int] = []
+    port = 0
     for _ in range(2):
-        with FaultServer(lifetime_s=900) as server:
+        with FaultServer(lifetime_s=900, port=port) as server:
+            port = server.port
             project.point_at(server)
             project.run()
             sent.append(server.received)

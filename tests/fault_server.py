@@ -24,6 +24,9 @@ are dropped) or ``lifetime_s`` seconds, whichever comes first; ``stop()`` or lea
 ``with`` block stops it too. ``GET /v1/models`` answers a vLLM-shaped model card whose
 ``created`` is the time of the request, as vLLM's is; ``models_down`` makes it answer 503.
 
+``port``: the port to listen on (0, the default: a free one); a server started again on the
+port of one that stopped is the same server to its clients (and to the response cache).
+
 Counters: ``received`` (completion requests read), ``answered`` (full answers written), ``cards``
 (model-card requests),
 ``actions`` (the action of every request, in order), ``in_flight`` and ``max_in_flight``.
@@ -124,7 +127,7 @@ class FaultServer:
 
     async def _serve(self) -> None:
         self._stopped = asyncio.Event()
-        server = await asyncio.start_server(self._connection, "127.0.0.1", 0)
+        server = await asyncio.start_server(self._connection, "127.0.0.1", self.port)  # 0: a free port
         self.port = server.sockets[0].getsockname()[1]
         timer = self._loop.call_later(self.lifetime_s, self._halt, "lifetime")
         self._ready.set()

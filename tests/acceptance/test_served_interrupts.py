@@ -87,8 +87,9 @@ def run_until_answered_then(pytester: pytest.Pytester, sig: int) -> tuple[FaultS
     return server, out.decode("utf-8", "replace")
 
 
-def rerun(pytester: pytest.Pytester) -> tuple[FaultServer, pytest.RunResult]:
-    with FaultServer(lifetime_s=300) as server:
+def rerun(pytester: pytest.Pytester, port: int) -> tuple[FaultServer, pytest.RunResult]:
+    """The run again, against a healthy server at the same address (the same model to the cache)."""
+    with FaultServer(lifetime_s=300, port=port) as server:
         candidates(pytester, server)
         result = pytester.runpytest_subprocess(*ARGS)
     return server, result
@@ -99,7 +100,7 @@ def test_sigkill_loses_only_the_requests_in_flight_and_the_rerun_sends_only_what
     pytester.makepyfile(test_echo=SUITE)
     killed, _ = run_until_answered_then(pytester, signal.SIGKILL)
     assert killed.answered == K and stored(pytester.path / ".llmselect" / "cache.sqlite") == K
-    server, result = rerun(pytester)
+    server, result = rerun(pytester, killed.port)
     result.assert_outcomes(passed=N)
     assert server.received == N - killed.answered  # requests sent by the rerun = not answered before the kill
     report = json.loads((pytester.path / "run.json").read_text(encoding="utf-8"))
@@ -118,7 +119,7 @@ def test_ctrl_c_cancels_cleanly_writes_the_partial_report_and_the_rerun_sends_on
     assert sum(m["count"] for m in report["missing"]) == N - K
     assert all("stopped" in m["reason"] or "interrupt" in m["reason"] for m in report["missing"])
     assert stored(pytester.path / ".llmselect" / "cache.sqlite") == K == interrupted.answered
-    server, result = rerun(pytester)
+    server, result = rerun(pytester, interrupted.port)
     result.assert_outcomes(passed=N)
     assert server.received == N - K
 

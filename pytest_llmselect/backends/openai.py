@@ -14,7 +14,12 @@ Rules the session, cost module and reports rely on:
 * ``latency_seconds``: the request's own round trip (its last attempt; backoff waits are
   not latency). ``first_token_seconds``: from sending that attempt to the first streamed
   chunk with text (None when not streaming). Token counts come from the response's
-  ``usage``; a response without one is an error, never a silent zero cost.
+  ``usage``; a response without one is an error, never a silent zero cost. A ``null`` text
+  is an error streamed or not.
+* An answer longer than ``max_tokens`` allows, by its usage or by its characters, is cut to
+  the limit, counted at ``max_tokens`` and flagged (``GenerateResult.cut``; ``bounds.py``).
+* Each answer is handed to ``on_result`` as it arrives (``answers_separately``), so the
+  response cache keeps it at once.
 * Log-likelihood needs prompt log-probabilities: completions with ``echo`` and
   ``logprobs`` (vLLM, the OpenAI legacy API) or vLLM's ``prompt_logprobs``. Which one
   works is found once with a one-token probe; a server with neither makes
@@ -27,7 +32,7 @@ Rules the session, cost module and reports rely on:
 from __future__ import annotations
 
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from pytest_llmselect.backends.base import (
     GenerateRequest,
@@ -44,12 +49,14 @@ from pytest_llmselect.backends.openai_protocol import (
     completion_body,
     cut_at_stop,
     finished,
+    null_text,
     parse_sse_line,
     prompt_token_logprobs,
     response_text,
     score_continuation,
     usage_tokens,
 )
+from pytest_llmselect.bounds import CHARS_PER_TOKEN, bound_answer
 from pytest_llmselect.endpoints import ServedSettings
 from pytest_llmselect.errors import BackendError, CapabilityError, SpecError
 
@@ -60,6 +67,8 @@ LOGPROB_MODES = ("echo", "prompt_logprobs")
 
 class OpenAIBackend:
     """A model behind an OpenAI-compatible server; see the module docstring."""
+
+    answers_separately = True  # each request ends on its own: results can be kept one by one
 
     def __init__(self, settings: ServedSettings, info: ModelInfo, api_key: str | None, *,
                  backoff_s: float = 0.5) -> None:
@@ -86,6 +95,11 @@ class OpenAIBackend:
         return cls(settings, info, key, backoff_s=backoff_s)
 
     @property
+    def interrupted(self) -> bool:
+        """Ctrl-C arrived while this model's requests were in flight (they were cancelled)."""
+        return self._server.interrupted
+
+    @property
     def retries(self) -> int:
         """Attempts repeated after a retryable failure, over the backend's life."""
         return self._server.retries
@@ -96,13 +110,15 @@ class OpenAIBackend:
 
     # ---- generation -------------------------------------------------------------------------
 
-    def generate(self, requests: Sequence[GenerateRequest], batch_size: int = 16) -> list[GenerateResult]:
+    def generate(self, requests: Sequence[GenerateRequest], batch_size: int = 16, *,
+                 on_result: Callable[[GenerateRequest, GenerateResult], None] | None = None) -> list[GenerateResult]:
         """Greedy continuations, in the order of ``requests``; ``batch_size`` is ignored (the
-        server batches; ``max_concurrency`` bounds what is in flight)."""
+        server batches; ``max_concurrency`` bounds what is in flight). ``on_result`` gets each
+        result as it arrives, on the client's thread."""
         if not requests:
             return []
         self._server.check_back()
-        return self._server.run(self._server.all(requests, self._generate_one))
+        return self._server.run(self._server.all(requests, self._generate_one, on_result))
 
     async def _generate_one(self, req: GenerateRequest) -> GenerateResult:
         chat = req.is_chat
@@ -111,25 +127,31 @@ class OpenAIBackend:
         body = (chat_body if chat else completion_body)(self.settings.model, req, stream=stream)
         timing: dict[str, float | None] = {}
 
-        async def attempt() -> tuple[str, tuple[int, int] | None]:
+        async def attempt() -> tuple[str, tuple[int, int] | None, int]:
             timing["start"], timing["ttft"] = time.perf_counter(), None
             if stream:
-                return await self._stream(path, body, chat, timing)
+                return await self._stream(path, body, chat, timing, req.max_new_tokens * CHARS_PER_TOKEN)
             response = await self._server.http().post(path, json=body)
             self._server.check(response, path)
             data = response.json()
-            return response_text(data, chat=chat), usage_tokens(data)
+            text = response_text(data, chat=chat)
+            return text, usage_tokens(data), len(text)
 
-        text, usage = await self._server.with_retries(path, attempt)
+        text, usage, full = await self._server.with_retries(path, attempt)
         latency = time.perf_counter() - (timing["start"] or 0.0)
         if usage is None:
             raise self._server.error(f"{path} returned no usage: token counts and token prices need it")
-        return GenerateResult(text=cut_at_stop(text, req.stop), input_tokens=usage[0], output_tokens=usage[1],
-                              first_token_seconds=timing["ttft"], latency_seconds=latency)
+        bounded = bound_answer(text, usage[1], req.max_new_tokens, full_chars=full)
+        return GenerateResult(text=cut_at_stop(bounded.text, req.stop), input_tokens=usage[0],
+                              output_tokens=bounded.output_tokens, first_token_seconds=timing["ttft"],
+                              latency_seconds=latency, cut=bounded.cut)
 
-    async def _stream(self, path: str, body: dict[str, Any], chat: bool,
-                      timing: dict[str, float | None]) -> tuple[str, tuple[int, int] | None]:
+    async def _stream(self, path: str, body: dict[str, Any], chat: bool, timing: dict[str, float | None],
+                      keep: int) -> tuple[str, tuple[int, int] | None, int]:
+        """The streamed text (at most ``keep`` characters of it are held), its usage and its
+        full length."""
         parts: list[str] = []
+        held = total = 0
         usage = None
         async with self._server.http().stream("POST", path, json=body) as response:
             if response.status_code != 200:
@@ -142,17 +164,23 @@ class OpenAIBackend:
                 if "error" in chunk:
                     raise self._server.error(f"{path} stream reported an error: {str(chunk['error'])[:200]}")
                 piece = chunk_text(chunk, chat=chat)
+                if not chat and null_text(chunk):
+                    raise ProtocolError("response choice has no text (null)")  # as unstreamed
                 # The first token shows as the first text, or, for an answer that is only an EOS,
                 # as the chunk that says it finished.
                 if timing["ttft"] is None and (piece or finished(chunk)):
                     timing["ttft"] = time.perf_counter() - (timing["start"] or 0.0)
-                parts.append(piece)
+                if held < keep:
+                    parts.append(piece[:keep - held])
+                total += len(piece)
+                held = min(total, keep)
                 usage = usage_tokens(chunk) or usage
-        return "".join(parts), usage
+        return "".join(parts), usage, total
 
     # ---- log-likelihood -----------------------------------------------------------------------
 
-    def loglikelihood(self, requests: Sequence[LoglikelihoodRequest], batch_size: int = 16
+    def loglikelihood(self, requests: Sequence[LoglikelihoodRequest], batch_size: int = 16, *,
+                      on_result: Callable[[LoglikelihoodRequest, LoglikelihoodResult], None] | None = None
                       ) -> list[LoglikelihoodResult]:
         """Summed log-probability of each continuation given its context, from the server's prompt
         log-probabilities (see the module docstring); ``BackendError`` when it returns none."""
@@ -165,7 +193,7 @@ class OpenAIBackend:
                 "cannot score log-likelihood (multiple-choice tasks): the server returns no prompt "
                 "log-probabilities (tried completions with echo+logprobs and prompt_logprobs); "
                 "serve the model with vLLM, or use generation tasks for this candidate", CapabilityError)
-        return self._server.run(self._server.all(requests, lambda r: self._score_one(r, mode)))
+        return self._server.run(self._server.all(requests, lambda r: self._score_one(r, mode), on_result))
 
     def logprob_mode(self) -> str | None:
         """"echo", "prompt_logprobs" or None (cannot score); probed once with a one-token request."""

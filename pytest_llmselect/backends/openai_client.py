@@ -9,16 +9,24 @@ key removed. What is sent and how answers become results is ``openai.py``; the w
   backend keeps the synchronous protocol the session calls.
 * A 408, 429, 5xx, timeout or dropped connection is retried up to ``max_retries`` times
   (tenacity): exponential backoff with jitter, and never sooner than the server's
-  ``Retry-After``. Any other HTTP error, and the last failure, is one ``BackendError``
-  line naming the URL. A request that got no answer at all after its retries marks the
-  server down: later requests fail at once until a check finds it answering again.
-* The API key is kept only in the client's ``Authorization`` header and removed from every
-  error message.
+  ``Retry-After``. Any other HTTP error (400, 413, 422: the request itself) is one
+  ``BackendError`` line naming the URL: its case errored.
+* A request still failing after its retries is an outage, not the model's quality: a
+  ``ServerFailed`` (its case is not run, the reason named). Only then is the server's
+  health checked (``GET /models``, one check at a time): when that fails too, the server is
+  down (``ServerUnreachable``) and later requests fail at once, unsent, until a check finds
+  it answering again. One unlucky request never condemns a server that answers.
+* Each answer goes to ``on_result`` the moment it arrives (the response cache keeps it), and
+  Ctrl-C while ``run`` waits cancels the requests in flight cleanly: the finished ones are
+  kept, the cancelled ones end as ``Interrupted``, and no task is left pending on the loop.
+* The API key is kept only in the client's ``Authorization`` header; every error line goes
+  through ``redact.redact``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import inspect
 import os
@@ -31,7 +39,8 @@ import tenacity
 
 from pytest_llmselect.backends.openai_protocol import ProtocolError, parse_retry_after
 from pytest_llmselect.endpoints import ServedSettings
-from pytest_llmselect.errors import BackendError, PartialBatch, ServerUnreachable, SpecError
+from pytest_llmselect.errors import BackendError, Interrupted, PartialBatch, ServerFailed, ServerUnreachable, SpecError
+from pytest_llmselect.redact import redact
 
 __all__ = ["MAX_RETRY_AFTER_S", "RETRY_STATUS", "RetryAfterWait", "ServerClient", "StatusError", "probe_server"]
 
@@ -79,6 +88,8 @@ class StatusError(BackendError):
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, (httpx.TimeoutException, asyncio.TimeoutError)):
         return f"timed out ({type(exc).__name__})"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return f"connection dropped ({str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__})"
     lines = str(exc).strip().splitlines()
     if isinstance(exc, _Retryable):
         return lines[0] if lines else "failed"
@@ -120,8 +131,15 @@ def _auth(api_key: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {api_key}"} if api_key else {}
 
 
-def _redact(text: str, key: str | None) -> str:
-    return text.replace(key, "***") if key else text
+def _reason(exc: BaseException) -> str:
+    """A few words for the report's "not run" line: the status, a time-out or a dropped connection."""
+    if isinstance(exc, _Retryable):
+        return str(exc).split(":")[0]  # "HTTP 503"
+    if isinstance(exc, (httpx.TimeoutException, asyncio.TimeoutError)):
+        return "timed out"
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return "connection dropped"
+    return "no answer"
 
 
 def probe_server(settings: ServedSettings, *, name: str, api_key: str | None) -> dict[str, Any]:
@@ -131,8 +149,8 @@ def probe_server(settings: ServedSettings, *, name: str, api_key: str | None) ->
     try:
         response = httpx.get(url, headers=_auth(api_key), timeout=min(settings.timeout_s, 10.0), verify=_tls())
     except httpx.HTTPError as exc:
-        raise SpecError(_redact(f"candidate {name!r}: cannot reach the server at {settings.base_url} "
-                                f"({_describe(exc)})", api_key)) from None
+        raise SpecError(redact(f"candidate {name!r}: cannot reach the server at {settings.base_url} "
+                               f"({_describe(exc)})", [api_key])) from None
     if response.status_code in (401, 403):
         via = f"${settings.api_key_env}" if settings.api_key_env else "no key (set api_key_env)"
         raise SpecError(f"candidate {name!r}: the server at {settings.base_url} refused the API key from "
@@ -160,9 +178,14 @@ class ServerClient:
         self._key = api_key
         self._backoff_s = backoff_s
         self.retries = 0  # attempts repeated after a retryable failure, over the client's life
-        # Set when a request got no answer after every retry: later requests fail at once (no
-        # retries against a dead server) until a check of the server finds it answering again.
+        # Set when a request failed after every retry and a health check failed too: later requests
+        # fail at once (no retries against a dead server) until a check finds it answering again.
         self._down: str | None = None
+        self._health: asyncio.Lock | None = None  # one health check at a time, made on the loop
+        self._checks = 0  # health checks finished: a request that waited on one uses its verdict
+        self._healthy_last = True
+        self._stop: asyncio.Event | None = None  # set on Ctrl-C: all() cancels what is in flight
+        self.interrupted = False  # Ctrl-C arrived while requests were in flight
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name=f"llmselect-http-{name}", daemon=True)
         self._thread.start()
@@ -174,26 +197,52 @@ class ServerClient:
         self._closed = False
 
     def run(self, coro: Awaitable[T]) -> T:
-        """Run ``coro`` on the client's event loop and wait for its result."""
+        """Run ``coro`` on the client's event loop and wait for its result. Ctrl-C while waiting
+        cancels the requests in flight and waits for them to end: the answers
+        already in are returned with the cancelled requests as ``Interrupted`` (a
+        ``PartialBatch``); a second Ctrl-C stops waiting."""
         if self._closed:
             raise BackendError(f"model {self.name!r} was closed")
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()  # type: ignore[arg-type]
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)  # type: ignore[arg-type]
+        try:
+            return future.result()
+        except KeyboardInterrupt:
+            self.interrupted = True
+            self._loop.call_soon_threadsafe(self._cancel_in_flight, future)
+            try:
+                return future.result()
+            except concurrent.futures.CancelledError:
+                raise KeyboardInterrupt from None
+
+    def _cancel_in_flight(self, future: concurrent.futures.Future) -> None:
+        if self._stop is not None:
+            self._stop.set()  # all(): cancels its requests and returns what finished
+        else:
+            future.cancel()  # anything else (a probe): cancelled outright
 
     def close(self) -> None:
-        """Close the connection pool and stop the event loop; later calls raise ``BackendError``."""
+        """Close the connection pool and stop the event loop; later calls raise ``BackendError``.
+        Tasks still on the loop are cancelled and awaited first, so none is left pending."""
         if self._closed:
             return
         client, self._client = self._client, None
-        if client is not None:
-            asyncio.run_coroutine_threadsafe(client.aclose(), self._loop).result()
+        asyncio.run_coroutine_threadsafe(self._drain(client), self._loop).result(timeout=60)
         self._closed = True
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join()
         self._loop.close()
 
-    def error(self, text: str, kind: type[BackendError] = BackendError) -> BackendError:
+    async def _drain(self, client: httpx.AsyncClient | None) -> None:
+        pending = [t for t in asyncio.all_tasks(self._loop) if t is not asyncio.current_task()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        if client is not None:
+            await client.aclose()
+
+    def error(self, text: str, kind: type[BackendError] = BackendError, **extra: Any) -> BackendError:
         """One error line naming the model and the server, the key removed."""
-        return kind(_redact(f"model {self.name!r} at {self.settings.base_url}: {text}", self._key))
+        return kind(redact(f"model {self.name!r} at {self.settings.base_url}: {text}", [self._key]), **extra)
 
     def http(self) -> httpx.AsyncClient:
         """The connection pool; ``BackendError`` once closed."""
@@ -201,24 +250,46 @@ class ServerClient:
             raise BackendError(f"model {self.name!r} was closed")
         return self._client
 
-    async def all(self, requests: Sequence[Any], one: Callable[[Any], Awaitable[T]]) -> list[T]:
+    async def all(self, requests: Sequence[Any], one: Callable[[Any], Awaitable[T]],
+                  on_result: Callable[[Any, T], None] | None = None) -> list[T]:
         """``one`` over every request, at most ``max_concurrency`` at a time, results in order;
-        failures of some requests are a ``PartialBatch`` carrying the others' results."""
+        each result goes to ``on_result(request, result)`` as it arrives. Failures of some
+        requests are a ``PartialBatch`` carrying the others' results; after Ctrl-C (``run``)
+        the requests not answered yet are cancelled and end as ``Interrupted``."""
         gate = asyncio.Semaphore(self.settings.max_concurrency)
+        stop = self._stop = asyncio.Event()
 
         async def guarded(req: Any) -> T:
             async with gate:
-                return await one(req)
+                result = await one(req)
+            if on_result is not None:
+                try:
+                    on_result(req, result)
+                except Exception:  # noqa: BLE001 - the store reports its own failures; the answer stands
+                    pass
+            return result
 
         tasks = [asyncio.ensure_future(guarded(r)) for r in requests]
+        everything = asyncio.gather(*tasks, return_exceptions=True)
+        stopped = asyncio.ensure_future(stop.wait())
         try:
             # Every request runs to its own end: one failure cancels nothing already paid for.
-            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+            await asyncio.wait({everything, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if not everything.done():  # interrupted: cancel what is in flight, keep what came
+                for t in tasks:
+                    t.cancel()
+            outcomes = await everything
         except BaseException:  # cancelled from outside (the session is closing)
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
+        finally:
+            stopped.cancel()
+            self._stop = None
+        outcomes = [self.error("interrupted (Ctrl-C) before the server answered", Interrupted,
+                               reason="interrupted (Ctrl-C) before its server answered")
+                    if isinstance(o, asyncio.CancelledError) else o for o in outcomes]
         for outcome in outcomes:
             if isinstance(outcome, BaseException) and not isinstance(outcome, Exception):
                 raise outcome  # KeyboardInterrupt, cancellation: not a request's own failure
@@ -254,13 +325,32 @@ class ServerClient:
         except Exception as exc:  # noqa: BLE001 - retryable kinds after the last attempt
             if not _retryable(exc):
                 raise
-            if isinstance(exc, _Retryable):  # the server answered, with 429 or 5xx
-                raise self.error(f"{path} failed after {tries} attempt(s): {_describe(exc)}") from None
-            down = self.error(f"no answer from the server: {path} failed after {tries} attempt(s): "
-                              f"{_describe(exc)}", ServerUnreachable)
+            failure = f"{path} failed after {tries} attempt(s): {_describe(exc)}"
+            if await self._healthy():  # the server answers: this request was unlucky, not the server dead
+                raise self.error(failure, ServerFailed, reason=f"its server failed ({_reason(exc)})") from None
+            down = self.error(f"no answer from the server: {failure}; its health check failed too",
+                              ServerUnreachable)
             self._down = str(down)
             raise down from None
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _healthy(self) -> bool:
+        """``GET /models`` answers 200: one check at a time, and a request that waited while
+        another ran uses that verdict instead of checking again."""
+        if self._health is None:
+            self._health = asyncio.Lock()
+        seen = self._checks
+        async with self._health:
+            if self._checks != seen:
+                return self._healthy_last
+            try:  # a connection of its own: the pool may be full of requests that hang
+                async with httpx.AsyncClient(base_url=self.settings.base_url, headers=_auth(self._key),
+                                             timeout=min(self.settings.timeout_s, 10.0), verify=_tls()) as check:
+                    self._healthy_last = (await check.get("/models")).status_code == 200
+            except (httpx.HTTPError, asyncio.TimeoutError):
+                self._healthy_last = False
+            self._checks += 1
+            return self._healthy_last
 
     def check(self, response: httpx.Response, path: str) -> None:
         """Nothing for a 200; a retryable failure for 408, 429 and 5xx; else a ``StatusError``."""

@@ -310,22 +310,28 @@ def test_one_failed_request_costs_only_its_case_and_nothing_is_sent_twice(fault)
     assert sorted(r.prompt for r in cached) == sorted(r.prompt for r in reqs[:7])  # the response cache gets the 7
 
 
-def test_no_answer_stops_sending_until_the_server_answers_again(fault):
-    """A request that gets no answer after its retries marks the server down: the rest of the
-    batch fails at once (not retried against a dead server); the next batch first checks the
-    server, and sends again when it answers."""
+def test_no_answer_and_a_failed_health_check_stop_sending_until_the_server_answers_again():
+    """A request that gets no answer after its retries, on a server whose health check
+    (``GET /models``) fails too, marks the server down: the rest of the batch fails at once
+    (not retried against a dead server); the next batch first checks the server, and sends
+    again when it answers. (A server whose check answers is not condemned by one unlucky
+    request: tests/unit/test_served_faults.py.)"""
     from pytest_llmselect.errors import PartialBatch, ServerUnreachable
+    from tests.fault_server import FaultServer
 
-    proxy, server = fault
-    proxy.script[:] = ["stall:2", "stall:2"]
-    backend = backend_for(server, timeout_s=0.3, max_retries=1, max_concurrency=1)
-    try:
-        with pytest.raises(PartialBatch) as info:
-            backend.generate(requests(3))
-        assert all(isinstance(o, ServerUnreachable) for o in info.value.outcomes)
-        assert "no answer from the server" in str(info.value) and server.base_url in str(info.value)
-        assert len(proxy.attempts) == 2  # the first request twice; the other two never sent
-        assert [r.text for r in backend.generate(requests(2))] == ["ok", "ok"]  # answering again
-    finally:
-        backend.close()
-    assert len(proxy.attempts) == 4
+    server = FaultServer(script=["hang", "hang"], lifetime_s=60)
+    with server:
+        backend = OpenAIBackend.load(ServedSettings(server.base_url, "canned", timeout_s=0.3, max_retries=1,
+                                                    max_concurrency=1), display_name="served", backoff_s=0.05)
+        try:
+            server.models_down = True
+            with pytest.raises(PartialBatch) as info:
+                backend.generate(requests(3))
+            assert all(isinstance(o, ServerUnreachable) for o in info.value.outcomes)
+            assert "no answer from the server" in str(info.value) and server.base_url in str(info.value)
+            assert server.received == 2  # the first request twice; the other two never sent
+            server.models_down = False
+            assert [r.text for r in backend.generate(requests(2))] == ["ok", "ok"]  # answering again
+        finally:
+            backend.close()
+    assert server.received == 4

@@ -19,8 +19,6 @@ from pytest_llmselect.engine import Measures, RequestFailed, run_requests  # noq
 from pytest_llmselect.errors import BackendError  # noqa: E402
 from tests.fault_server import FaultServer, after, at_random  # noqa: E402
 
-# Reproduced here before the backend is changed (it is being split in another branch first).
-UNTIL_WIRED = pytest.mark.xfail(strict=True, reason="fault reproduced; the fix lands with the backend wiring")
 
 
 def backend_for(server: FaultServer, **settings) -> OpenAIBackend:
@@ -41,9 +39,9 @@ def run(server: FaultServer, requests: list[GenerateRequest], **settings) -> dic
         backend.close()
 
 
-@pytest.mark.parametrize("action, reason", [pytest.param("status:503", "HTTP 503", marks=UNTIL_WIRED),
-                                            pytest.param("status:500", "HTTP 500", marks=UNTIL_WIRED),
-                                            pytest.param("status:429:0", "HTTP 429", marks=UNTIL_WIRED),
+@pytest.mark.parametrize("action, reason", [("status:503", "HTTP 503"),
+                                            ("status:500", "HTTP 500"),
+                                            ("status:429:0", "HTTP 429"),
                                             ("hang", "timed out")])
 def test_an_outage_that_answers_leaves_its_cases_not_run(action, reason):
     """Found by a trial: a server answering 10 requests and then 503 to everything scored the
@@ -66,7 +64,6 @@ def test_a_request_the_server_refuses_fails_only_its_case_sent_once(code):
     assert server.received == 3
 
 
-@UNTIL_WIRED
 def test_intermittent_drops_are_retried_per_request_and_never_condemn_the_server():
     """Found by a trial: with 30% of connections dropped, the first request that failed four
     times marked the server down and 1,137 of 2,000 cases went unsent. Here half the
@@ -91,7 +88,7 @@ def test_a_dead_server_is_taken_down_after_its_health_check_fails_and_nothing_mo
     assert server.received == 3 + 2  # the fourth request and its retry; then the check failed
 
 
-@pytest.mark.parametrize("stream", [pytest.param(True, marks=UNTIL_WIRED), False])
+@pytest.mark.parametrize("stream", [True, False])
 def test_a_null_text_is_an_error_streamed_or_not(stream):
     """Found by a trial: a streamed ``null`` text was scored as an empty answer while the same
     response unstreamed was an error."""
@@ -101,7 +98,6 @@ def test_a_null_text_is_an_error_streamed_or_not(stream):
     assert isinstance(res, RequestFailed) and not res.unreachable and "text" in res.error
 
 
-@UNTIL_WIRED
 @pytest.mark.parametrize("stream", [True, False])
 def test_an_answer_longer_than_max_tokens_allows_is_cut_and_flagged(stream):
     """Found by a trial: a 5 MB answer to max_tokens=5 was stored whole and priced at 225 $/1k."""

@@ -16,7 +16,6 @@ from pytest_llmselect.backends.base import GenerateRequest  # noqa: E402
 from pytest_llmselect.engine import Measures, RequestFailed, run_requests  # noqa: E402
 
 
-@pytest.mark.xfail(strict=True, reason="fault reproduced; the fix lands with the backend wiring")
 def test_messages_the_template_renders_as_nothing_fail_their_case_in_one_line(tmp_path):
     from transformers import AutoTokenizer
 

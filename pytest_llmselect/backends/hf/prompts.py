@@ -41,6 +41,9 @@ def encode_prompts(tokenizer: Any, requests: Sequence[GenerateRequest], name: st
         except Exception as exc:  # noqa: BLE001 - a template may raise anything (jinja errors, raise_exception)
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise BackendError(f"model {name!r}: its chat template rejected the messages: {first}") from exc
+        if not str(text).strip():  # scoring the model on nothing would read as its quality
+            raise CapabilityError(f"model {name!r}: its chat template renders these messages as an empty prompt; "
+                                  "fix the template (tokenizer.chat_template) or send a raw prompt")
         out[i] = list(tokenizer(text, add_special_tokens=False)["input_ids"])
     return out
 

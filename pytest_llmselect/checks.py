@@ -138,3 +138,41 @@ def rerun_groups_of_failed_checks(config: pytest.Config, plan: Plan, items: list
 def _lf_key(item: pytest.Item) -> Any:
     # pytest 9 keys its last failures by the item's NodeId object, pytest 8 by the node id string.
     return getattr(item, "id", None) or item.nodeid
+
+
+def regroup_after_reordering(config: pytest.Config, plan: Plan, items: list[pytest.Item]) -> None:
+    """After ``--ff`` / ``--nf`` reordered the items (they do it after every other plugin),
+    put each candidate's items together again, stably (their order holds within a candidate),
+    each check after its group's last case: otherwise each candidate is loaded twice."""
+    if not (config.getoption("failedfirst", False) or config.getoption("newfirst", False)):
+        return
+    checks = [i for i in items if isinstance(i, LLMCheckItem)]
+    cases = plan.scheduling.order([i for i in items if not isinstance(i, LLMCheckItem)])
+    last = {}
+    for index, item in enumerate(cases):
+        cand, task = candidate_of(item), task_of(item)
+        if cand is not None and task is not None:
+            last[(task.name, cand.name)] = index
+    after: dict[int, list[pytest.Item]] = {}
+    for check in checks:
+        after.setdefault(last.get((check.task.name, check.candidate.name), len(cases) - 1), []).append(check)
+    out: list[pytest.Item] = list(after.get(-1, ()))
+    for index, item in enumerate(cases):
+        out.append(item)
+        out.extend(after.get(index, ()))
+    items[:] = out
+
+
+class ItemOrder:
+    """Registered during configure, after pytest's cache plugin registered its --ff/--nf
+    reordering, as an outer wrapper: it runs after them (they reorder after every other
+    implementation, which undid the grouping by candidate: each candidate loaded twice)."""
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
+                                      items: list[pytest.Item]) -> Any:
+        result = yield
+        llm_session = config.stash.get(SESSION_KEY, None)
+        if llm_session is not None and llm_session.settings.candidates:
+            regroup_after_reordering(config, llm_session.plan, items)
+        return result

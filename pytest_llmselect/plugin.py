@@ -10,7 +10,7 @@ import pytest
 from pytest_llmselect.errors import LLMSelectError, SpecError
 from pytest_llmselect.fixtures import llm, llm_cost, llm_demos, llm_record  # noqa: F401  (fixtures registered via this module)
 from pytest_llmselect.run.plan import candidate_of
-from pytest_llmselect.run.session import SESSION_KEY, LLMSession
+from pytest_llmselect.run.session import SESSION_KEY, InterruptedStop, LLMSession
 from pytest_llmselect.run.settings import Settings
 from pytest_llmselect.tasks import MARKER_HELP
 # pytest-benchmark's storage folder, if this session created it (removed again if left empty).
@@ -74,6 +74,9 @@ OPTIONS: list[tuple[str, str, str, str, Any]] = [
     ("--llm-cache", "llm_cache",
      "response cache keyed by model identity, request and settings: off, read (use, never store) or "
      "readwrite (default); a killed or repeated run is served what was already computed", "string", "readwrite"),
+    ("--llm-cache-max-age", "llm_cache_max_age",
+     "a served model's cached answers older than this (3600, 90s, 30m, 12h, 7d) are sent again: a server "
+     "can change the model behind a name; empty (default): any age, and the run says how old", "string", ""),
     ("--llm-cache-path", "llm_cache_path", "the response cache's SQLite file, relative to the rootdir",
      "string", ".llmselect/cache.sqlite"),
     ("--llm-errors", "llm_errors",
@@ -98,21 +101,24 @@ def _value(config: pytest.Config, key: str) -> Any:
     return cli if cli is not None else config.getini(key)
 
 
-def _number(config: pytest.Config, key: str, cast: type, *, low: float, high: float | None = None) -> Any:
+def _number(config: pytest.Config, key: str, cast: type, *, low: float, high: float | None = None,
+            above: bool = False) -> Any:
+    """The option's value, ``low <= value <= high`` (``above``: ``low < value``), or a SpecError."""
     raw = _value(config, key)
     opt = "--" + key.replace("_", "-")
     try:
         value = cast(raw)
     except (TypeError, ValueError):
         raise SpecError(f"{opt} must be a {cast.__name__}, got {raw!r}") from None
-    if value != value or value < low or (high is not None and value > high):
-        bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+    if value != value or value < low or (above and value == low) or (high is not None and value > high):
+        bound = (f"{'above' if above else 'at least'} {low}" if high is None
+                 else f"{'strictly ' if above else ''}between {low} and {high}")
         raise SpecError(f"{opt} must be {bound}, got {raw!r}")
     return value
 
 
 def settings_from_config(config: pytest.Config) -> Settings:
-    from pytest_llmselect.cache import check_mode
+    from pytest_llmselect.cache import check_mode, parse_max_age
     from pytest_llmselect.candidates import DTYPES, parse_alpha, parse_candidates, with_demo_configs
     from pytest_llmselect.cost import Price
 
@@ -182,7 +188,8 @@ def settings_from_config(config: pytest.Config) -> Settings:
         dtype=dtype,
         batch_size="auto" if str(_value(config, "llm_batch_size")).strip() == "auto"
         else _number(config, "llm_batch_size", int, low=1),
-        level=_number(config, "llm_level", float, low=0.5, high=0.999),
+        # Above 0.5: a one-sided bound at 0.5 says nothing, and the gate refuses it.
+        level=_number(config, "llm_level", float, low=0.5, high=0.999, above=True),
         seed=_number(config, "llm_seed", int, low=0),
         price=default_price,
         run_log=(base / run_log) if run_log else None,
@@ -197,6 +204,7 @@ def settings_from_config(config: pytest.Config) -> Settings:
         demos=demo_configs,
         cache_mode=check_mode(str(_value(config, "llm_cache") or "readwrite").strip()),
         cache_path=(base / cache_path) if (cache_path := _value(config, "llm_cache_path")) else None,
+        cache_max_age_s=parse_max_age(str(_value(config, "llm_cache_max_age") or "")),
         errors=errors,
         truncation=truncation,
     )
@@ -259,6 +267,10 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     llm_session = config.stash[SESSION_KEY] = LLMSession(config, settings)
     if settings.candidates:
+        from pytest_llmselect.checks import ItemOrder
+
+        config.pluginmanager.register(ItemOrder(), "llmselect-item-order")
+        config.pluginmanager.register(InterruptedStop(llm_session), "llmselect-interrupted-stop")
         from pytest_llmselect.run.xdist import XdistController, is_controller
 
         if is_controller(config):

@@ -5,7 +5,8 @@ below HTTP: a connection closed before any answer, a stream cut after its first 
 request held until the client gives up. Every completion request is answered by an *action*:
 
 ``ok``                  the answer (``answer(body)``, "ok" by default) with its usage
-``status:CODE[:RA]``    an HTTP error CODE, with ``Retry-After: RA`` when given
+``status:CODE[:RA]``    an HTTP error CODE, with ``Retry-After: RA`` when given; its message
+                        repeats the ``Authorization`` header sent, as careless servers do
 ``hang``                nothing, until the server stops (the client's time-out fires first)
 ``drop``                the connection closed without a byte of answer
 ``midstream``           a streamed answer's headers and first chunk, then the connection closed
@@ -154,8 +155,8 @@ class FaultServer:
                 request = await _read_request(reader)
                 if request is None:
                     break
-                method, path, body = request
-                if not await self._route(method, path, body, writer):
+                method, path, body, headers = request
+                if not await self._route(method, path, body, headers.get("authorization"), writer):
                     break
         except (ConnectionError, asyncio.IncompleteReadError, ValueError, asyncio.CancelledError):
             pass
@@ -163,7 +164,7 @@ class FaultServer:
             self._writers.discard(writer)
             writer.transport.abort()
 
-    async def _route(self, method: str, path: str, raw: bytes, writer: asyncio.StreamWriter) -> bool:
+    async def _route(self, method: str, path: str, raw: bytes, auth: str | None, writer: asyncio.StreamWriter) -> bool:
         """Answer one request; False when the connection must be closed."""
         if method == "GET" and path.rstrip("/") == "/v1/models":
             self.cards += 1
@@ -193,17 +194,20 @@ class FaultServer:
         try:
             if self.delay_s:
                 await asyncio.sleep(self.delay_s)
-            keep = await self._act(action, body, path.endswith("chat/completions"), writer)
+            keep = await self._act(action, body, path.endswith("chat/completions"), writer, auth)
         finally:
             self.in_flight -= 1
         return keep
 
-    async def _act(self, action: str, body: dict[str, Any], chat: bool, writer: asyncio.StreamWriter) -> bool:
+    async def _act(self, action: str, body: dict[str, Any], chat: bool, writer: asyncio.StreamWriter,
+                   auth: str | None = None) -> bool:
         kind, _, arg = action.partition(":")
         if kind == "status":
             code, _, retry_after = arg.partition(":")
             headers = {"Retry-After": retry_after} if retry_after else {}
-            await _send(writer, int(code), {"error": {"message": f"injected {code}"}}, headers)
+            # Careless servers echo what they were sent: the client must keep it out of its errors.
+            echo = f" for {auth}" if auth else ""
+            await _send(writer, int(code), {"error": {"message": f"injected {code}{echo}"}}, headers)
             return True
         if kind == "hang":
             await self._stopped.wait()  # type: ignore[union-attr]
@@ -283,7 +287,7 @@ class FaultServer:
                             "created": now, "allow_sampling": True, "organization": "*"}]}]}
 
 
-async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, bytes] | None:
+async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, bytes, dict[str, str]] | None:
     line = await reader.readline()
     if not line:
         return None
@@ -297,7 +301,7 @@ async def _read_request(reader: asyncio.StreamReader) -> tuple[str, str, bytes] 
         headers[name.strip().lower()] = value.strip()
     length = int(headers.get("content-length", "0"))
     body = await reader.readexactly(length) if length else b""
-    return method, target.split("?", 1)[0], body
+    return method, target.split("?", 1)[0], body, headers
 
 
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 413: "Payload Too Large", 422: "Unprocessable Entity",

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from pytest_llmselect.accounting import ERRORED, SCORED, one_line, score_problem, summarize_missing
-from pytest_llmselect.errors import LLMSelectError, LoadFailed, ServerUnreachable
+from pytest_llmselect.bounds import cap_stored
+from pytest_llmselect.errors import LLMSelectError, LoadFailed, ServerFailed
 from pytest_llmselect.run.demonstrations import Demonstrations
 from pytest_llmselect.run.events import RunEvents
 from pytest_llmselect.run.plan import Plan, candidate_of, task_of
@@ -45,7 +46,8 @@ class Ledger:
         if cand is None or task is None:
             raise LLMSelectError(f"{item.nodeid}: llm_record needs the test to use the `llm` fixture")
         if item.nodeid in self.recorded:
-            raise LLMSelectError(f"{item.nodeid}: llm_record was called twice for one case")
+            if not self._retried(item.nodeid):
+                raise LLMSelectError(f"{item.nodeid}: llm_record was called twice for one case")
         problem = score_problem(score, task=task.name, metric=task.metric, score_range=task.score_range)
         if problem is not None:
             raise LLMSelectError(f"{problem} (case {case_id!r}, candidate {cand.name})")
@@ -54,10 +56,14 @@ class Ledger:
 
         # Whatever a test hands over becomes plain JSON data here, so no value can later
         # cost the report, the stored run or the run log.
+        shown = output if output is None or isinstance(output, (str, int, float, bool)) else repr(output)
+        full = None
+        if isinstance(shown, str):  # one huge answer must not make every file huge
+            shown, full = cap_stored(shown)
         rec = {
             "task": task.name, "case_id": case_id, "candidate": cand.name, "score": float(score),
             "status": SCORED,
-            "output": plain(output if output is None or isinstance(output, (str, int, float, bool)) else repr(output)),
+            "output": plain(shown),
             "group": plain(group if group is None or isinstance(group, (str, int, float)) else repr(group)),
             "nodeid": item.nodeid,
         }
@@ -70,13 +76,31 @@ class Ledger:
                         f"{item.nodeid}: llm_record({key}=...) must be JSON data (str, number, bool, None, "
                         f"list, dict), got {value!r} of type {type(value).__name__}") from None
             rec["extra"] = plain(extra)  # NaN and inf become null: the run log stays standard JSON
+        if full is not None:
+            rec["output_chars"] = full  # the stored output is its first STORED_OUTPUT_CHARS
         if task.demos is not None:
             shots = self.demos.demos_for(item)
             rec["demos"] = {"config": shots.config, "ids": list(shots.ids)}
+            if shots.clipped:
+                rec["demos"]["clipped"] = shots.clipped
+                if shots.clipped not in self.events.warnings:
+                    self.events.warnings.append(shots.clipped)
         if self.runner.truncated.get(item.nodeid):
             rec["truncated_tokens"] = self.runner.truncated[item.nodeid]
+        if self.runner.cut.get(item.nodeid):
+            rec["cut"] = self.runner.cut[item.nodeid]
         self.add(rec)
         return rec
+
+    def _retried(self, nodeid: str) -> bool:
+        """A case run again (a rerun plugin) after an attempt that errored: the earlier error
+        gives way to this attempt. True when it did."""
+        earlier = [r for r in self.records if r["nodeid"] == nodeid]
+        if not earlier or any(r.get("status", SCORED) != ERRORED for r in earlier):
+            return False
+        self.records[:] = [r for r in self.records if r["nodeid"] != nodeid]
+        self.recorded.discard(nodeid)
+        return True
 
     def _claim(self, task: str, candidate: str, case_id: str, nodeid: str) -> None:
         """Two items may not record the same (task, candidate, case): one would hide the other."""
@@ -107,6 +131,10 @@ class Ledger:
 
     # ---- every planned case scored, errored or not run ------------------------------
 
+    def not_run(self, nodeid: str, reason: str) -> None:
+        """The case of ``nodeid`` did not run, for ``reason`` (the report's "not run" line)."""
+        self._not_run(nodeid, reason)
+
     def _not_run(self, nodeid: str, reason: str) -> None:
         self.outcomes[nodeid] = reason
         self.events.send("outcome", [nodeid, reason])
@@ -119,9 +147,9 @@ class Ledger:
             return
         task, cand, case_id = entry
         load_errors = self.pool.load_errors
-        if excinfo is not None and isinstance(excinfo.value, ServerUnreachable):
+        if excinfo is not None and isinstance(excinfo.value, ServerFailed):
             # An outage is not the model's quality: the case is not run, as for a failed load.
-            self._not_run(item.nodeid, "not run: no answer from its server")
+            self._not_run(item.nodeid, f"not run: {excinfo.value.reason}")
             return
         if excinfo is not None and isinstance(excinfo.value, LoadFailed):
             self._not_run(item.nodeid, "candidate failed to load")

@@ -33,7 +33,9 @@ from pytest_llmselect.errors import (
     CapabilityError,
     LLMSelectError,
     OutOfMemory,
+    Interrupted,
     RequestFailedError,
+    ServerFailed,
     ServerUnreachable,
     SpecError,
 )
@@ -49,7 +51,7 @@ from pytest_llmselect.tasks import call_with_params
 class Runner:
     def __init__(self, config: pytest.Config, settings: Settings, events: RunEvents, plan: Plan,
                  pool: ModelPool, demos: Demonstrations, on_measured: Callable[[], None] = lambda: None) -> None:
-        from pytest_llmselect.cache import CacheLayer
+        from pytest_llmselect.cache_layer import CacheLayer
 
         self.config = config
         self.settings = settings
@@ -59,12 +61,19 @@ class Runner:
         self.demos = demos
         self.on_measured = on_measured  # after each run of model work: the session logs its state
         self.cache = CacheLayer(settings.cache_path if settings.cache_mode != "off" else None,
-                                settings.cache_mode, warn=events.warnings.append)
+                                settings.cache_mode, warn=events.warnings.append, max_age_s=settings.cache_max_age_s)
         self.sizers: dict[str, BatchSizer] = {}
         self.energy_counters: dict[str, Any] = {}   # device -> (EnergyCounter | None, why not)
         # Per task, the distinct request settings seen: a baseline run with other settings is flagged.
         self.generation: dict[str, set[tuple[str, int | None, tuple[str, ...]]]] = {}
         self.truncated: dict[str, int] = {}  # nodeid -> prompt tokens dropped to fit the context window
+        self.cut: dict[str, str] = {}  # nodeid -> why an answer was cut to its max_new_tokens (bounds.py)
+        # Set when Ctrl-C interrupted a group's requests: only that group's answered cases still
+        # run (``runs_after_interrupt``), then the session stops.
+        self.interrupted: str | None = None
+        self.interrupted_group: Group | None = None
+        self._requests_of: dict[str, list[Request]] = {}  # nodeid -> the requests its case announced
+        self._aged: set[str] = set()  # candidates whose cached answers' age was said
         self.remote_measures: dict[tuple[str, str], Measures] = {}  # xdist controller: what workers measured
 
     def generation_of(self, task: str) -> list[dict[str, Any]]:
@@ -92,8 +101,15 @@ class Runner:
             if isinstance(res, RequestFailed):  # only this case fails; the group's other results stand
                 if res.capability is not None:
                     raise CapabilityError(res.capability)
-                kind = ServerUnreachable if res.unreachable else RequestFailedError
-                raise kind(f"{group.candidate.name} could not run a request of this case: {res.error}")
+                message = f"{group.candidate.name} could not run a request of this case: {res.error}"
+                if not res.unreachable:
+                    raise RequestFailedError(message)
+                # An outage (or Ctrl-C) is not the model's quality: the case is not run, the reason named.
+                kind = Interrupted if res.interrupted else ServerUnreachable if res.reason is None else ServerFailed
+                raise kind(message, reason=res.reason or "no answer from its server")
+        cut = next((r.cut for r in results if getattr(r, "cut", None)), None)
+        if cut:
+            self.cut[item.nodeid] = cut
         dropped = sum(getattr(res, "truncated_tokens", 0) for res in dict.fromkeys(results))
         if dropped:
             self.truncated[item.nodeid] = self.truncated.get(item.nodeid, 0) + dropped
@@ -132,6 +148,7 @@ class Runner:
                 params["demos"] = self.demos.demos_for(it)
             made = call_with_params(group.task.requests, params)
             made = made if isinstance(made, (list, tuple)) else [made]
+            self._requests_of[it.nodeid] = list(made)
             for req in made:
                 if not isinstance(req, (GenerateRequest, LoglikelihoodRequest)):
                     raise SpecError(
@@ -183,7 +200,7 @@ class Runner:
 
             before = counter.read() if counter is not None else None
             out = run_requests(backend, todo, batch_size=batch_size, measures=fresh, on_batch=store,
-                               on_progress=show)
+                               on_progress=show, on_result=store.one if store is not None else None)
             if counter is not None:
                 fresh.energy_joules = counter.read() - before
             calls.append(fresh)
@@ -203,6 +220,17 @@ class Runner:
         if store is not None and len(measured.round_seconds) > 1 and calls and calls[0].model_seconds > 0:
             # The cache kept the first call's batches: say how each timed round compares with it.
             store.rounds([r / calls[0].model_seconds for r in measured.round_seconds])
+        if store is not None:
+            store.memory(measured.peak_memory_bytes, measured.memory_method)
+        cancelled = sum(1 for r in results.values() if isinstance(r, RequestFailed) and r.interrupted)
+        if self.interrupted is None and (cancelled or getattr(backend, "interrupted", False)):
+            # The answers in are kept (and cached): their cases are scored, then the session stops.
+            self.interrupted = "interrupted (Ctrl-C) while its requests were in flight"
+            self.interrupted_group = group
+            answered = sum(not isinstance(r, RequestFailed) for r in results.values())
+            self.events.progress.header(
+                f"interrupted: {cancelled} request(s) of {label} cancelled; scoring its {answered} answered "
+                "case(s), then stopping (Ctrl-C again stops at once)")
         if item is not None:
             self.events.log_timed("group_end", task=group.task.name, candidate=group.candidate.name,
                                   requests=measured.requests, batches=measured.batches,
@@ -211,6 +239,7 @@ class Runner:
                                  f"{measured.model_seconds:.1f}s of model time"
                                  + (f", {len(hits)} from the cache" if hits else ""))
         measured.add_cached(list(hits.values()))
+        self._say_age(cand.name, backend, measured)
         results.update({r: h.result for r, h in hits.items()})
         group.cache.update(results)
         group.measures.merge(measured)
@@ -220,6 +249,32 @@ class Runner:
                          if isinstance(req, GenerateRequest)
                          else ("loglikelihood", None, ()))
         self.on_measured()
+
+    def runs_after_interrupt(self, item: pytest.Item) -> bool:
+        """After Ctrl-C: whether ``item`` still runs: a case of the interrupted group whose
+        requests were all answered (its answer is in hand: scoring it costs nothing)."""
+        group = self.interrupted_group
+        if group is None or item not in group.items:
+            return False
+        requests = self._requests_of.get(item.nodeid)
+        return requests is not None and all(
+            r in group.cache and not isinstance(group.cache[r], RequestFailed) for r in requests)
+
+    def _say_age(self, name: str, backend: Backend, measured: Measures) -> None:
+        """Once per served candidate: how old its cached answers are (a server can change the
+        model behind a name; ``--llm-cache-max-age`` sends older answers again)."""
+        if backend.info.device != "remote" or not measured.cache_hits or measured.cache_oldest is None \
+                or name in self._aged:
+            return
+        self._aged.add(name)
+        age = max(0.0, time.time() - measured.cache_oldest)
+        shown = f"{age / 86400:.1f} days" if age >= 86400 else f"{age / 3600:.1f} hours" if age >= 3600 \
+            else f"{age / 60:.0f} minutes"
+        advice = ("--llm-cache-max-age sends answers older than it again" if self.settings.cache_max_age_s is None
+                  else "older ones than --llm-cache-max-age were sent again")
+        self.events.warnings.append(
+            f"{name}: {measured.cache_hits} answer(s) came from the response cache, the oldest stored {shown} "
+            f"ago; a served model can change behind its name: {advice}")
 
     def _timed(self, group: Group, backend: Backend, todo: Sequence[Request], work: Any, calls: list[Measures],
                *, item: pytest.Item | None) -> tuple[dict[Request, Result], Measures]:

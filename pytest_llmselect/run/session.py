@@ -80,6 +80,19 @@ class LLMSession:
         if not self.plan.scheduling.keep_model(item, nextitem):
             self.pool.release()
 
+    def skip_after_interrupt(self, item: pytest.Item) -> bool:
+        """After Ctrl-C cancelled a group's requests: True for an item that must not run (its
+        case is then not run, the reason named), and the session stops at the first item past
+        the group; the group's answered cases still run and are scored."""
+        reason = self.runner.interrupted
+        if reason is None or self.runner.runs_after_interrupt(item):
+            return False
+        if item.nodeid in self.plan.cases and item.nodeid not in self.ledger.recorded:
+            self.ledger.not_run(item.nodeid, f"not run: {reason}")
+        if item not in (self.runner.interrupted_group.items if self.runner.interrupted_group else ()):
+            item.session.shouldstop = reason
+        return True
+
     def figures(self, task: str, candidate: str) -> dict[str, Any]:
         return figures(self, task, candidate)
 
@@ -95,3 +108,23 @@ class LLMSession:
 
 
 SESSION_KEY = pytest.StashKey[LLMSession]()
+
+
+class InterruptedStop:
+    """Registered with the plugin manager: after Ctrl-C cancelled a group's requests, an item
+    that must not run is handled here (``True``: pytest runs nothing of it) instead of running."""
+
+    def __init__(self, session: LLMSession) -> None:
+        self.session = session
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+        return True if self.session.skip_after_interrupt(item) else None
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Any:
+        result = yield
+        reason = self.session.runner.interrupted
+        if reason is not None and not session.shouldstop:  # the interrupted group was the last
+            raise session.Interrupted(reason)  # the run still ends as interrupted (exit status 2)
+        return result

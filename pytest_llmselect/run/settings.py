@@ -32,6 +32,7 @@ class Settings:
     demos: tuple[Any, ...] = ()  # demos.DemoConfig per --llm-demos entry; candidates already expanded
     cache_mode: str = "readwrite"  # response cache: off | read | readwrite
     cache_path: Path | None = None
+    cache_max_age_s: float | None = None  # a served model's cached answers older than this are sent again
     errors: str = "worst"  # errored cases: "worst" (count at the metric's worst value) or "exclude"
     truncation: str = "warn"  # a prompt longer than the context window: "warn" (counted, shown) or "error"
 

@@ -15,7 +15,6 @@ pytest.importorskip("tenacity")
 
 from tests.fault_server import FaultServer  # noqa: E402
 
-UNTIL_WIRED = pytest.mark.xfail(strict=True, reason="fault reproduced; the fix lands with the session wiring")  # noqa: E501
 
 SUITE = '''
 import os, pathlib
@@ -63,7 +62,6 @@ def two_candidates(pytester: pytest.Pytester, server: FaultServer) -> None:
         for name in ("a", "b")), encoding="utf-8")
 
 
-@UNTIL_WIRED
 def test_a_case_that_passes_on_its_rerun_is_scored_not_errored(pytester, monkeypatch):
     pytester.makeconftest(RERUN)
     pytester.makepyfile(test_echo=SUITE)
@@ -77,7 +75,6 @@ def test_a_case_that_passes_on_its_rerun_is_scored_not_errored(pytester, monkeyp
     assert sorted(c["status"] for c in report["cases"]) == ["scored"] * 8 and report["complete"] is True
 
 
-@UNTIL_WIRED
 def test_failed_first_keeps_each_candidate_loaded_once(pytester, monkeypatch):
     """--ff reorders the items after the plugin grouped them by candidate: each candidate was
     loaded twice. A load asks the server for its model card: count those."""
@@ -95,7 +92,6 @@ def test_failed_first_keeps_each_candidate_loaded_once(pytester, monkeypatch):
     assert ff_cards == plain_cards
 
 
-@UNTIL_WIRED
 def test_a_confidence_level_the_gate_refuses_is_refused_before_anything_runs(pytester):
     pytester.makepyfile(test_echo=SUITE)
     with FaultServer() as server:
@@ -105,7 +101,6 @@ def test_a_confidence_level_the_gate_refuses_is_refused_before_anything_runs(pyt
     assert any("--llm-level" in line and "0.5" in line for line in result.errlines)
 
 
-@UNTIL_WIRED
 def test_a_huge_answer_is_stored_capped_with_its_full_length(pytester):
     """Found by a trial: a 5 MB answer to max_tokens=5 was stored whole in every file."""
     pytester.makepyfile(test_echo=SUITE.replace("max_new_tokens=4", "max_new_tokens=5000"))
@@ -120,3 +115,22 @@ def test_a_huge_answer_is_stored_capped_with_its_full_length(pytester):
     report = json.loads((pytester.path / "run.json").read_text(encoding="utf-8"))
     (big,) = [c for c in report["cases"] if c.get("output_chars")]
     assert big["output_chars"] == 300_000 and len(big["output"]) < 300_000
+
+
+def test_a_key_echoed_by_a_failing_server_is_in_no_output_and_no_file(pytester, monkeypatch):
+    """The server repeats the Authorization header in its error messages (503s, then a 400):
+    the key is in neither stdout, stderr nor any file the run wrote (reports, run log, cache)."""
+    key = "sk-echoed-0123456789abcdef"
+    monkeypatch.setenv("SERVED_KEY", key)
+    pytester.makepyfile(test_echo=SUITE)
+    with FaultServer(script=["status:503:0", "status:503:0", "status:400"]) as server:
+        (pytester.path / "served.toml").write_text(
+            f'[[candidate]]\nname = "a"\nbase_url = "{server.base_url}"\nmodel = "canned"\n'
+            'api_key_env = "SERVED_KEY"\nmax_concurrency = 1\nmax_retries = 1\n', encoding="utf-8")
+        result = pytester.runpytest_subprocess("--llm-candidates=@served.toml", "--llm-report=run.json",
+                                               "--llm-report=run.md", "--llm-run-log=log.jsonl")
+    assert server.received >= 4 and "injected" in result.stdout.str()  # the echoing errors were shown
+    assert key not in result.stdout.str() and key not in result.stderr.str()
+    written = [p for p in pytester.path.rglob("*") if p.is_file()]
+    assert any(p.name == "cache.sqlite" for p in written) and len(written) > 4
+    assert not [p for p in written if key.encode() in p.read_bytes()]

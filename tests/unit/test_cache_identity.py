@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from pytest_llmselect.backends.base import GenerateRequest, GenerateResult, ModelInfo
-from pytest_llmselect.cache import CacheLayer, ResponseCache, fingerprint_dir, model_identity
+from pytest_llmselect.cache import ResponseCache, fingerprint_dir, model_identity
+from pytest_llmselect.cache_layer import CacheLayer
 
 IDENTITY = {"files_sha256": "abc", "backend": "hf", "implementation": "t", "dtype": "float32", "device_type": "cpu"}
 
@@ -140,7 +141,8 @@ def test_read_mode_works_on_a_read_only_disk(open_folder: Path):
     path.chmod(0o444)
     folder.chmod(0o555)
     try:
-        got = _as_nobody(lambda: [c.result.text for c in ResponseCache(path, "read").get_many(key, [_gen("x")]).values()])
+        got = _as_nobody(lambda: [c.result.text
+                                  for c in ResponseCache(path, "read").get_many(key, [_gen("x")]).values()])
     finally:
         folder.chmod(0o755)
     assert got == "['y']"

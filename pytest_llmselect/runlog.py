@@ -143,6 +143,8 @@ def report_inputs(path: Path, run_id: str | None = None) -> tuple[dict[str, Any]
         absent = [k for k in ("task", "candidate", "case_id", "score") if k not in case]
         if absent:
             raise DataError(f"{os.fspath(path)}: a case line of run {chosen!r} lacks {', '.join(absent)}")
+    # A case run again (a rerun plugin) logs each attempt: its last line is its outcome.
+    cases = list({c.get("nodeid") or (c["task"], c["candidate"], c["case_id"]): c for c in cases}.values())
     states = [e for e in mine if e["event"] == "state"]
     start = next((e for e in mine if e["event"] == "start"), {})
     state = states[-1] if states else {}

@@ -69,10 +69,14 @@ def test_a_case_that_passes_on_its_rerun_is_scored_not_errored(pytester, monkeyp
     with FaultServer() as server:
         two_candidates(pytester, server)
         result = pytester.runpytest_subprocess("--llm-candidates=@served.toml", "--llm-report=run.json",
-                                               "--llm-run-log=", "-p", "no:cacheprovider")
+                                               "--llm-run-log=log.jsonl", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=8)
     report = json.loads((pytester.path / "run.json").read_text(encoding="utf-8"))
     assert sorted(c["status"] for c in report["cases"]) == ["scored"] * 8 and report["complete"] is True
+    from pytest_llmselect.runlog import report_inputs
+
+    inputs, _ = report_inputs(pytester.path / "log.jsonl")  # a report rebuilt from the log agrees
+    assert sorted(c["status"] for c in inputs["cases"]) == ["scored"] * 8
 
 
 def test_failed_first_keeps_each_candidate_loaded_once(pytester, monkeypatch):

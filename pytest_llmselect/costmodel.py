@@ -33,6 +33,7 @@ __all__ = [
     "effective_price",
     "group_cost",
     "mean_interval",
+    "normalised_rounds",
     "objective_interval",
 ]
 
@@ -282,3 +283,23 @@ def group_cost(n: int, m: Mapping[str, Any], price: Price, level: float, cost_mo
     est = mean_interval(rounds, level)
     half = est.mean - est.lo if est.lo is not None else 0.0
     return cost, at(max(0.0, seconds - half)), at(seconds + half), est.method + method_extra
+
+
+def normalised_rounds(rounds: Sequence[float], reference: Sequence[float], nominal: float) -> list[float]:
+    """Each timed round's seconds in the machine's present speed: ``seconds * nominal /
+    reference``, where ``reference`` holds the seconds a fixed reference workload took beside
+    that round (timed just before and after it, averaged) and ``nominal`` what it takes on the
+    machine unloaded. A load that slows the model and the reference alike cancels, so a round
+    taken while other work competes for the cores counts what it would cost on its own.
+
+    Raises ``SpecError`` when the two sequences differ in length or hold a value that is not
+    a finite number > 0."""
+    xs, rs = [float(x) for x in rounds], [float(r) for r in reference]
+    if len(xs) != len(rs) or not xs:
+        raise SpecError(f"normalised_rounds: `rounds` and `reference` must be equally long and non-empty, "
+                        f"got {len(xs)} and {len(rs)}")
+    if not all(math.isfinite(v) and v >= 0 for v in xs) or not all(math.isfinite(v) and v > 0 for v in rs):
+        raise SpecError("normalised_rounds: round seconds must be finite and >= 0, reference seconds > 0")
+    if not (math.isfinite(nominal) and nominal > 0):
+        raise SpecError(f"normalised_rounds: `nominal` must be a finite number > 0, got {nominal!r}")
+    return [x * nominal / r for x, r in zip(xs, rs)]

@@ -18,8 +18,8 @@ group's cases are one cluster (its summed difference is one observation).
   mean the null hypothesis implies (the score-test variance; at a difference of 0 without
   groups it is McNemar's ``(b + c) / n**2``), floored at the least a {-1, 0, 1} difference
   with that mean can have, ``|mu| (1 - |mu|) / n``; other losses: the cluster-robust (CR1)
-  variance around the observed mean. With groups both carry the small-sample factor
-  G / (G - 1). No differing case at all: the floor of one cluster differing by the whole
+  variance around the observed mean, with its small-sample factor G / (G - 1) (the paired
+  t's when every case is its own cluster; 0/1 losses carry it only with groups). No differing case at all: the floor of one cluster differing by the whole
   range, ``1 / G**2``, as if the next cluster would.
 - Continuity correction for 0/1 tasks: ``1 / n_t`` of a task's mean (Edwards' for McNemar),
   combined over tasks in quadrature.
@@ -115,7 +115,10 @@ class _Part:
         g, n = self.n_clusters, self.n
         if g < 2:
             return np.ones_like(shift)  # one cluster: its spread is unknown; as wide as the range allows
-        factor = g / (g - 1.0) if self.clustered else 1.0
+        # G / (G - 1): CR1's small-sample factor, which for single-case clusters is the paired
+        # t's n - 1 divisor. Not for 0/1 losses without groups: their variance is the score
+        # test's, McNemar's at a difference of 0.
+        factor = g / (g - 1.0) if self.clustered or not self.binary else 1.0
         if self.binary:
             mu = np.clip(self.mean - shift, -1.0, 1.0)  # outside [-1, 1] held at the end, as Tango's
             v = np.maximum(0.0, self.s2 - 2.0 * mu * self.sm + mu * mu * self.m2) / (n * n) * factor
@@ -197,11 +200,18 @@ class _Test:
 
     def shift(self, delta: float | np.ndarray) -> float | np.ndarray:
         """The null's shift of every task's mean difference (same in each) making D = delta."""
-        return (self.diff - delta) / self.coef if self.coef > 0 else 0.0 * delta
+        import numpy as np
+
+        if not self.coef > 0:
+            return np.zeros(np.shape(delta))
+        with np.errstate(over="ignore"):  # a vanishing alpha: the shift runs to +-inf, held at [-1, 1]
+            return np.divide(self.diff - delta, self.coef)
 
     def quality_var(self, delta: float | np.ndarray) -> np.ndarray:
         k = self.shift(delta)
-        return sum((p.coef * p.coef * p.var(k) for p in self.parts), start=0.0 * k)
+        import numpy as np
+
+        return sum((p.coef * p.coef * p.var(k) for p in self.parts), start=np.zeros(np.shape(k)))
 
     def var(self, delta: float | np.ndarray) -> np.ndarray:
         return self.quality_var(delta) + self.cost_var

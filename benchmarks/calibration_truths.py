@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from pytest_llmselect.confidence import TaskData, objective_compare, pick_probability
-from pytest_llmselect.costmodel import mean_interval, normalised_rounds
+from pytest_llmselect.costmodel import mean_interval, normalised_rounds, with_run_drift
 from pytest_llmselect.decision import Stratum
 from pytest_llmselect.verdicts import decide as decide_pick
 
@@ -210,14 +210,18 @@ def drift_coverage(runs: int, rounds: int, drift: float, rng: np.random.Generato
     of its moment (5%), plus 3% round noise. The reference workload beside each round
     feels the same factors, with its own 3% noise."""
     true_s, nominal = 2.0, 0.5
-    hits = {"rounds t interval": [0, 0], "reference-normalised": [0, 0]}
+    hits = {"rounds t interval": [0, 0], "reference-normalised": [0, 0], "allowance 10%": [0, 0],
+            "allowance 20%": [0, 0]}
     for _ in range(runs):
         run_f = math.exp(drift * rng.standard_normal())
         moment = np.exp(0.05 * rng.standard_normal(rounds))
         xs = true_s * run_f * moment * np.exp(0.03 * rng.standard_normal(rounds))
         ref = nominal * run_f * moment * np.exp(0.03 * rng.standard_normal(rounds))
-        for key, vals in (("rounds t interval", xs), ("reference-normalised", normalised_rounds(xs, ref, nominal))):
-            est = mean_interval(list(vals), LEVEL)
+        plain = mean_interval(list(xs), LEVEL)
+        for key, est in (("rounds t interval", plain),
+                         ("reference-normalised", mean_interval(normalised_rounds(xs, ref, nominal), LEVEL)),
+                         ("allowance 10%", with_run_drift(plain, LEVEL, 0.1)),
+                         ("allowance 20%", with_run_drift(plain, LEVEL, 0.2))):
             hits[key][0] += est.lo <= true_s <= est.hi
             hits[key][1] += 1
     return hits
@@ -260,8 +264,8 @@ def print_report(res: dict[str, Any], drift: dict[int, dict[str, list[int]]]) ->
         print(f"| [{100 * BUCKETS[b]:.0f}, {min(100, 100 * BUCKETS[b + 1]):.0f}) | " + " | ".join(cells) + " |")
     hit, tot = res["settle"]
     print(f"\nClear pick in a rerun at the stated 'cases to settle': {wilson(hit, tot)} of {tot} reruns.")
-    print("\n| run-level drift (SD) | rounds | rounds t interval | reference-normalised |")
-    print("|---:|---:|---:|---:|")
+    keys = list(next(iter(drift.values())))
+    print("\n| run-level drift (SD) | rounds | " + " | ".join(keys) + " |")
+    print("|---:|---:|" + "---:|" * len(keys))
     for (d, k), hits in sorted(drift.items()):
-        a, b = hits["rounds t interval"], hits["reference-normalised"]
-        print(f"| {100 * d:.0f}% | {k} | {wilson(*a)} | {wilson(*b)} |")
+        print(f"| {100 * d:.0f}% | {k} | " + " | ".join(wilson(*hits[key]) for key in keys) + " |")

@@ -173,3 +173,23 @@ def test_reference_normalised_rounds_cancel_a_shared_slowdown() -> None:
         normalised_rounds([1.0], [1.0, 2.0], nominal=1.0)
     with pytest.raises(SpecError, match="reference seconds > 0"):
         normalised_rounds([1.0], [0.0], nominal=1.0)
+
+
+def test_run_drift_widens_a_cost_interval_in_quadrature() -> None:
+    from pytest_llmselect.costmodel import mean_interval, with_run_drift
+
+    est = mean_interval([1.0, 1.1, 0.9], 0.95)
+    wide = with_run_drift(est, 0.95, 0.2)
+    half = est.hi - est.mean
+    assert wide.hi - wide.mean == pytest.approx(math.hypot(half, 1.959963984540054 * 0.2 * 1.0))
+    assert with_run_drift(est, 0.95, 0.0).hi == pytest.approx(est.hi)
+    one = mean_interval([1.0], 0.95)
+    assert with_run_drift(one, 0.95, 0.2) is one  # one round: no interval to widen
+
+
+@pytest.mark.parametrize(("requested", "load", "cores", "threads"), [
+    (4, 12.0, 2, 4), (None, 2.0, 2, 1), (None, 1.99, 2, None), (None, None, 2, None), (None, 5.0, None, None)])
+def test_one_thread_when_the_cores_are_busy(requested, load, cores, threads) -> None:
+    from pytest_llmselect.costmodel import threads_for
+
+    assert threads_for(requested, load, cores) == threads

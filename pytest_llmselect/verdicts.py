@@ -97,21 +97,24 @@ def _ungrouped_compare(st: Stratum, rival: str, selected: str, alpha: float, lev
 
 def decide(strata: Sequence[Stratum], candidates: Sequence[str], selected: str, *, alpha: float,
            level: float = 0.95, partial: str | None = None, cost_unresolved: Sequence[str] = (),
-           seed: int = 0, n_draws: int = 4000) -> Pick:
+           seed: int = 0, n_draws: int = 4000, evaluated: int | None = None) -> Pick:
     """Compare ``selected`` with every other of ``candidates`` (Bonferroni over them), apply the
     clear-pick rule, and give the pick probability and the cases to settle.
 
     One stratum without groups: the task's own test (``objective_compare``); otherwise
     ``decision.compare``. ``partial``: why the run is incomplete (never clear then).
     ``cost_unresolved``: rivals whose cost difference with the selected the machine could not
-    resolve; they keep the pick from being clear where the cost decides their comparison."""
+    resolve; they keep the pick from being clear where the cost decides their comparison.
+    ``evaluated``: candidates evaluated, when more than ``candidates`` (some already ruled out,
+    e.g. below min_quality beyond doubt)."""
     rivals = [c for c in candidates if c != selected]
     m = max(1, len(rivals))
     own_test = len(strata) == 1 and strata[0].groups is None
     cmps = {r: (_ungrouped_compare(strata[0], r, selected, alpha, level, m) if own_test
                 else compare(strata, r, selected, alpha=alpha, level=level, m=m)) for r in rivals}
     unresolved = [r for r in cost_unresolved if r in cmps and cost_decides(cmps[r], alpha)]
-    verdict = clear_pick(cmps, evaluated=len(rivals) + 1, partial=partial, cost_unresolved=unresolved)
+    verdict = clear_pick(cmps, evaluated=max(len(rivals) + 1, evaluated or 0), partial=partial,
+                         cost_unresolved=unresolved)
     shares = pick_shares(strata, list(candidates), selected, alpha=alpha, level=level, clear=verdict.clear,
                          seed=seed, n_draws=n_draws) if rivals else {selected: 1.0}
     runner_up = max(rivals, key=lambda r: (shares[r], -cmps[r].diff), default=None)

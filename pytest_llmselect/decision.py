@@ -1,5 +1,6 @@
-"""Deciding a pick: the stratified, clustered paired test of the objective, the pick
-probability it implies, the cases that would settle it, and the clear-pick rule.
+"""Deciding a pick: the stratified, clustered paired test of the objective and the cases that
+would settle it (the pick probability it implies: ``pick_chance``; the clear-pick rule:
+``verdicts``).
 
 Pure: numpy and scipy only; no pytest, no torch, no I/O.
 
@@ -28,7 +29,7 @@ group's cases are one cluster (its summed difference is one observation).
 - Simultaneous over the other candidates: Bonferroni, as ``confidence.objective_compare``.
   The interval is the inverted test, so a verdict and its interval never disagree.
 
-Pick probability (``pick_shares``): the confidence distribution of the same test: the
+Pick probability (``pick_chance.pick_shares``): the confidence distribution of the same test: the
 rivals' objective differences drawn from a multivariate t centred on the observed
 differences shrunk by the continuity correction, with each test's standard deviation at a
 difference of 0 and the cluster-robust correlation between rivals. Ties are split, a handful
@@ -48,8 +49,7 @@ from pytest_llmselect.errors import SpecError
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["SETTLE_CAP", "TEMPER", "Settle", "Stratum", "Verdict", "clear_pick", "compare", "cost_decides", "pick_shares",
-           "settle", "unit_loss"]
+__all__ = ["SETTLE_CAP", "TEMPER", "Settle", "Stratum", "compare", "settle", "unit_loss"]
 
 #: Above this many cases "would likely settle it" reads "practically a tie".
 SETTLE_CAP = 100_000
@@ -377,109 +377,3 @@ def settle(strata: Sequence[Stratum], selected: str, rivals: Sequence[str], *, a
     if cases > cap:
         return Settle(None, now, None, f"practically a tie: more than {cap:,} cases would be needed")
     return Settle(cases, now, cases / now, None)
-
-
-def pick_shares(strata: Sequence[Stratum], candidates: Sequence[str], selected: str, *, alpha: float,
-                level: float = 0.95, clear: bool, n_draws: int = 4000, seed: int = 0,
-                temper: float = TEMPER) -> dict[str, float]:
-    """Probability that each of ``candidates`` has the lowest objective, from the confidence
-    distribution of ``compare`` (see the module notes). The selected candidate's share is at
-    most ``level`` unless the pick is ``clear``. Deterministic for a given ``seed``."""
-    import numpy as np
-
-    names = list(candidates)
-    if selected not in names:
-        raise SpecError(f"decision.pick_shares: the selected {selected!r} is not among `candidates`")
-    rivals = [c for c in names if c != selected]
-    if not rivals:
-        return {selected: 1.0}
-    tests = [_build(strata, r, selected, alpha) for r in rivals]
-    mu = np.array([math.copysign(max(0.0, abs(t.diff) - t.cc), t.diff) for t in tests])
-    sd = np.array([math.sqrt(float(t.var(0.0))) for t in tests]) * temper
-    corr = _correlation(strata, rivals, selected, alpha)
-    cov = corr * np.outer(sd, sd)
-    df = min(t.df() for t in tests)
-    rng = np.random.default_rng(seed)
-    # An eigen-decomposition, not Cholesky: the correlation may be singular (identical rivals).
-    vals, vecs = np.linalg.eigh(cov)
-    root = vecs * np.sqrt(np.clip(vals, 0.0, None))
-    z = rng.standard_normal((n_draws, len(rivals))) @ root.T
-    if df < _DF_CAP:
-        z *= np.sqrt(df / rng.chisquare(df, size=(n_draws, 1)))
-    draws = np.concatenate([np.zeros((n_draws, 1)), mu[None, :] + z], axis=1)
-    wins = np.bincount(np.argmin(draws, axis=1), minlength=len(names)).astype(float) / n_draws
-    shares = {selected: float(wins[0]), **{r: float(wins[j + 1]) for j, r in enumerate(rivals)}}
-    if not clear and shares[selected] > level:
-        runner = max(rivals, key=lambda r: shares[r])
-        shares[runner] += shares[selected] - level
-        shares[selected] = level
-    return {c: shares[c] for c in names}
-
-
-def _correlation(strata: Sequence[Stratum], rivals: Sequence[str], selected: str, alpha: float) -> np.ndarray:
-    """Cluster-robust correlation of the rivals' objective differences with the selected."""
-    import numpy as np
-
-    k = len(rivals)
-    cov = np.zeros((k, k))
-    for st, w in zip(strata, _weights(strata)):
-        mat = np.array([np.asarray(st.losses[c], dtype=float) for c in (selected, *rivals)])
-        keep = ~np.isnan(mat).any(axis=0)
-        if keep.sum() < 2:
-            continue
-        codes = _codes(st.groups, mat.shape[1])[keep]
-        d = (mat[1:, keep] - mat[0, keep]) * (w * alpha * float(st.scale))
-        _, inverse = np.unique(codes, return_inverse=True)
-        sums = np.array([np.bincount(inverse, weights=row) for row in d])
-        sizes = np.bincount(inverse).astype(float)
-        centred = sums - sizes[None, :] * d.mean(axis=1, keepdims=True)
-        n = float(keep.sum())
-        cov += centred @ centred.T / (n * n)
-        se_sel = float(st.cost_se.get(selected, 0.0) or 0.0)
-        cov += w * w * se_sel * se_sel  # the selected's cost error is shared by every difference
-        for j, r in enumerate(rivals):
-            se_r = float(st.cost_se.get(r, 0.0) or 0.0)
-            cov[j, j] += w * w * se_r * se_r
-    diag = np.sqrt(np.diag(cov))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        corr = cov / np.outer(diag, diag)
-    corr = np.where(np.isfinite(corr), corr, 0.0)
-    np.fill_diagonal(corr, 1.0)
-    return np.clip(corr, -1.0, 1.0)
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """Whether a pick is clear, and the first reason it is not."""
-
-    clear: bool
-    reason: str | None
-
-
-def clear_pick(comparisons: Mapping[str, ObjectiveComparison], *, evaluated: int, partial: str | None = None,
-               cost_unresolved: Sequence[str] = ()) -> Verdict:
-    """The clear-pick rule shared by a task and the overall pick. Clear only when at least two
-    candidates were evaluated, the run is complete (``partial``: why it is not), and every
-    other candidate in ``comparisons`` is significantly worse on the objective, none of them
-    by a cost difference the machine could not resolve (``cost_unresolved``: the rivals whose
-    cost difference with the selected is within timing noise and whose quality alone would
-    not make them worse; see ``cost_decides``)."""
-    if evaluated < 2:
-        return Verdict(False, "only one candidate was evaluated: nothing to pick between")
-    if partial:
-        return Verdict(False, f"partial run: {partial}")
-    for name, cmp in comparisons.items():
-        if not cmp.worse:
-            return Verdict(False, f"{name} is not distinguishable on the objective")
-    for name in cost_unresolved:
-        if name in comparisons:
-            return Verdict(False, f"only the cost difference with {name} decides, and this machine cannot "
-                                  "resolve it (within timing noise)")
-    return Verdict(True, None)
-
-
-def cost_decides(cmp: ObjectiveComparison, alpha: float) -> bool:
-    """Whether ``cmp``'s verdict rests on the cost: without the cost difference, the quality
-    difference alone (``alpha * loss_diff``) would not be beyond the test's margin."""
-    margin = cmp.diff - cmp.lo  # the interval's lower half-width, in objective units
-    return not alpha * cmp.loss_diff > margin

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import Hashable, Mapping, Sequence
 
 from pytest_llmselect.confidence import ObjectiveComparison, objective_compare
-from pytest_llmselect.decision import Settle, Stratum, clear_pick, compare, cost_decides, pick_shares, settle
+from pytest_llmselect.decision import Settle, Stratum, compare, settle
+from pytest_llmselect.pick_chance import pick_shares
 
-__all__ = ["Pick", "decide", "known_range", "task_stratum"]
+__all__ = ["Pick", "Verdict", "clear_pick", "cost_decides", "decide", "known_range", "task_stratum"]
 
 Scores = Mapping[str, Mapping[str, "tuple[float, Hashable | None]"]]
 
@@ -66,6 +67,43 @@ def task_stratum(scores: Scores, costs: Mapping[str, float], cost_se: Mapping[st
     return Stratum(losses=losses, costs=dict(costs), cost_se=dict(cost_se),
                    groups=[groups[c] for c in ids] if grouped else None, weight=weight,
                    scale=1.0 if unit else width)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a pick is clear, and the first reason it is not."""
+
+    clear: bool
+    reason: str | None
+
+
+def clear_pick(comparisons: Mapping[str, ObjectiveComparison], *, evaluated: int, partial: str | None = None,
+               cost_unresolved: Sequence[str] = ()) -> Verdict:
+    """The clear-pick rule shared by a task and the overall pick. Clear only when at least two
+    candidates were evaluated, the run is complete (``partial``: why it is not), and every
+    other candidate in ``comparisons`` is significantly worse on the objective, none of them
+    by a cost difference the machine could not resolve (``cost_unresolved``: the rivals whose
+    cost difference with the selected is within timing noise and whose quality alone would
+    not make them worse; see ``cost_decides``)."""
+    if evaluated < 2:
+        return Verdict(False, "only one candidate was evaluated: nothing to pick between")
+    if partial:
+        return Verdict(False, f"partial run: {partial}")
+    for name, cmp in comparisons.items():
+        if not cmp.worse:
+            return Verdict(False, f"{name} is not distinguishable on the objective")
+    for name in cost_unresolved:
+        if name in comparisons:
+            return Verdict(False, f"only the cost difference with {name} decides, and this machine cannot "
+                                  "resolve it (within timing noise)")
+    return Verdict(True, None)
+
+
+def cost_decides(cmp: ObjectiveComparison, alpha: float) -> bool:
+    """Whether ``cmp``'s verdict rests on the cost: without the cost difference, the quality
+    difference alone (``alpha * loss_diff``) would not be beyond the test's margin."""
+    margin = cmp.diff - cmp.lo  # the interval's lower half-width, in objective units
+    return not alpha * cmp.loss_diff > margin
 
 
 @dataclass(frozen=True)

@@ -11,15 +11,9 @@ from hypothesis import strategies as st
 
 from pytest_llmselect.confidence import objective_compare
 from pytest_llmselect.costmodel import normalised_rounds
-from pytest_llmselect.decision import (
-    SETTLE_CAP,
-    Stratum,
-    clear_pick,
-    compare,
-    pick_shares,
-    settle,
-    unit_loss,
-)
+from pytest_llmselect.decision import SETTLE_CAP, Stratum, compare, settle, unit_loss
+from pytest_llmselect.pick_chance import pick_shares
+from pytest_llmselect.verdicts import clear_pick
 from pytest_llmselect.errors import SpecError
 from pytest_llmselect.selection import Point, select
 

@@ -52,12 +52,12 @@ def partial_reason(blocks: Sequence[Mapping[str, Any]], candidates: Sequence[Map
 
 
 def settle_text(need: Settle | None, now: int | None = None) -> str | None:
-    """"about 1,234 cases would likely settle it (now 200)", or the reason none would."""
+    """"about 1,234 cases would likely settle it, now 200", or the reason none would."""
     if need is None:
         return None
     if need.cases is None:
         return need.reason
-    return f"about {need.cases:,} cases would likely settle it (now {now if now is not None else need.now:,})"
+    return f"about {need.cases:,} cases would likely settle it, now {now if now is not None else need.now:,}"
 
 
 def tie_break_text(selection: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> str | None:

@@ -20,7 +20,7 @@ def test_partial_reason_names_the_cases_not_run_and_ignores_failed_loads() -> No
 
 
 def test_settle_line_has_thousands_separators_and_the_current_n() -> None:
-    assert settle_text(Settle(12_345, 200, 61.7, None)) == "about 12,345 cases would likely settle it (now 200)"
+    assert settle_text(Settle(12_345, 200, 61.7, None)) == "about 12,345 cases would likely settle it, now 200"
     assert settle_text(Settle(None, 200, None, "practically a tie: more than 100,000 cases would be needed")) \
         == "practically a tie: more than 100,000 cases would be needed"
     assert settle_text(None) is None

@@ -184,7 +184,9 @@ def _part(st: Stratum, w: float, a: str, b: str, alpha: float, extra_mask: np.nd
     sizes = np.bincount(inverse).astype(float)
     binary = bool(np.isin(la, (0.0, 1.0)).all() and np.isin(lb, (0.0, 1.0)).all())
     se_a, se_b = float(st.cost_se.get(a, 0.0) or 0.0), float(st.cost_se.get(b, 0.0) or 0.0)
-    return _Part(n=int(d.size), n_clusters=int(sums.size), s2=float((sums * sums).sum()),
+    with np.errstate(over="ignore"):  # scores near the float limit: an infinite spread, never significant
+        s2 = float((sums * sums).sum())
+    return _Part(n=int(d.size), n_clusters=int(sums.size), s2=s2,
                  sm=float((sums * sizes).sum()), m2=float((sizes * sizes).sum()), mean=float(d.mean()), binary=binary,
                  clustered=bool(sums.size < d.size), coef=w * alpha * float(st.scale),
                  cost_diff=w * (float(st.costs[a]) - float(st.costs[b])), cost_var=w * w * (se_a * se_a + se_b * se_b))

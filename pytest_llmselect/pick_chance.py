@@ -34,7 +34,8 @@ def pick_shares(strata: Sequence[Stratum], candidates: Sequence[str], selected: 
     mu = np.array([math.copysign(max(0.0, abs(t.diff) - t.cc), t.diff) for t in tests])
     sd = np.array([math.sqrt(float(t.var(0.0))) for t in tests]) * temper
     corr = _correlation(strata, rivals, selected, alpha)
-    cov = corr * np.outer(sd, sd)
+    with np.errstate(over="ignore", invalid="ignore"):
+        cov = np.nan_to_num(corr * np.outer(sd, sd), nan=0.0, posinf=np.finfo(float).max)
     df = min(t.df() for t in tests)
     rng = np.random.default_rng(seed)
     # An eigen-decomposition, not Cholesky: the correlation may be singular (identical rivals).

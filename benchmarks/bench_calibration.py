@@ -1,7 +1,18 @@
-"""Calibration of the report's statements, by subsampling a saved run.
+"""Calibration of the report's statements, on synthetic truths or by subsampling a saved run.
 
+    python benchmarks/bench_calibration.py                    # synthetic truths (calibration_truths.py)
     python benchmarks/bench_calibration.py benchmarks/data/zoo_run.json --reps 200
 
+Synthetic truths (the default): known accuracies and costs, cases drawn with replacement
+from a fixed population, 2 and 3 candidates, 0/1 and continuous scores, independent and
+clustered cases, alphas at 0.5-2x each switch point, n from 10 to 160, a 3-task overall and
+timing rounds with run-level drift. Prints, per setting, clear picks and clear-and-wrong
+picks (new rule and the one before it), false clear picks at an exact tie, the stated pick
+probability against how often it was right by bucket, the clear-pick rate of a rerun at the
+stated "cases to settle", and cost-interval coverage under drift; every rate with its
+Wilson 95% interval. One process, one thread.
+
+A saved run:
 The full saved run is taken as the truth. For every task, sample size n and alpha, draw
 ``--reps`` paired subsamples of n cases (the same case ids for every candidate, without
 replacement), run the project's own analysis (``analysis.analyze``) on each, and compare
@@ -179,16 +190,36 @@ def run(path: Path, reps: int, sizes: list[int], n_resamples: int, methods: bool
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("run", type=Path, help="a run.json written by --llm-report")
-    ap.add_argument("--reps", type=int, default=200, help="subsamples per (task, n)")
-    ap.add_argument("--sizes", default="10,20,40,80", help="cases per subsample")
+    ap.add_argument("run", type=Path, nargs="?", help="a run.json written by --llm-report (none: synthetic truths)")
+    ap.add_argument("--reps", type=int, default=None, help="subsamples (synthetic: runs) per setting (default 200; synthetic 100)")
+    ap.add_argument("--sizes", default=None, help="cases per subsample (default 10,20,40,80; synthetic 10,20,40,80,160)")
+    ap.add_argument("--settle-reruns", type=int, default=20, help="synthetic: reruns at the stated N per setting")
+    ap.add_argument("--drift-runs", type=int, default=2000, help="synthetic: simulated runs per drift setting")
     ap.add_argument("--resamples", type=int, default=500, help="bootstrap resamples of the pick probability")
     ap.add_argument("--methods", action="store_true", help="also compare interval methods on non-binary scores")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--use-installed", action="store_true",
                     help="analyse with the pytest_llmselect on PYTHONPATH (e.g. an older checkout), not this one")
     a = ap.parse_args()
-    run(a.run, a.reps, [int(x) for x in a.sizes.split(",")], a.resamples, a.methods, a.seed)
+    if a.run is None:
+        synthetic(a)
+        return
+    run(a.run, a.reps or 200, [int(x) for x in (a.sizes or "10,20,40,80").split(",")], a.resamples, a.methods, a.seed)
+
+
+def synthetic(a: argparse.Namespace) -> None:
+    import time
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import calibration_truths as ct
+
+    start = time.process_time()
+    res = ct.run_synthetic(a.reps or 100, [int(x) for x in (a.sizes or "10,20,40,80,160").split(",")], a.seed,
+                           a.settle_reruns, sys.stderr)
+    rng = np.random.default_rng(a.seed + 1)
+    drift = {(d, k): ct.drift_coverage(a.drift_runs, k, d, rng) for d in (0.0, 0.2) for k in (3, 10)}
+    ct.print_report(res, drift)
+    print(f"\nCPU seconds: {time.process_time() - start:.0f}")
 
 
 if __name__ == "__main__":

@@ -15,8 +15,10 @@ from typing import Any, Mapping, Sequence
 
 from pytest_llmselect.accounting import counts
 from pytest_llmselect.analysis_settings import METHODS, SCHEMA_VERSION, UNITS, AnalysisSettings
-from pytest_llmselect.comparisons import _overall_confidence, cost_se, task_data
+from pytest_llmselect.comparisons import cost_se, task_data
 from pytest_llmselect.costmodel import objective_interval
+from pytest_llmselect.overall_pick import partial_reason, tie_break_text, unit_row_loss
+from pytest_llmselect.pick_confidence import overall_confidence, overall_scale
 from pytest_llmselect.selection import Point
 from pytest_llmselect.selection import overall as combine_tasks
 from pytest_llmselect.task_results import _selection_block, _task_block, _trade_offs, price_of
@@ -65,9 +67,16 @@ def analyze(inputs: Mapping[str, Any], settings: AnalysisSettings) -> dict[str, 
     task_blocks = [_task_block(t, cases, candidates, measures, settings, tallies) for t in inputs["tasks"]]
     task_blocks = [b for b in task_blocks if b["results"]]
     weights = dict(settings.weights) if settings.weights else {b["name"]: float(b["weight"]) for b in task_blocks}
-    per_task = {b["name"]: [Point(name=r["candidate"], cost=r["cost"], loss=r["loss"], quality=r["quality"])
-                            for r in b["results"] if r["n"] > 0] for b in task_blocks}
-    combined = combine_tasks(per_task, weights) if per_task else None
+    ranges_of, left_out = overall_scale(task_blocks, cases, weights, settings.errors)
+    # Several weighted tasks: each task's loss on the [0, 1] scale of its score range, never raw units.
+    unit = sum(1 for b in task_blocks if weights.get(b["name"], 0.0) > 0) > 1
+    in_overall = [b for b in task_blocks if b["name"] not in left_out]
+    per_task = {b["name"]: [Point(name=r["candidate"], cost=r["cost"], quality=r["quality"],
+                                  loss=unit_row_loss(r, b, ranges_of[b["name"]]) if unit and ranges_of.get(b["name"])
+                                  else r["loss"])
+                            for r in b["results"] if r["n"] > 0] for b in in_overall}
+    overall_weights = {b["name"]: weights.get(b["name"], 0.0) for b in in_overall}
+    combined = combine_tasks(per_task, overall_weights) if per_task and sum(overall_weights.values()) > 0 else None
     basis = _overall_quality_basis(task_blocks, weights)
     overall_points = [replace(p, quality=p.quality if basis == QUALITY_MEAN else
                               (1.0 - p.loss) if basis == ONE_MINUS_LOSS else None)
@@ -80,17 +89,29 @@ def analyze(inputs: Mapping[str, Any], settings: AnalysisSettings) -> dict[str, 
     for c in candidates:  # never evaluated anywhere: still named, with the reason
         if c.get("status") == "load_failed" and c["name"] not in failed_somewhere:
             failed_somewhere[c["name"]] = f"not evaluated: failed to load ({c.get('load_error')})"
+    partial = partial_reason([b for b in in_overall if overall_weights.get(b["name"], 0.0) > 0], candidates)
+    if partial:  # a partial run never picks the survivors
+        failed_somewhere.update({p.name: "no overall pick: partial run" for p in overall_points
+                                 if p.name not in failed_somewhere})
+    errors = {c["name"]: sum(int(r.get("n_errors") or 0) for b in in_overall for r in b["results"]
+                             if r["candidate"] == c["name"]) for c in candidates}
     selection, ranges = _selection_block(overall_points, failed_somewhere, settings.alpha, settings.constraints,
-                                         settings.near_tie)
-    overall_rows = [_overall_row(p, task_blocks, weights, settings.alpha) for p in overall_points]
+                                         settings.near_tie, errors=errors, order=[c["name"] for c in candidates])
+    selection["tie_break"] = tie_break_text(selection, [{"candidate": p.name, "n_errors": errors.get(p.name, 0),
+                                                         "cost": p.cost} for p in overall_points])
+    selection["no_pick_reason"] = f"no overall pick: partial run, {partial}" if partial else None
+    scale = {b["name"]: (ranges_of.get(b["name"]) if unit else None) for b in in_overall}
+    overall_rows = [_overall_row(p, in_overall, overall_weights, settings.alpha, scale) for p in overall_points]
     overall = {
         "weights": weights,
+        "left_out": left_out,
+        "scale": ("each task's loss on the [0, 1] scale of its score range" if unit else "the task's own loss"),
         "quality_basis": basis,
         "results": overall_rows,
         "excluded": {c: r for c, r in selection["excluded"].items()},
         "selection": selection,
         **_trade_offs(overall_points, ranges, overall_rows),
-        **_overall_confidence(task_blocks, cases, weights, selection, settings),
+        **overall_confidence(in_overall, cases, overall_weights, selection, candidates, settings),
     }
     return {
         "alpha": settings.alpha,
@@ -110,9 +131,10 @@ def analyze(inputs: Mapping[str, Any], settings: AnalysisSettings) -> dict[str, 
 
 
 def _overall_row(p: Point, blocks: Sequence[Mapping[str, Any]], weights: Mapping[str, float],
-                 alpha: float) -> dict[str, Any]:
+                 alpha: float, scale: Mapping[str, tuple[float, float] | None] | None = None) -> dict[str, Any]:
     """An overall row; cost and loss intervals from the tasks' half-widths, weighted as the
-    means are and added in quadrature (tasks measured independently)."""
+    means are and added in quadrature (tasks measured independently); a task's loss
+    half-widths divided by its range's width where ``scale`` gives one (the [0, 1] scale)."""
     total = math.fsum(weights.get(b["name"], 0.0) for b in blocks) or 1.0
     parts = {"cost": [[], []], "loss": [[], []]}
     exact = True
@@ -126,8 +148,10 @@ def _overall_row(p: Point, blocks: Sequence[Mapping[str, Any]], weights: Mapping
             if lo is None or hi is None:
                 exact = exact and key == "loss"
                 lo = hi = row[key]
-            parts[key][0].append(w * (row[key] - lo))
-            parts[key][1].append(w * (hi - row[key]))
+            rng = (scale or {}).get(b["name"]) if key == "loss" else None
+            width = (rng[1] - rng[0]) if rng else 1.0
+            parts[key][0].append(w * (row[key] - lo) / width)
+            parts[key][1].append(w * (hi - row[key]) / width)
     below = {k: math.sqrt(math.fsum(x * x for x in v[0])) for k, v in parts.items()}
     above = {k: math.sqrt(math.fsum(x * x for x in v[1])) for k, v in parts.items()}
     cost_lo = p.cost - below["cost"] if exact else None

@@ -13,9 +13,12 @@ from typing import Any, Mapping, Sequence
 
 from pytest_llmselect.accounting import effective_scores
 from pytest_llmselect.analysis_settings import AnalysisSettings
-from pytest_llmselect.confidence import TaskData, cases_to_settle, objective_compare, pick_probability
+from pytest_llmselect.confidence import TaskData, objective_compare
+from pytest_llmselect.decision import Stratum, compare, settle
 from pytest_llmselect.costmodel import cost_difference, mean_interval
 from pytest_llmselect.distributions import normal_quantile
+from pytest_llmselect.overall_pick import settle_text
+from pytest_llmselect.verdicts import task_stratum
 
 __all__ = ["cost_se", "task_data"]
 
@@ -68,16 +71,13 @@ def task_data(rows: Sequence[Mapping[str, Any]], by_cand: Mapping[str, Mapping[s
                     max_loss=None if min_quality is None else _loss_of(min_quality, hib))
 
 
-def _verdict(cmp: Any) -> str:
+def _verdict(cmp: Any, settle: str | None) -> str:
     """About the objective ``cost + alpha * loss``, the quantity the selection minimises."""
     if cmp.worse:
         return "significantly worse on the objective"
     if cmp.better:
         return "significantly better on the objective (on the shared cases)"
-    need = cases_to_settle(cmp)
-    settle = ("practically a tie: more than ten million cases would be needed" if need is None
-              else f"about {need} cases would likely settle it")
-    return f"not distinguishable on the objective ({settle})"
+    return f"not distinguishable on the objective ({settle})" if settle else "not distinguishable on the objective"
 
 
 def _quality_verdict(cmp: Any, higher_is_better: bool) -> str:
@@ -87,9 +87,12 @@ def _quality_verdict(cmp: Any, higher_is_better: bool) -> str:
 
 
 def _compare(results: list[dict[str, Any]], by_cand: Mapping[str, Mapping[str, Mapping[str, Any]]],
-             selected: str, hib: bool, s: AnalysisSettings) -> dict[str, Any]:
+             selected: str, task: Mapping[str, Any], s: AnalysisSettings) -> dict[str, Any]:
     """Objective comparison (``comparison``) and quality comparison (``quality_comparison``)
-    of every other candidate with the selected one, Bonferroni over the m comparisons."""
+    of every other candidate with the selected one, Bonferroni over the m comparisons. A task
+    with groups is compared with its groups as clusters (``decision.compare``); the cases
+    that would settle a comparison come from ``decision.settle`` either way."""
+    hib = bool(task.get("higher_is_better", True))
     base = by_cand[selected]
     base_row = next(r for r in results if r["candidate"] == selected)
     pairs = []
@@ -103,20 +106,36 @@ def _compare(results: list[dict[str, Any]], by_cand: Mapping[str, Mapping[str, M
         if len(shared) >= 2:
             pairs.append((row, shared))
     m = max(1, len(pairs))
+    grouped = any(r.get("group") is not None for rows in by_cand.values() for r in rows.values())
+    rng = task.get("score_range")
+    rng = (float(rng[0]), float(rng[1])) if rng else None
     out = {}
     for row, shared in pairs:
         mine = by_cand[row["candidate"]]
-        qa, qb = [mine[c]["score"] for c in shared], [base[c]["score"] for c in shared]
-        cmp = objective_compare([_loss_of(x, hib) for x in qa], [_loss_of(x, hib) for x in qb], alpha=s.alpha,
-                                cost_a=row["cost"], cost_b=base_row["cost"], cost_se_a=cost_se(row, s.level),
-                                cost_se_b=cost_se(base_row, s.level), level=s.level, m=m)
-        q = objective_compare(qa, qb, alpha=1.0, level=s.level, m=m)
-        out[row["candidate"]] = cmp
+        c, sel = row["candidate"], selected
+        pair = {c: {k: (float(mine[k]["score"]), mine[k].get("group")) for k in shared},
+                sel: {k: (float(base[k]["score"]), base[k].get("group")) for k in shared}}
+        stratum = task_stratum(pair, {c: row["cost"], sel: base_row["cost"]},
+                               {c: cost_se(row, s.level), sel: cost_se(base_row, s.level)},
+                               higher_is_better=hib, score_range=rng, unit=False)
+        qa, qb = [mine[k]["score"] for k in shared], [base[k]["score"] for k in shared]
+        if grouped:
+            cmp = compare([stratum], c, sel, alpha=s.alpha, level=s.level, m=m)
+            scores = Stratum(losses={c: qa, sel: qb}, costs={c: 0.0, sel: 0.0}, groups=stratum.groups)
+            q = compare([scores], c, sel, alpha=1.0, level=s.level, m=m)
+        else:
+            cmp = objective_compare([_loss_of(x, hib) for x in qa], [_loss_of(x, hib) for x in qb], alpha=s.alpha,
+                                    cost_a=row["cost"], cost_b=base_row["cost"], cost_se_a=cost_se(row, s.level),
+                                    cost_se_b=cost_se(base_row, s.level), level=s.level, m=m)
+            q = objective_compare(qa, qb, alpha=1.0, level=s.level, m=m)
+        need = None if cmp.worse or cmp.better else settle([stratum], sel, [c], alpha=s.alpha, level=s.level, m=m)
+        out[c] = cmp
         row["comparison"] = {
             "vs": selected, "n": cmp.n, "diff": cmp.diff, "lo": cmp.lo, "hi": cmp.hi,
             "p_value": cmp.p_value, "p_adjusted": cmp.p_adjusted, "adjustment": f"bonferroni x{m}",
             "method": cmp.method, "mde": cmp.mde, "loss_diff": cmp.loss_diff, "cost_diff": cmp.cost_diff,
-            "cost_se": cmp.cost_se, "cases_needed": cases_to_settle(cmp), "verdict": _verdict(cmp),
+            "cost_se": cmp.cost_se, "cases_needed": None if need is None else need.cases,
+            "verdict": _verdict(cmp, settle_text(need)),
         }
         row["quality_comparison"] = {
             "vs": selected, "n": q.n, "diff": q.diff, "lo": q.lo, "hi": q.hi, "p_value": q.p_value,
@@ -155,61 +174,3 @@ def _min_quality_settled(row: Mapping[str, Any], min_quality: float | None, hib:
     above = row["lo"] >= min_quality if hib else row["hi"] <= min_quality
     below = row["hi"] < min_quality if hib else row["lo"] > min_quality
     return above if row["min_quality_passed"] else below
-
-
-def _task_confidence(live: Sequence[dict[str, Any]], by_cand: Mapping[str, Mapping[str, Mapping[str, Any]]],
-                     cmps: Mapping[str, Any], selected: str, min_quality: float | None, hib: bool,
-                     s: AnalysisSettings) -> dict[str, Any]:
-    """Pick probability of each candidate not excluded by a hard constraint (min_quality is
-    applied in every resample). The pick is clear when the selected wins at least ``level``
-    of the resamples, passes min_quality beyond doubt, and every other candidate is
-    significantly worse on the objective or below min_quality beyond doubt."""
-    pick = pick_probability({"task": task_data(live, by_cand, hib, s.level, min_quality)}, s.alpha,
-                            candidates=[r["candidate"] for r in live], n_resamples=s.n_resamples, seed=s.seed)
-    others = [r for r in live if r["candidate"] != selected]
-    open_ = [r for r in others if not (r["candidate"] in cmps and cmps[r["candidate"]].worse)
-             and not (r["min_quality_passed"] is False and _min_quality_settled(r, min_quality, hib))]
-    sel_row = next(r for r in live if r["candidate"] == selected)
-    share = pick.shares.get(selected, 0.0)
-    runner_up = max(others, key=lambda r: (pick.shares[r["candidate"]], -r["objective"]), default=None)
-    needed: int | None = None
-    if open_:
-        wants = [cases_to_settle(cmps[r["candidate"]]) if r["candidate"] in cmps else None for r in open_]
-        needed = None if None in wants else max(w for w in wants if w is not None)
-    clear = not open_ and share >= s.level and _min_quality_settled(sel_row, min_quality, hib)
-    return {"pick_probability": pick.shares, "clear_pick": clear,
-            "runner_up": None if runner_up is None else runner_up["candidate"], "cases_needed": needed}
-
-
-def _overall_confidence(blocks: Sequence[Mapping[str, Any]], cases: Sequence[Mapping[str, Any]],
-                        weights: Mapping[str, float], selection: Mapping[str, Any],
-                        s: AnalysisSettings) -> dict[str, Any]:
-    """Pick probability over the weighted tasks, each task's cases resampled on their own.
-    Clear when the selected candidate wins at least ``level`` of the resamples. With one
-    weighted task the overall selection is that task's, and so is the verdict (its stricter
-    rule: every other candidate significantly worse on the objective), so the two never
-    disagree."""
-    selected = selection["selected"]
-    active = [b for b in blocks if weights.get(b["name"], 0.0) > 0]
-    if len(active) == 1 and active[0]["selection"]["selected"] == selected and selected is not None:
-        only = active[0]
-        return {"pick_probability": only.get("pick_probability"), "clear_pick": only.get("clear_pick"),
-                "runner_up": only.get("runner_up")}
-    # As the overall selection: only candidates with cases in the estimate of every weighted task
-    # take part (one missing from a task, e.g. a served model that cannot score it, or one that
-    # failed to load, is excluded with a reason there).
-    present = [{r["candidate"] for r in b["results"] if r["n"] > 0} for b in active]
-    names = sorted(set.intersection(*present) - set(selection["excluded"])) if present else []
-    if selected is None or not names:
-        return {"pick_probability": None, "clear_pick": None, "runner_up": None}
-    data = {}
-    for b in active:
-        rows = [r for r in b["results"] if r["candidate"] in names and r["n"] > 0]
-        data[b["name"]] = task_data(rows, _effective_by_candidate(cases, b, s.errors), b["higher_is_better"],
-                                    s.level, b.get("min_quality"))
-    pick = pick_probability(data, s.alpha, candidates=names, weights={b["name"]: weights[b["name"]] for b in active},
-                            n_resamples=s.n_resamples, seed=s.seed)
-    others = [c for c in names if c != selected]
-    runner_up = max(others, key=lambda c: (pick.shares[c], c), default=None)
-    return {"pick_probability": pick.shares, "clear_pick": pick.shares.get(selected, 0.0) >= s.level,
-            "runner_up": runner_up}

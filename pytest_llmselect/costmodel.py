@@ -33,6 +33,9 @@ __all__ = [
     "effective_price",
     "group_cost",
     "mean_interval",
+    "normalised_rounds",
+    "threads_for",
+    "with_run_drift",
     "objective_interval",
 ]
 
@@ -282,3 +285,58 @@ def group_cost(n: int, m: Mapping[str, Any], price: Price, level: float, cost_mo
     est = mean_interval(rounds, level)
     half = est.mean - est.lo if est.lo is not None else 0.0
     return cost, at(max(0.0, seconds - half)), at(seconds + half), est.method + method_extra
+
+
+def normalised_rounds(rounds: Sequence[float], reference: Sequence[float], nominal: float) -> list[float]:
+    """Each timed round's seconds in the machine's present speed: ``seconds * nominal /
+    reference``, where ``reference`` holds the seconds a fixed reference workload took beside
+    that round (timed just before and after it, averaged) and ``nominal`` what it takes on the
+    machine unloaded. A load that slows the model and the reference alike cancels, so a round
+    taken while other work competes for the cores counts what it would cost on its own.
+
+    Raises ``SpecError`` when the two sequences differ in length or hold a value that is not
+    a finite number > 0."""
+    xs, rs = [float(x) for x in rounds], [float(r) for r in reference]
+    if len(xs) != len(rs) or not xs:
+        raise SpecError(f"normalised_rounds: `rounds` and `reference` must be equally long and non-empty, "
+                        f"got {len(xs)} and {len(rs)}")
+    if not all(math.isfinite(v) and v >= 0 for v in xs) or not all(math.isfinite(v) and v > 0 for v in rs):
+        raise SpecError("normalised_rounds: round seconds must be finite and >= 0, reference seconds > 0")
+    if not (math.isfinite(nominal) and nominal > 0):
+        raise SpecError(f"normalised_rounds: `nominal` must be a finite number > 0, got {nominal!r}")
+    return [x * nominal / r for x, r in zip(xs, rs)]
+
+
+#: Run-level drift of a timed cost between runs on a busy machine, as a relative standard
+#: error per candidate: the rounds of one run share the machine's state, so their spread
+#: cannot show it. Measured with benchmarks/bench_cost_load.py on a shared two-core machine
+#: (load average about 10, one torch thread, 200 cases, 6 runs): each candidate's mean
+#: round seconds varied between runs with a coefficient of variation of 5-11%.
+RUN_DRIFT = 0.1
+
+
+def with_run_drift(mean: MeanInterval, level: float = 0.95, drift: float = RUN_DRIFT) -> MeanInterval:
+    """``mean``'s interval widened by a run-level drift: its half-width and ``z * drift *
+    mean`` added in quadrature (independent errors: which rounds were drawn, and the state
+    of the machine over the whole run). With one round there is no interval to widen."""
+    if mean.lo is None or mean.hi is None or not (math.isfinite(drift) and drift >= 0):
+        return mean
+    from pytest_llmselect.stats import normal_quantile
+
+    half = math.hypot(mean.hi - mean.mean, normal_quantile((1 + level) / 2) * drift * abs(mean.mean))
+    return MeanInterval(mean.mean, mean.mean - half, mean.mean + half, mean.n, mean.sd,
+                        f"{mean.method}, widened by a {100 * drift:.0f}% run-level drift")
+
+
+def threads_for(requested: int | None, load_average: float | None, cores: int | None) -> int | None:
+    """Torch threads for timing local models: the ``requested`` count when set; else one
+    thread when the machine is busy (the 1-minute load average at least the number of cores),
+    since several threads contending with other processes for the cores make round times,
+    and so cost ratios, vary wildly (measured: zoo:small/zoo:tiny over 6 runs spanned 10.8x
+    with torch's default threads and 1.3x with one, benchmarks/bench_cost_load.py); else None
+    (torch's default)."""
+    if requested is not None:
+        return requested
+    if load_average is not None and cores and load_average >= cores:
+        return 1
+    return None

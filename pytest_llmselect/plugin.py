@@ -59,8 +59,8 @@ OPTIONS: list[tuple[str, str, str, str, Any]] = [
      "requests per (task, candidate) timed alone at batch size 1 for per-request latency (0: off)",
      "string", "8"),
     ("--llm-cpu-threads", "llm_cpu_threads",
-     "torch intra-op threads for local models ('' = torch's default, one per core); on a CPU shared "
-     "with other work, 1 keeps measured times steady", "string", ""),
+     "torch intra-op threads for local models ('' = torch's default, one per core, or 1 when the "
+     "cores are busy: a 1-minute load average of at least the number of cores)", "string", ""),
     ("--llm-run-log", "llm_run_log",
      "append this run's events (one JSON line each, tagged with the run id: start, state, every case "
      "as it is recorded, finish) to this file; never truncated, shared safely by concurrent runs "

@@ -4,8 +4,8 @@ Pure: no pytest, no I/O. Comparisons between objectives are made in exact
 rational arithmetic on the given floats (``fractions.Fraction``), so the
 selected candidate is the true argmin for those inputs, it never depends on
 the order of the candidates, and ``alpha_ranges`` agrees with ``select`` at
-every alpha strictly inside a range. Exact ties are broken by lowest cost,
-then lowest loss, then name. Objectives that differ only by float noise are
+every alpha strictly inside a range. Exact ties are broken by fewest errored
+cases (when given), lowest cost, then lowest loss, then candidate order and name. Objectives that differ only by float noise are
 *not* silently merged: they are reported in ``Selection.ties``.
 """
 
@@ -203,11 +203,14 @@ def select(
     near_tie: float = 0.01,
     tie_rel: float = 1e-9,
     tie_abs: float = 1e-12,
+    errors: Mapping[str, int] | None = None,
+    order: Sequence[str] | None = None,
 ) -> Selection:
     """Pick the eligible candidate with the lowest ``cost + alpha * loss``.
 
-    Constraints filter first. Exact ties: lowest cost, then lowest loss, then
-    name. A candidate is in ``ties`` when its objective exceeds the best by at
+    Constraints filter first. Exact ties: fewest errored cases (``errors``: name ->
+    count, 0 when absent), then lowest cost, then lowest loss, then the candidates'
+    ``order`` (as given on the command line), then name. A candidate is in ``ties`` when its objective exceeds the best by at
     most ``tie_rel * |best| + tie_abs``, in ``near_ties`` when by at most
     ``near_tie * |best| + tie_abs``.
     """
@@ -217,7 +220,10 @@ def select(
     eligible, excluded = apply_constraints(points, constraints)
     if not eligible:
         return Selection(None, {}, excluded, (), (), alpha)
-    ranked = sorted(eligible, key=lambda p: (_exact_objective(p, alpha), p.cost, p.loss, p.name))
+    errs = dict(errors or {})
+    rank = {name: i for i, name in enumerate(order or ())}
+    ranked = sorted(eligible, key=lambda p: (_exact_objective(p, alpha), errs.get(p.name, 0), p.cost, p.loss,
+                                             rank.get(p.name, len(rank)), p.name))
     objectives = {p.name: objective(p.cost, p.loss, alpha) for p in ranked}
     best = objectives[ranked[0].name]
 

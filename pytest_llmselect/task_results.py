@@ -14,10 +14,12 @@ from typing import Any, Mapping, Sequence
 
 from pytest_llmselect.accounting import counts
 from pytest_llmselect.analysis_settings import AnalysisSettings
-from pytest_llmselect.comparisons import _compare, _cost_noise, _effective_by_candidate, _loss_of, _task_confidence
+from pytest_llmselect.comparisons import _compare, _cost_noise, _effective_by_candidate, _loss_of
 from pytest_llmselect.cost import DEFAULT_PRICE, PRICE_KEYS, Price
 from pytest_llmselect.costmodel import Estimate, alpha_boundaries, effective_price, group_cost, objective_interval
 from pytest_llmselect.intervals import estimate
+from pytest_llmselect.overall_pick import tie_break_text
+from pytest_llmselect.pick_confidence import task_confidence
 from pytest_llmselect.selection import Constraints, Point, alpha_ranges, pareto_front, select
 
 __all__ = ["price_of"]
@@ -55,11 +57,13 @@ def _estimates(rows: Sequence[Mapping[str, Any]]) -> list[Estimate]:
 
 
 def _selection_block(points: Sequence[Point], excluded: Mapping[str, str], alpha: float, constraints: Constraints,
-                     near_tie: float) -> tuple[dict[str, Any], dict[str, tuple[float, float]]]:
+                     near_tie: float, errors: Mapping[str, int] | None = None,
+                     order: Sequence[str] | None = None) -> tuple[dict[str, Any], dict[str, tuple[float, float]]]:
     """The selection among ``points`` not in ``excluded`` (which it lists first among its
-    exclusions, with their reasons), and the alpha ranges of the candidates it kept."""
+    exclusions, with their reasons), and the alpha ranges of the candidates it kept. Exact
+    ties go to fewer ``errors``, then lower cost, then the candidates' ``order``."""
     eligible = [p for p in points if p.name not in excluded]
-    sel = select(eligible, alpha, constraints, near_tie=near_tie) if eligible else None
+    sel = select(eligible, alpha, constraints, near_tie=near_tie, errors=errors, order=order) if eligible else None
     selection = _selection_json(sel) if sel else {
         "selected": None, "objectives": {}, "excluded": {}, "ties": [], "near_ties": []}
     selection["excluded"] = {**excluded, **selection["excluded"]}
@@ -176,16 +180,21 @@ def _task_block(task: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], can
             if p.name not in excluded and p.quality is not None and p.quality > ceiling:
                 excluded[p.name] = f"quality {p.quality:.4g} above min_quality {ceiling:g}"
         constraints = replace(constraints, min_quality=None)
-    selection, ranges = _selection_block(points, excluded, s.alpha, constraints, s.near_tie)
+    selection, ranges = _selection_block(points, excluded, s.alpha, constraints, s.near_tie,
+                                         errors={r["candidate"]: r["n_errors"] for r in results},
+                                         order=[c["name"] for c in candidates])
+    selection["tie_break"] = tie_break_text(selection, results)
     selected = selection["selected"]
-    confidence = {"pick_probability": None, "clear_pick": None, "runner_up": None, "cases_needed": None}
+    selection["cost_within_noise"] = _cost_noise(results, selected, s.level)
+    confidence = {"pick_probability": None, "clear_pick": None, "clear_reason": None, "runner_up": None,
+                  "cases_needed": None, "settle": None}
     if selected is not None:
-        # Candidates under min_quality stay in the resampling: a resample may lift them over it.
+        # Candidates under min_quality stay in: below it beyond doubt, they do not keep the pick open.
         live = [r for r in results if r["n"] > 0
                 and (r["candidate"] in excluded or r["candidate"] not in selection["excluded"])]
-        cmps = _compare(results, by_cand, selected, hib, s)
-        confidence = _task_confidence(live, by_cand, cmps, selected, task.get("min_quality"), hib, s)
-    selection["cost_within_noise"] = _cost_noise(results, selected, s.level)
+        _compare(results, by_cand, selected, task, s)
+        confidence = task_confidence(results, live, by_cand, selected, task, candidates,
+                                     selection["cost_within_noise"], s)
     return {
         "name": name, "metric": task.get("metric"), "higher_is_better": hib, "binary": all_binary,
         "n_cases": len({str(c.get("case_id")) for c in cases if c.get("task") == name}),

@@ -22,7 +22,7 @@ from .sections.header import header_notes
 from .sections.inert import inert_report
 from .sections.legend import legend_notes
 from .sections.model import DASH, Note, Report, Table
-from .sections.overall import overall_heading, overall_table, selected_overall
+from .sections.overall import confident_overall, overall_heading, overall_table, selected_overall
 from .sections.per_task import task_heading, task_tables
 from .sections.prices import candidates_by_name, is_default_price
 from .sections.selection_notes import selection_notes
@@ -35,6 +35,7 @@ body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans
 h1{font-size:24px;margin:8px 0}h2{font-size:19px;margin:28px 0 8px;border-bottom:1px solid #d0d7de;padding-bottom:4px}
 h3{font-size:15px;margin:14px 0 6px}
 .selected{font-size:18px;padding:8px 12px;background:#dafbe1;border:1px solid #4ac26b;border-radius:6px;display:inline-block}
+.unsure{font-size:18px;padding:8px 12px;background:#fff8c5;border:1px solid #d4a72c;border-radius:6px;display:inline-block}
 ul.notes{padding-left:18px;margin:8px 0}ul.notes li{margin:2px 0}
 li.warn{background:#fff8c5;border-left:4px solid #d4a72c;padding:2px 6px;list-style:none;margin-left:-18px}
 nav a{margin-right:12px}
@@ -235,7 +236,8 @@ def render_html(report: Report) -> str:
     nav = "".join(f'<a href="#task-{i}">{e(t.get("name"))}</a>' for i, t in enumerate(tasks))
     body = [
         "<h1>pytest-llmselect report</h1>",
-        f'<p class="selected">{e(selected_overall(report))}</p>',
+        f'<p class="{"selected" if confident_overall(report) else "unsure"}">{e(selected_overall(report))}'
+        f'{"" if confident_overall(report) else " (no clear pick)"}</p>',
         _notes_html(header_notes(report)),
         f'<nav><a href="#overall">Overall</a>{nav}</nav>',
         f'<section id="overall"><h2>{e(overall_heading(report))}</h2><div class="row">',

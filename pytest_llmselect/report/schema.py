@@ -156,6 +156,8 @@ class Selection(_Model):
     ties: Optional[list[str]] = None
     near_ties: Optional[list[str]] = None
     cost_within_noise: Optional[list[str]] = None
+    tie_break: Optional[str] = None
+    no_pick_reason: Optional[str] = None
 
 
 def _lower_end_known(pair: list[Optional[float]]) -> list[Optional[float]]:
@@ -202,8 +204,10 @@ class Task(_Model):
     generation: Optional[list[Generation]] = None
     pick_probability: Optional[dict[str, Probability]] = None
     clear_pick: Optional[bool] = None
+    clear_reason: Optional[str] = None
     runner_up: Optional[str] = None
     cases_needed: Optional[Count] = None
+    settle: Optional[str] = None
     alpha_boundaries: Optional[list[AlphaBoundary]] = None
 
 
@@ -229,9 +233,14 @@ class Overall(_Model):
     pareto: Optional[list[str]] = None
     alpha_ranges: Optional[dict[str, AlphaRange]] = None
     quality_basis: Optional[str] = None
+    scale: Optional[str] = None
+    left_out: Optional[dict[str, str]] = None
     pick_probability: Optional[dict[str, Probability]] = None
     clear_pick: Optional[bool] = None
+    clear_reason: Optional[str] = None
     runner_up: Optional[str] = None
+    cases_needed: Optional[Count] = None
+    settle: Optional[str] = None
     alpha_boundaries: Optional[list[AlphaBoundary]] = None
 
 

@@ -4,10 +4,12 @@ worker process per core) before the first candidate loads."""
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 import pytest
 
+from pytest_llmselect.costmodel import threads_for
 from pytest_llmselect.errors import LLMSelectError
 from pytest_llmselect.run.events import RunEvents
 from pytest_llmselect.run.plan import Plan
@@ -28,6 +30,11 @@ def should_start(session: pytest.Session, plan: Plan) -> bool:
     return not (session.testsfailed and not config.option.continue_on_collection_errors)
 
 
+def _load_average() -> float | None:
+    """The 1-minute load average, where the platform has one."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+
+
 def start(plan: Plan, pool: ModelPool, events: RunEvents) -> None:
     """Import torch once (frozen, see ``pool.frozen_after``) when a local model is in use, set
     its threads, print the header and build the zoo models this run needs."""
@@ -37,10 +44,11 @@ def start(plan: Plan, pool: ModelPool, events: RunEvents) -> None:
         try:
             with frozen_after():
                 _hf()  # torch and transformers
-            if plan.settings.cpu_threads is not None:
+            threads = threads_for(plan.settings.cpu_threads, _load_average(), os.cpu_count())
+            if threads is not None:
                 import torch
 
-                torch.set_num_threads(plan.settings.cpu_threads)
+                torch.set_num_threads(threads)
         except LLMSelectError:
             pass  # each local candidate's load reports it
     announce(plan, events)

@@ -50,7 +50,7 @@ for i, case in enumerate(CASES):
 
 # A continuous score (the per-character probability share of the right choice): its
 # interval is a seeded bootstrap.
-@pytest.mark.llm_task("largest_norm", higher_is_better=True,
+@pytest.mark.llm_task("largest_norm", higher_is_better=True, score_range=(0.0, 1.0),
                       requests=lambda case: choice_requests(case["context"], case["choices"]))
 @pytest.mark.parametrize("case", CASES, ids=case_ids(CASES))
 def test_largest_norm(llm, llm_record, case):
@@ -73,7 +73,7 @@ CASES = load_jsonl(Path(__file__).parent / "data" / "addition.jsonl")
 def request(case):
     return GenerateRequest(case["prompt"], max_new_tokens=4, stop=("\\\\n",))
 
-@pytest.mark.llm_task("brevity", higher_is_better=False, weight=2.0, requests=request)
+@pytest.mark.llm_task("brevity", higher_is_better=False, weight=2.0, requests=request, score_range=(0.0, 1.0))
 @pytest.mark.parametrize("case", CASES[:6], ids=case_ids(CASES[:6]))
 def test_brevity(llm, llm_record, case):
     output = llm.run(request(case)).text
@@ -292,6 +292,7 @@ def test_lower_is_better_task_and_weight(run: Run):
         assert r["loss"] == pytest.approx(r["quality"])  # a lower-is-better score is its own loss
     weights = run.report["overall"]["weights"]
     assert weights == {"addition": 1.0, "largest_norm": 1.0, "brevity": 2.0}
+    assert run.report["overall"]["left_out"] == {}  # every range is known: no task left out
     assert run.task("largest_norm")["higher_is_better"] is True
     for o in run.report["overall"]["results"]:
         per = {t: run.row(t, o["candidate"]) for t in weights}

@@ -297,7 +297,9 @@ def test_a_pick_is_not_clear_while_the_runner_up_is_not_significantly_worse() ->
     task = analyze(_inputs({"a": a, "b": b}, {"a": 0.0, "b": 0.0}),
                    AnalysisSettings(alpha=1.0, n_resamples=2000))["tasks"][0]
     assert task["selection"]["selected"] == "a"
-    assert task["pick_probability"]["a"] >= 0.95
+    # Not significant, so the stated probability stays at most the level (issue 20: it read
+    # 95%+ next to NO CLEAR PICK before).
+    assert 0.5 < task["pick_probability"]["a"] <= 0.95
     row = {r["candidate"]: r for r in task["results"]}["b"]
     assert row["comparison"]["verdict"].startswith("not distinguishable")
     assert task["clear_pick"] is False

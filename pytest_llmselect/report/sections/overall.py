@@ -53,4 +53,16 @@ def overall_heading(report: Report) -> str:
 
 def selected_overall(report: Report) -> str:
     selected = report.get("selected")
-    return f"Selected overall: {selected if selected is not None else 'none (every candidate was excluded)'}"
+    if selected is None:
+        why = ((report.get("overall") or {}).get("selection") or {}).get("no_pick_reason")
+        return f"Selected overall: none ({why or 'every candidate was excluded'})"
+    return f"Selected overall: {selected}"
+
+
+def confident_overall(report: Report) -> bool:
+    """Whether the overall pick may be shown as settled: a pick, clear, from a complete run."""
+    overall = report.get("overall") or {}
+    if report.get("selected") is None or report.get("complete") is False:
+        return False
+    # A report from before the decision core has no overall verdict to go by: as it was shown.
+    return overall.get("clear_pick") is True or "clear_reason" not in overall

@@ -24,7 +24,11 @@ def selection_notes(block: Mapping[str, Any], extra_excluded: Mapping[str, Any] 
         notes.append(pick)
     ties = [t for t in sel.get("ties") or [] if t != selected]
     if ties:
-        notes.append(Note("Ties", f"{names(ties)} have the same objective as {selected}", warning=True))
+        notes.append(Note("Ties", sel.get("tie_break") or f"{names(ties)} have the same objective as {selected}",
+                          warning=True))
+    left_out = block.get("left_out") or {}
+    if left_out:
+        notes.append(Note("Left out", "; ".join(f"task {k}: {v}" for k, v in left_out.items()), warning=True))
     near = [t for t in sel.get("near_ties") or [] if t != selected and t not in ties]
     if near:
         notes.append(Note("Near ties", f"{names(near)} (objective within 1% of the selected one)"))
@@ -62,18 +66,27 @@ def pick_note(block: Mapping[str, Any]) -> Note | None:
     selected = (block.get("selection") or {}).get("selected")
     ranked = sorted(shares.items(), key=lambda kv: (-float(kv[1] or 0), str(kv[0])))
     shown = [(c, v) for c, v in ranked if v] or ranked[:1]
-    text = "; ".join(f"{c} wins in {percent(v)}" for c, v in shown) + " of resamples"
+    # A report from before the decision core holds bootstrap shares ("of resamples").
+    tail = " (chance of the lowest objective)" if "clear_reason" in block else " of resamples"
+    text = "; ".join(f"{c} wins in {percent(v)}" for c, v in shown) + tail
     if block.get("clear_pick"):
         return Note("Pick probability", f"clear pick ({selected}): {text}")
-    needed = block.get("cases_needed")
-    if "cases_needed" not in block:
-        settle = ""
-    elif needed is None:
-        settle = "; practically a tie: more than ten million cases would be needed to settle it"
-    else:
-        settle = f"; about {needed} cases (now {num(block.get('n_cases'))}) would likely settle it"
+    reason = block.get("clear_reason")
+    if "clear_reason" in block:
+        settle = f"; {block['settle']}" if block.get("settle") else ""
+        if reason and not str(reason).endswith("not distinguishable on the objective"):
+            return Note("Pick probability", f"NO CLEAR PICK ({reason}): {text}{settle}", warning=True)
+    else:  # a report written before the decision core: its own settle figure
+        needed = block.get("cases_needed")
+        if "cases_needed" not in block:
+            settle = ""
+        elif needed is None:
+            settle = "; practically a tie: more than ten million cases would be needed to settle it"
+        else:
+            settle = f"; about {needed} cases (now {num(block.get('n_cases'))}) would likely settle it"
     # Why not clear, on the line itself: a 100% share and "no clear pick" read as a contradiction.
     close = [str(r.get("candidate")) for r in block.get("results") or [] if isinstance(r, Mapping)
              and str((r.get("comparison") or {}).get("verdict") or "").startswith("not distinguishable")]
-    why = f"; not significantly worse on the objective than {selected}: {', '.join(close)}" if close else ""
+    why = f"; not significantly worse on the objective than {selected}: {', '.join(close)}" if close else (
+        f"; {reason}" if reason else "")
     return Note("Pick probability", f"NO CLEAR PICK: {text}{why}{settle}", warning=True)

@@ -28,6 +28,7 @@ __all__ = [
     "contains",
     "exact_match",
     "normalize_text",
+    "semantic_similarity",
     "token_f1",
 ]
 
@@ -196,6 +197,15 @@ def choice_accuracy(logprobs: Iterable[float], answer: int) -> float:
     return 1.0 if best == answer else 0.0
 
 
+def semantic_similarity(output: str, reference: str | Sequence[str]) -> float:
+    """Cosine in [-1, 1] of the all-MiniLM-L6-v2 sentence embeddings of ``output`` and the
+    reference (the best of several); see ``pytest_llmselect.semantic``, which runs the model:
+    imported here only when called, so this module stays free of torch."""
+    from pytest_llmselect.semantic import semantic_similarity as run
+
+    return run(output, reference)
+
+
 @dataclass(frozen=True)
 class Metric:
     """A named scoring function and how to read its values.
@@ -244,6 +254,14 @@ METRICS: dict[str, Metric] = {
             higher_is_better=True,
             binary=True,
             description="1 if the highest-scoring choice is the answer (ties: first index)",
+        ),
+        Metric(
+            "semantic_similarity",
+            semantic_similarity,
+            higher_is_better=True,
+            binary=False,
+            description="cosine of all-MiniLM-L6-v2 sentence embeddings, best over references",
+            score_range=(-1.0, 1.0),
         ),
     )
 }

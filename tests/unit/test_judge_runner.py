@@ -1,0 +1,110 @@
+"""The judge's lifecycle, batching, cache and failures, with real (tiny) transformers models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+from pytest_llmselect.backends import load_backend  # noqa: E402
+from pytest_llmselect.cache import CacheLayer  # noqa: E402
+from pytest_llmselect.candidates import parse_spec  # noqa: E402
+from pytest_llmselect.judge.prompts import RUBRIC  # noqa: E402
+from pytest_llmselect.judge.runner import JudgeRunner  # noqa: E402
+from tests.helpers_tiny_model import build_tiny_model  # noqa: E402
+
+FIELDS = [{"input": f"question {i}", "output": f"answer {i}", "reference": f"ref {i}"} for i in range(6)]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("judge") / "m")
+
+
+class Counting:
+    """Wraps the real backend, counting the requests that reach the model."""
+
+    def __init__(self, backend):
+        self.inner, self.info, self.calls, self.requests = backend, backend.info, 0, 0
+
+    def generate(self, requests, batch_size=16):
+        self.calls += 1
+        self.requests += len(requests)
+        return self.inner.generate(requests, batch_size)
+
+    def loglikelihood(self, requests, batch_size=16):
+        self.calls += 1
+        self.requests += len(requests)
+        return self.inner.loglikelihood(requests, batch_size)
+
+    def close(self):
+        self.inner.close()
+
+
+def runner(model_dir: Path, cache: CacheLayer | None, loads: list, method: str = "auto") -> JudgeRunner:
+    def loader(cand, **kw):
+        loads.append(cand.name)
+        return Counting(load_backend(cand, **kw))
+
+    return JudgeRunner(parse_spec(str(model_dir)), cache=cache, batch_size=64, method=method, loader=loader)
+
+
+def test_grades_in_one_batch_loaded_once_and_cached(model_dir: Path, tmp_path: Path) -> None:
+    loads: list = []
+    warnings: list = []
+    layer = CacheLayer(tmp_path / "c.sqlite", "readwrite", warn=warnings.append)
+    judge = runner(model_dir, layer, loads)
+    grades = judge.grade_many(RUBRIC, FIELDS)
+    assert all(g.error is None and 0.0 <= g.score <= 1.0 and g.method == "logprobs" for g in grades)
+    assert judge._backend.requests == 30 and judge._backend.calls == 1  # 6 outputs x 5 score tokens, one batch
+    again = judge.grade_many(RUBRIC, FIELDS[:3])
+    assert [g.score for g in again] == [g.score for g in grades[:3]]
+    assert judge._backend.requests == 30 and loads == [judge.name]
+    judge.close()
+    layer.close()
+    # another process: the grades come from the response cache, no judge request is run
+    layer2 = CacheLayer(tmp_path / "c.sqlite", "readwrite", warn=warnings.append)
+    judge2 = runner(model_dir, layer2, loads)
+    assert [g.score for g in judge2.grade_many(RUBRIC, FIELDS)] == [g.score for g in grades]
+    assert judge2._backend.requests == 0 and judge2.measures.cache_hits == 30
+    # a changed template is another request: not served from the cache
+    from pytest_llmselect.judge.prompts import template_for
+
+    judge2.grade_many(template_for("rubric", RUBRIC.source + " "), FIELDS[:1])
+    assert judge2._backend.requests == 5
+    assert not warnings
+    judge2.close()
+    layer2.close()
+
+
+def test_garbage_answers_are_errored_grades(model_dir: Path) -> None:
+    # A random model's 8 generated characters hold no score 1-5 (or, by chance, one: then it is in range).
+    judge = runner(model_dir, None, [], method="generate")
+    grades = judge.grade_many(RUBRIC, FIELDS)
+    for g in grades:
+        assert (g.score is None and g.error.startswith("judge gave")) or (g.error is None and 0 <= g.score <= 1)
+    assert judge.errors == sum(g.error is not None for g in grades) >= 1
+
+
+def test_a_judge_that_raises_errors_its_grades_in_one_line(model_dir: Path) -> None:
+    judge = runner(model_dir, None, [])
+    judge.backend()
+
+    def boom(requests, batch_size=16):
+        raise RuntimeError("device lost\nmore detail")
+
+    judge._backend.loglikelihood = boom
+    grades = judge.grade_many(RUBRIC, FIELDS[:2])
+    assert [g.error for g in grades] == ["judge failed: RuntimeError: device lost"] * 2
+
+
+def test_a_judge_that_cannot_load(tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json")
+    judge = JudgeRunner(parse_spec(str(broken)))
+    grades = judge.grade_many(RUBRIC, FIELDS[:2])
+    assert all(g.score is None and g.error.startswith("judge ") and "failed to load" in g.error for g in grades)
+    assert "\n" not in grades[0].error

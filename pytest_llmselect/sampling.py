@@ -162,3 +162,22 @@ def reduce_samples(samples: Sequence[float], reducer: Reduction | str = "mean",
     if red.k > len(xs):
         raise SpecError(f"reduce_samples: {red.name} needs at least {red.k} samples per case, got {len(xs)}")
     return pass_at_k_cases(xs, red.k, threshold=threshold)
+
+
+def sampling_summary(cases: Sequence[dict], *, level: float = 0.95) -> dict[str, object] | None:
+    """pass@k for every k from 1 to the samples per case, and the mean, with intervals over
+    cases, from the per-sample scores stored in each case record's ``samples`` (scored cases
+    only); None when no case of ``cases`` was sampled."""
+    from pytest_llmselect.stats import estimate
+
+    sampled = [c["samples"] for c in cases if isinstance(c.get("samples"), dict) and c["samples"].get("scores")]
+    if not sampled:
+        return None
+    n = min(len(s["scores"]) for s in sampled)
+    threshold = float(sampled[0].get("threshold", 1.0))
+    out: dict[str, object] = {"samples": n, "reducer": sampled[0].get("reducer"), "threshold": threshold,
+                              "cases": len(sampled)}
+    for k in sorted({1, n} | ({5} if n >= 5 else set())):
+        est = estimate([pass_at_k_cases(s["scores"][:n], k, threshold=threshold) for s in sampled], level=level)
+        out[f"pass@{k}"] = {"value": est.mean, "lo": est.lo, "hi": est.hi, "method": est.method}
+    return out

@@ -96,7 +96,11 @@ def cohen_kappa(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> 
         table[index[x], index[y]] += 1
     from scipy.stats import norm
 
-    std = float(sm_kappa(table)["std_kappa"])
+    import warnings
+
+    with warnings.catch_warnings():  # its z statistic divides by 0 on a degenerate table; we use only the SE
+        warnings.simplefilter("ignore", RuntimeWarning)
+        std = float(sm_kappa(table)["std_kappa"])
     half = float(norm.ppf(0.5 + level / 2.0)) * std
     lo, hi = value - half, value + half
     if not (math.isfinite(lo) and math.isfinite(hi)):

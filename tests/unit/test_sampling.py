@@ -151,3 +151,25 @@ class TestIntervalCoverage:
         truth = 1.0 - beta_fn(a, b + k) / beta_fn(a, b)  # E[1 - (1 - p)^k] for p ~ Beta(a, b)
         cov = _coverage(f"pass@{k}", truth, a=a, b=b, cases=40, samples=10, sims=800, clustered=True, seed=2)
         assert 0.925 <= cov <= 0.975, cov
+
+
+class TestTaskMarker:
+    def test_sampling_and_judge_arguments(self) -> None:
+        from pytest_llmselect.tasks import task_from_marker
+
+        t = task_from_marker((), {"samples": 5, "temperature": 0.8, "reducer": "pass@5", "judge": "zoo:base"}, "x")
+        assert (t.samples, t.temperature, t.top_p, t.reducer, t.judge) == (5, 0.8, None, "pass@5", "zoo:base")
+        assert t.to_dict()["sampling"] == {"samples": 5, "temperature": 0.8, "top_p": None, "reducer": "pass@5"}
+
+    @pytest.mark.parametrize(("kwargs", "match"), [
+        ({"samples": 0}, "samples must be an int >= 1, got 0"),
+        ({"temperature": -1}, "temperature must be a number >= 0"),
+        ({"samples": 3, "reducer": "pass@5"}, "reducer pass@5 needs samples >= 5, got 3"),
+        ({"judge_kinds": "pairwise"}, "judge_kinds must name some of rubric, correctness"),
+        ({"judge": 3}, "judge must be a candidate spec"),
+    ])
+    def test_bad_arguments_name_the_task(self, kwargs: dict, match: str) -> None:
+        from pytest_llmselect.tasks import task_from_marker
+
+        with pytest.raises(SpecError, match=f"llm_task 'x': {match}"):
+            task_from_marker((), kwargs, "x")

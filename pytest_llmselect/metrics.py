@@ -206,6 +206,15 @@ def semantic_similarity(output: str, reference: str | Sequence[str]) -> float:
     return run(output, reference)
 
 
+def _graded_by_judge(name: str) -> Callable[..., float]:
+    def grade(*args: object, **kwargs: object) -> float:
+        raise SpecError(f"{name} is graded by a judge model: use the llm_judge fixture "
+                        f"(llm_judge.{'rubric' if name == 'judge_rubric' else 'correct'}(output, ...))")
+
+    grade.__name__ = name
+    return grade
+
+
 @dataclass(frozen=True)
 class Metric:
     """A named scoring function and how to read its values.
@@ -262,6 +271,21 @@ METRICS: dict[str, Metric] = {
             binary=False,
             description="cosine of all-MiniLM-L6-v2 sentence embeddings, best over references",
             score_range=(-1.0, 1.0),
+        ),
+        Metric(
+            "judge_rubric",
+            _graded_by_judge("judge_rubric"),
+            higher_is_better=True,
+            binary=False,
+            description="a judge model's 1-5 rubric score mapped to [0, 1] (G-Eval expectation where it "
+                        "gives log-probabilities)",
+        ),
+        Metric(
+            "judge_correctness",
+            _graded_by_judge("judge_correctness"),
+            higher_is_better=True,
+            binary=False,
+            description="a judge model's verdict that the output matches the reference: P(yes), or 1/0 parsed",
         ),
     )
 }

@@ -48,3 +48,13 @@ def test_a_judge_that_raised_is_an_errored_grade_in_one_line() -> None:
 def test_unknown_method() -> None:
     with pytest.raises(SpecError, match="judge method must be one of logprobs, generate"):
         grade_requests(RUBRIC, FIELDS, "vote")
+
+
+def test_judge_metrics_are_declared_and_point_at_the_fixture() -> None:
+    from pytest_llmselect.metrics import METRICS
+
+    for name in ("judge_rubric", "judge_correctness"):
+        m = METRICS[name]
+        assert m.higher_is_better and m.score_range == (0.0, 1.0)
+        with pytest.raises(SpecError, match="use the llm_judge fixture"):
+            m.fn("output", "reference")

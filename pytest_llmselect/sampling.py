@@ -181,3 +181,12 @@ def sampling_summary(cases: Sequence[dict], *, level: float = 0.95) -> dict[str,
         est = estimate([pass_at_k_cases(s["scores"][:n], k, threshold=threshold) for s in sampled], level=level)
         out[f"pass@{k}"] = {"value": est.mean, "lo": est.lo, "hi": est.hi, "method": est.method}
     return out
+
+
+def add_sampling(rows: Sequence[dict], cases: Sequence[dict], *, level: float = 0.95) -> None:
+    """Give each result row of a task whose scored cases were sampled its ``sampling`` summary."""
+    for row in rows:
+        mine = [c for c in cases if c.get("candidate") == row["candidate"] and c.get("status", "scored") == "scored"]
+        summary = sampling_summary(mine, level=level)
+        if summary is not None:
+            row["sampling"] = summary

@@ -18,6 +18,8 @@ from pytest_llmselect.comparisons import _compare, _cost_noise, _effective_by_ca
 from pytest_llmselect.cost import DEFAULT_PRICE, PRICE_KEYS, Price
 from pytest_llmselect.costmodel import Estimate, alpha_boundaries, effective_price, group_cost, objective_interval
 from pytest_llmselect.intervals import estimate
+from pytest_llmselect.judge.summary import task_judge_block
+from pytest_llmselect.sampling import add_sampling
 from pytest_llmselect.selection import Constraints, Point, alpha_ranges, pareto_front, select
 
 __all__ = ["price_of"]
@@ -186,6 +188,8 @@ def _task_block(task: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], can
         cmps = _compare(results, by_cand, selected, hib, s)
         confidence = _task_confidence(live, by_cand, cmps, selected, task.get("min_quality"), hib, s)
     selection["cost_within_noise"] = _cost_noise(results, selected, s.level)
+    judge_block = task_judge_block(task, cases, candidates, level=s.level, seed=s.seed)
+    add_sampling(results, [c for c in cases if c.get("task") == name], level=s.level)
     return {
         "name": name, "metric": task.get("metric"), "higher_is_better": hib, "binary": all_binary,
         "n_cases": len({str(c.get("case_id")) for c in cases if c.get("task") == name}),
@@ -197,4 +201,6 @@ def _task_block(task: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], can
         **_trade_offs(points, ranges, results),
         **confidence,
         **({"demos": dict(task["demos"])} if task.get("demos") else {}),  # the task's demonstration pool
+        **({"sampling": dict(task["sampling"])} if task.get("sampling") else {}),
+        **({"judge": judge_block} if judge_block is not None else {}),
     }

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pytest_llmselect.backends.base import GenerateRequest, LoglikelihoodRequest
-from pytest_llmselect.errors import SpecError
+from pytest_llmselect.errors import MissingDependency, SpecError
 from pytest_llmselect.judge.rubric import SCORE_HIGH, SCORE_LOW
 
 __all__ = ["CORRECTNESS", "KINDS", "RUBRIC", "JudgeTemplate", "template_for"]
@@ -56,10 +56,17 @@ Does the candidate answer mean the same as the reference answer? Answer yes or n
 Answer:"""
 
 
+def _jinja2() -> Any:
+    try:
+        import jinja2
+    except ImportError:
+        raise MissingDependency("judge prompt templates need Jinja2: pip install 'pytest-llmselect[judge]'") from None
+    return jinja2
+
+
 @functools.lru_cache(maxsize=64)
 def _compiled(source: str) -> Any:
-    import jinja2
-
+    jinja2 = _jinja2()
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
     try:
         return env.from_string(source)
@@ -87,7 +94,7 @@ class JudgeTemplate:
         return hashlib.sha256(f"{self.kind}\0{self.source}".encode()).hexdigest()[:16]
 
     def render(self, fields: Mapping[str, Any]) -> str:
-        import jinja2
+        jinja2 = _jinja2()
 
         values = {"criteria": DEFAULT_CRITERIA, "reference": "", **fields}
         try:

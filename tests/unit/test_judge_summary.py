@@ -21,7 +21,7 @@ def test_agreement_with_the_task_metric_and_the_extra_reference_scores() -> None
     sims = [0.9, 0.5, 0.2, 0.1, 0.8, 0.3, 0.7, 0.95, 0.6, 0.85]
     cases = [case(f"c{i}", "zoo:tiny", float(g), float(e), s) for i, (g, e, s) in enumerate(zip(grades, ems, sims))]
     block = judge_summary(cases, judge="zoo:base", metric="exact_match",
-                          candidates=[{"name": "zoo:tiny", "model_name": "zoo:tiny"}])
+                          candidates=[{"name": "zoo:tiny", "model": "zoo:tiny"}])
     assert block["kinds"] == ["correctness"] and block["graded"] == 10
     by_ref = {r["reference"]: r for r in block["agreement"]}
     assert by_ref["exact_match"]["method"] == "cohen_kappa"
@@ -33,10 +33,12 @@ def test_agreement_with_the_task_metric_and_the_extra_reference_scores() -> None
 
 def test_a_judge_that_is_also_a_candidate_is_warned_of() -> None:
     cases = [case("c1", "zoo:base", 1.0, 1.0), case("c2", "zoo:base", 0.0, 1.0)]
-    cands = [{"name": "zoo:base", "model_name": "zoo:base"}, {"name": "zoo:base+knn:4", "model_name": "zoo:base"},
-             {"name": "zoo:tiny", "model_name": "zoo:tiny"}]
+    cands = [{"name": "zoo:base", "model": "zoo:base"}, {"name": "zoo:base+knn:4", "model": "zoo:base"},
+             {"name": "zoo:tiny", "model": "zoo:tiny", "source": "/m/tiny"}, {"name": "./tiny", "source": "/m/t2"}]
     block = judge_summary(cases, judge="zoo:base", metric="exact_match", candidates=cands)
     assert block["self_preference"] == ["zoo:base", "zoo:base+knn:4"]
+    same_weights = judge_summary(cases, judge="./my-judge", judge_source="/m/t2", metric="exact_match", candidates=cands)
+    assert same_weights["self_preference"] == ["./tiny"]
     assert "self-preference" in block["warning"]
 
 

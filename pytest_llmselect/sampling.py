@@ -190,3 +190,23 @@ def add_sampling(rows: Sequence[dict], cases: Sequence[dict], *, level: float = 
         summary = sampling_summary(mine, level=level)
         if summary is not None:
             row["sampling"] = summary
+
+
+@dataclass(frozen=True)
+class SamplingPlan:
+    """How a task samples: ``samples`` generations per generate request, at ``temperature`` and
+    ``top_p``, seeded per (case, sample) from the run seed ``seed``."""
+
+    samples: int
+    temperature: float
+    top_p: float
+    seed: int
+
+    def expand(self, request: object, case_id: str) -> list[object]:
+        """The sampled copies of one generate request of case ``case_id`` (other requests as they are)."""
+        import dataclasses
+
+        if type(request).__name__ != "GenerateRequest" or getattr(request, "temperature", 0.0) > 0.0:
+            return [request]
+        return [dataclasses.replace(request, temperature=self.temperature, top_p=self.top_p,  # type: ignore[type-var]
+                                    seed=sample_seed(self.seed, case_id, i)) for i in range(self.samples)]

@@ -47,6 +47,7 @@ class JudgeRunner:
         self.loads = 0
         self.load_seconds = 0.0
         self.source: str | None = None
+        self.num_parameters: int | None = None
         self.measures = Measures()
         self.grades = 0
         self.errors = 0
@@ -74,6 +75,7 @@ class JudgeRunner:
             raise JudgeError(f"judge {self.name} failed to load: {self.load_error}") from None
         self.load_seconds += time.perf_counter() - start
         self.loads += 1
+        self.num_parameters = getattr(self._backend.info, "num_parameters", None)
         return self._backend
 
     def method(self) -> str:
@@ -146,6 +148,7 @@ class JudgeRunner:
     def figures(self) -> dict[str, Any]:
         m = self.measures
         return {"judge": self.name, "source": self.source or self.candidate.source, "loads": self.loads,
+                "num_parameters": self.num_parameters,
                 "load_seconds": self.load_seconds, "method": self.method(), "grades": self.grades,
                 "errors": self.errors, "requests": m.requests, "cache_hits": m.cache_hits, "batches": m.batches,
                 "model_seconds": m.model_seconds, "input_tokens": m.input_tokens, "output_tokens": m.output_tokens}

@@ -108,3 +108,28 @@ def test_a_judge_that_cannot_load(tmp_path: Path) -> None:
     grades = judge.grade_many(RUBRIC, FIELDS[:2])
     assert all(g.score is None and g.error.startswith("judge ") and "failed to load" in g.error for g in grades)
     assert "\n" not in grades[0].error
+
+
+def test_pool_batches_a_group_records_grades_and_prices_the_judge(model_dir: Path) -> None:
+    from types import SimpleNamespace
+
+    from pytest_llmselect.cost import Price
+    from pytest_llmselect.errors import JudgeError
+    from pytest_llmselect.judge.pool import JudgePool
+
+    pool = JudgePool(str(model_dir), batch_size=64)
+    task = SimpleNamespace(name="t", judge=None)
+    runner = pool.runner_for(task)
+    pool.prefetch(task, "cand", "rubric", FIELDS)
+    assert runner.measures.requests == 30 and runner.measures.batches == 1
+    pool.prefetch(task, "cand", "rubric", FIELDS)  # once per (task, candidate, kind)
+    grade = pool.grade(task, "node-1", "rubric", FIELDS[2])
+    assert runner.measures.requests == 30  # served from the batch
+    assert pool.grades_of("node-1")["rubric"]["score"] == grade.score
+    assert pool.grades_of("node-1")["rubric"]["judge"] == str(model_dir)
+    assert pool.grades_of("node-2") is None
+    (cost,) = pool.evaluation_cost(lambda cand: Price(usd_per_hour=3600.0), "time")
+    assert cost["usd"] == pytest.approx(runner.measures.model_seconds) and cost["grades"] == 7
+    with pytest.raises(JudgeError, match="task 'u' grades with a judge but none is set"):
+        JudgePool(None).runner_for(SimpleNamespace(name="u", judge=None))
+    pool.close()

@@ -15,7 +15,21 @@ from pytest_llmselect.judge.grading import Grade
 from pytest_llmselect.judge.prompts import JudgeTemplate, template_for
 from pytest_llmselect.judge.runner import JudgeRunner
 
-__all__ = ["JudgePool"]
+__all__ = ["JudgePool", "check_judge_spec"]
+
+
+def check_judge_spec(spec: str, base_dir: Any = None) -> str | None:
+    """``--llm-judge``, checked like a candidate spec before any model loads (None: no judge)."""
+    spec = spec.strip()
+    if not spec:
+        return None
+    from pytest_llmselect.candidates import parse_spec
+
+    try:
+        parse_spec(spec, base_dir=base_dir)
+    except SpecError as exc:
+        raise SpecError(f"--llm-judge: {exc}") from None
+    return spec
 
 
 class JudgePool:

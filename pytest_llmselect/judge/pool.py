@@ -43,6 +43,7 @@ class JudgePool:
         self.runners: dict[str, JudgeRunner] = {}
         self.grades: dict[str, dict[str, dict[str, Any]]] = {}  # nodeid -> kind -> grade as recorded
         self.batched: set[tuple[str, str, str]] = set()  # (task, candidate, kind) graded as one batch
+        self.remote: dict[tuple[str, str], dict[str, Any]] = {}  # xdist controller: (worker, judge) -> figures
 
     def spec_for(self, task: Any) -> str:
         spec = getattr(task, "judge", None) or self.default_spec
@@ -109,6 +110,18 @@ class JudgePool:
                 figures["usd"] = _usd(runner, price_of(runner.candidate) if price_of else None, cost_model)
                 out.append(figures)
         return out
+
+    def priced(self, settings: Any) -> list[dict[str, Any]]:
+        """This process's judges' work, priced like a candidate's (the judge spec's price, else the
+        session's default) under the session's cost model."""
+        from pytest_llmselect.costmodel import effective_price
+
+        return self.evaluation_cost(lambda cand: effective_price(cand.price, settings.price, settings.cost_model),
+                                    settings.cost_model)
+
+    def report(self, settings: Any) -> list[dict[str, Any]]:
+        """Every judge's evaluation cost: this process's and, under -n, each worker's latest figures."""
+        return self.priced(settings) + list(self.remote.values())
 
     def close(self) -> None:
         for runner in self.runners.values():

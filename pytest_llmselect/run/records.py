@@ -8,15 +8,16 @@ that killed their xdist worker; says which planned cases are missing and why.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Sequence
 
 import pytest
 
 from pytest_llmselect.accounting import ERRORED, SCORED, one_line, score_problem, summarize_missing
-from pytest_llmselect.errors import LLMSelectError, LoadFailed, ServerUnreachable
+from pytest_llmselect.errors import JudgeError, LLMSelectError, LoadFailed, ServerUnreachable
 from pytest_llmselect.run.demonstrations import Demonstrations
 from pytest_llmselect.run.events import RunEvents
-from pytest_llmselect.run.plan import Plan, candidate_of, task_of
+from pytest_llmselect.run.graded import case_extras
+from pytest_llmselect.run.plan import Plan, candidate_of, case_id_for, task_of
 from pytest_llmselect.run.pool import ModelPool
 from pytest_llmselect.run.runner import Runner
 from pytest_llmselect.run.settings import Settings
@@ -39,13 +40,17 @@ class Ledger:
 
     # ---- a case's score or error --------------------------------------------------
 
-    def record(self, item: pytest.Item, score: float, *, output: Any, case_id: str,
-               group: Any = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    def record(self, item: pytest.Item, score: float | None, *, output: Any, case_id: str,
+               group: Any = None, extra: dict[str, Any] | None = None, samples: Sequence[float] | None = None,
+               reference_scores: dict[str, float] | None = None) -> dict[str, Any]:
         cand, task = candidate_of(item), task_of(item)
         if cand is None or task is None:
             raise LLMSelectError(f"{item.nodeid}: llm_record needs the test to use the `llm` fixture")
         if item.nodeid in self.recorded:
             raise LLMSelectError(f"{item.nodeid}: llm_record was called twice for one case")
+        # a sampled case's score is its reduced samples; judges' grades and reference scores join the record
+        score, graded = case_extras(self.settings, self.pool.judges, item, task, case_id_for(item, cand), score,
+                                    samples, output, reference_scores)
         problem = score_problem(score, task=task.name, metric=task.metric, score_range=task.score_range)
         if problem is not None:
             raise LLMSelectError(f"{problem} (case {case_id!r}, candidate {cand.name})")
@@ -57,7 +62,9 @@ class Ledger:
         rec = {
             "task": task.name, "case_id": case_id, "candidate": cand.name, "score": float(score),
             "status": SCORED,
-            "output": plain(output if output is None or isinstance(output, (str, int, float, bool)) else repr(output)),
+            "output": plain(output if output is None or isinstance(output, (str, int, float, bool))
+                            or (isinstance(output, (list, tuple)) and all(isinstance(o, str) for o in output))
+                            else repr(output)),
             "group": plain(group if group is None or isinstance(group, (str, int, float)) else repr(group)),
             "nodeid": item.nodeid,
         }
@@ -75,6 +82,7 @@ class Ledger:
             rec["demos"] = {"config": shots.config, "ids": list(shots.ids)}
         if self.runner.truncated.get(item.nodeid):
             rec["truncated_tokens"] = self.runner.truncated[item.nodeid]
+        rec.update(plain(graded))
         self.add(rec)
         return rec
 
@@ -123,6 +131,8 @@ class Ledger:
             # An outage is not the model's quality: the case is not run, as for a failed load.
             self._not_run(item.nodeid, "not run: no answer from its server")
             return
+        if excinfo is not None and isinstance(excinfo.value, JudgeError):
+            report.longrepr = f"{case_id}: {excinfo.value}"  # the judge's one line, not a traceback
         if excinfo is not None and isinstance(excinfo.value, LoadFailed):
             self._not_run(item.nodeid, "candidate failed to load")
             report.longrepr = str(excinfo.value)  # one line, not a traceback per case

@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from pytest_llmselect.backends.hf_sampling import SeededSampler  # noqa: E402
+from pytest_llmselect.backends.hf.sampling import SeededSampler  # noqa: E402
 
 
 def test_each_row_draws_from_its_own_stream() -> None:
@@ -45,3 +45,27 @@ def test_top_p_keeps_only_the_nucleus() -> None:
     assert seen == {0, 1}
     # top_p below the top token's mass keeps the top token only
     assert {int(torch.argmax(SeededSampler([s], [1.0], [0.5])(None, logits))) for s in range(50)} == {0}
+
+
+def test_backend_samples_are_the_same_at_any_batch_size(tmp_path) -> None:
+    from pytest_llmselect.backends.base import GenerateRequest
+    from pytest_llmselect.backends.hf import HFBackend
+    from pytest_llmselect.sampling import sample_seed
+    from tests.helpers_tiny_model import build_tiny_model
+
+    backend = HFBackend.load(str(build_tiny_model(tmp_path / "m", initializer_range=0.05)))
+    prompts = ["ab", "hello there", "x", "12+34=", "the cat", "zz top"]
+    reqs = [GenerateRequest(p, 12, temperature=1.0, top_p=0.95, seed=sample_seed(0, p, i))
+            for p in prompts for i in range(3)]
+    greedy = GenerateRequest("hello there", 12)
+    mixed = reqs + [greedy]
+    one_by_one = [backend.generate([r], batch_size=1)[0].text for r in mixed]
+    for size in (4, len(mixed)):
+        texts = []
+        for start in range(0, len(mixed), size):
+            texts += [r.text for r in backend.generate(mixed[start:start + size], batch_size=size)]
+        assert texts == one_by_one, size
+    assert one_by_one[-1] == backend.generate([greedy], batch_size=1)[0].text
+    assert len(set(one_by_one[3:6])) > 1  # three seeds of one prompt: not one text
+    again = [r.text for r in backend.generate(reqs, batch_size=len(reqs))]
+    assert again == one_by_one[:-1]

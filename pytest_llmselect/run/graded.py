@@ -1,19 +1,19 @@
 """The session's side of repeated sampling and judges: which requests a sampled case makes,
 a group's outputs graded by the judge in one batch, and what a case's record adds.
 
-Functions of the session (``LLMSession``) and the item; the pure parts are ``sampling`` and
-``judge``.
+The run's parts (``run/runner.py``, ``run/records.py``) call these with what they know
+(settings, the task, the case id, the judges); this module imports none of them. The pure parts are ``sampling`` and ``judge``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pytest
 
 from pytest_llmselect.backends.base import GenerateRequest, GenerateResult
-from pytest_llmselect.errors import JudgeError, LLMSelectError, SpecError
+from pytest_llmselect.errors import LLMSelectError, SpecError
 from pytest_llmselect.sampling import SamplingPlan, parse_reducer, reduce_samples
 from pytest_llmselect.tasks import TaskSpec, call_with_params
 
@@ -33,29 +33,24 @@ def sampling_plan(settings: Any, task: TaskSpec) -> SamplingPlan | None:
                         1.0 if top_p is None else top_p, settings.seed)
 
 
-def expand_requests(session: Any, task: TaskSpec, case_id: str, requests: Sequence[Any]) -> list[Any]:
+def expand_requests(settings: Any, task: TaskSpec, case_id: str, requests: Sequence[Any]) -> list[Any]:
     """A sampled task's announced requests: each generate request as its seeded samples."""
-    plan = sampling_plan(session.settings, task)
+    plan = sampling_plan(settings, task)
     if plan is None:
         return list(requests)
     return [r for req in requests for r in plan.expand(req, case_id)]
 
 
-def sampled_requests(session: Any, item: pytest.Item, request: GenerateRequest) -> list[GenerateRequest]:
-    from pytest_llmselect.session import candidate_of, case_id_for, task_of
-
-    task, cand = task_of(item), candidate_of(item)
-    assert task is not None and cand is not None
-    plan = sampling_plan(session.settings, task)
+def sampled_requests(settings: Any, task: TaskSpec, case_id: str, request: GenerateRequest
+                     ) -> list[GenerateRequest]:
+    plan = sampling_plan(settings, task)
     if plan is None:
         raise SpecError(f"task {task.name!r}: llm.samples needs llm_task(samples=N) or --llm-samples=N")
-    return plan.expand(request, case_id_for(item, cand))  # type: ignore[return-value]
+    return plan.expand(request, case_id)  # type: ignore[return-value]
 
 
-def _group_fields(session: Any, group: Any) -> list[dict[str, Any]]:
+def _group_fields(settings: Any, group: Any, case_id_of: Callable[[pytest.Item], str]) -> list[dict[str, Any]]:
     """Every fetched case of the group: its judge fields with each of its generated outputs."""
-    from pytest_llmselect.session import case_id_for
-
     task: TaskSpec = group.task
     out: list[dict[str, Any]] = []
     for it in group.items:
@@ -71,38 +66,33 @@ def _group_fields(session: Any, group: Any) -> list[dict[str, Any]]:
             raise SpecError(f"task {task.name!r}: judge_fields must return a dict (input, reference, ...), "
                             f"got {fields!r}")
         made = made if isinstance(made, (list, tuple)) else [made]
-        for req in expand_requests(session, task, case_id_for(it, group.candidate), made):
+        for req in expand_requests(settings, task, case_id_of(it), made):
             res = group.cache.get(req)
             if isinstance(res, GenerateResult):
                 out.append({**fields, "output": res.text})
     return out
 
 
-def judge_grade(session: Any, item: pytest.Item, kind: str, fields: Mapping[str, Any],
-                template_source: str | None) -> float:
+def judge_grade(runner: Any, judges: Any, item: pytest.Item, task: TaskSpec, kind: str, fields: Mapping[str, Any],
+                template_source: str | None, case_id_of: Callable[[pytest.Item], str]) -> float:
     """One case's grade by the task's judge, in [0, 1]; the group's grades run as one batch first
     when the task declares ``judge_fields``. Raises ``JudgeError`` (one line) for no grade."""
-    from pytest_llmselect.session import task_of
-
-    task = task_of(item)
-    if task is None:
-        raise LLMSelectError(f"{item.nodeid}: llm_judge needs the test to use the `llm` fixture")
     for name, value in fields.items():
         if not isinstance(value, str):
             raise SpecError(f"llm_judge: {name} must be a str, got {value!r} of type {type(value).__name__}")
-    pool = session.judges
-    template = pool.template(kind, template_source)
+    template = judges.template(kind, template_source)
     if task.judge_fields is not None and task.requests is not None:
-        group, _ = session.ensure_prefetched(item)
+        group, _ = runner.ensure_prefetched(item)  # the candidate's outputs of the whole group
         key = (task.name, group.candidate.name, kind)
-        if key not in pool.batched:
-            pool.prefetch(task, group.candidate.name, kind, _group_fields(session, group), template)
-    grade = pool.grade(task, item.nodeid, kind, dict(fields), template)
+        if key not in judges.batched:
+            judges.prefetch(task, group.candidate.name, kind, _group_fields(runner.settings, group, case_id_of),
+                            template)
+    grade = judges.grade(task, item.nodeid, kind, dict(fields), template)
     assert grade.score is not None
     return grade.score
 
 
-def case_extras(session: Any, item: pytest.Item, task: TaskSpec, score: float | None,
+def case_extras(settings: Any, judges: Any, item: pytest.Item, task: TaskSpec, case_id: str, score: float | None,
                 samples: Sequence[float] | None, output: Any,
                 reference_scores: Mapping[str, float] | None) -> tuple[float, dict[str, Any]]:
     """The case's score (``samples`` reduced by the task's reducer when given) and the fields its
@@ -125,9 +115,13 @@ def case_extras(session: Any, item: pytest.Item, task: TaskSpec, score: float | 
         except SpecError as exc:
             raise LLMSelectError(f"{item.nodeid}: {exc}") from None
         extra["samples"] = {"scores": [float(x) for x in samples], "reducer": reducer.name, "threshold": 1.0}
+        from pytest_llmselect.sampling import sample_seed
+
+        # the seed each sample was drawn with, in sample order
+        extra["samples"]["seeds"] = [sample_seed(settings.seed, case_id, i) for i in range(len(samples))]
     elif score is None:
         raise LLMSelectError(f"{item.nodeid}: llm_record needs a score (or samples=[...] for a sampled task)")
-    grades = session.judges.grades_of(item.nodeid)
+    grades = judges.grades_of(item.nodeid)
     if grades:
         extra["judge"] = grades
     if reference_scores:
@@ -140,5 +134,3 @@ def case_extras(session: Any, item: pytest.Item, task: TaskSpec, score: float | 
     return float(score), extra
 
 
-def is_judge_failure(exc: BaseException) -> bool:
-    return isinstance(exc, JudgeError)

@@ -79,7 +79,7 @@ class JudgePool:
             return
         self.batched.add(key)
         if fields:
-            self.runner_for(task).grade_many(template or template_for(kind), fields)
+            self.runner_for(task).grade_many(template or template_for(kind), fields, count=False)
 
     def grade(self, task: Any, nodeid: str, kind: str, fields: Mapping[str, Any],
               template: JudgeTemplate | None = None) -> Grade:

@@ -99,14 +99,15 @@ class JudgeRunner:
             return [LoglikelihoodRequest(context, r.continuation.lstrip()) for r in reqs]
         return reqs
 
-    def grade_many(self, template: JudgeTemplate, fields: Sequence[Mapping[str, Any]]) -> list[Grade]:
+    def grade_many(self, template: JudgeTemplate, fields: Sequence[Mapping[str, Any]], *,
+                   count: bool = True) -> list[Grade]:
         """One grade per fields mapping; every judge request of the lot runs in one batched pass
         (cached ones are not run again). A judge that cannot load gives every grade its error."""
         method = self.method()
         try:
             per_item = [self.requests_for(template, f) for f in fields]
         except JudgeError as exc:
-            self.errors += len(fields)
+            self.errors += len(fields) if count else 0
             return [Grade(None, None, method, error=str(exc)) for _ in fields]
         wanted = [r for reqs in per_item for r in reqs if r not in self._results]
         if wanted:
@@ -115,8 +116,9 @@ class JudgeRunner:
         for reqs in per_item:
             results = [self._result(r) for r in reqs]
             grade = read_grade(template, method, results)
-            self.grades += 1
-            self.errors += grade.error is not None
+            if count:  # a batch run ahead of the cases is not their grades: each case's own call counts
+                self.grades += 1
+                self.errors += grade.error is not None
             grades.append(grade)
         return grades
 

@@ -1,19 +1,10 @@
-"""An open-ended task scored two ways side by side: graded by a judge model (a 1-5 rubric,
-G-Eval style) and by semantic similarity to a reference answer.
-
-    pytest examples/test_open_ended.py --llm-candidates=zoo:small,zoo:base --llm-judge=zoo:base
-
-The judge grades every output of a candidate in one batch (``judge_fields`` tells it each
-case's instruction and reference before the tests run); the report gives, per task, the
-judge's agreement with semantic similarity, and warns when the judge is also a candidate.
-"""
-
 from pathlib import Path
 
 import pytest
 
 from pytest_llmselect import GenerateRequest, case_ids, load_jsonl, semantic_similarity
 
+# {"id": "open-000", "instruction": "Rewrite politely: Send me the report now.", "reference": "Could you please send me the report?"}
 CASES = load_jsonl(Path(__file__).parent / "data" / "open_ended.jsonl", required=("id", "instruction", "reference"))
 
 

@@ -1,7 +1,7 @@
 """Repeated sampling: two-digit addition sampled 5 times per case at temperature 0.8, each
 case scored by pass@5 (Chen et al.'s unbiased estimator); the report adds pass@1 beside it.
 
-    pytest examples/test_sampling.py --llm-candidates=zoo:tiny,zoo:base --llm-seed=0
+    pytest examples/sampling --llm-candidates=zoo:tiny,zoo:base --llm-seed=0
 
 Each (case, sample) is seeded from --llm-seed, the case id and the sample index: the same
 texts on every run, at any --llm-batch-size and under -n.
@@ -13,7 +13,7 @@ import pytest
 
 from pytest_llmselect import GenerateRequest, case_ids, exact_match, load_jsonl
 
-DATA = Path(__file__).resolve().parents[1] / "suites" / "data" / "addition.jsonl"
+DATA = Path(__file__).resolve().parents[2] / "suites" / "data" / "addition.jsonl"
 CASES = load_jsonl(DATA, required=("id", "prompt", "answer"))[:40]
 
 

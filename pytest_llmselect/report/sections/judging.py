@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from .terminal import DASH, Note, Table, interval, num
+from .formatting import interval, num
+from .model import DASH, Note, Table
 
 __all__ = ["evaluation_cost_notes", "judge_notes", "sampling_table"]
 

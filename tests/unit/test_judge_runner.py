@@ -133,3 +133,20 @@ def test_pool_batches_a_group_records_grades_and_prices_the_judge(model_dir: Pat
     with pytest.raises(JudgeError, match="task 'u' grades with a judge but none is set"):
         JudgePool(None).runner_for(SimpleNamespace(name="u", judge=None))
     pool.close()
+
+
+def test_a_chat_judge_reads_the_prompt_as_a_user_turn() -> None:
+    from pytest_llmselect.backends.base import GenerateRequest, LoglikelihoodRequest
+
+    judge = JudgeRunner(parse_spec("zoo:small-chat"), method="logprobs")
+    backend = judge.backend()
+    (req, *rest) = judge.requests_for(RUBRIC, FIELDS[0])
+    prompt = RUBRIC.render(FIELDS[0])
+    context = backend._tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                                     add_generation_prompt=True)
+    assert isinstance(req, LoglikelihoodRequest) and req.context == context and req.continuation == "1"
+    assert [r.continuation for r in rest] == ["2", "3", "4", "5"]
+    judge.requested_method = "generate"
+    (gen,) = judge.requests_for(RUBRIC, FIELDS[0])
+    assert isinstance(gen, GenerateRequest) and gen.messages[0].content == prompt
+    judge.close()

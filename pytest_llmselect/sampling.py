@@ -168,7 +168,7 @@ def sampling_summary(cases: Sequence[dict], *, level: float = 0.95) -> dict[str,
     """pass@k for every k from 1 to the samples per case, and the mean, with intervals over
     cases, from the per-sample scores stored in each case record's ``samples`` (scored cases
     only); None when no case of ``cases`` was sampled."""
-    from pytest_llmselect.stats import estimate
+    from pytest_llmselect.intervals import estimate
 
     sampled = [c["samples"] for c in cases if isinstance(c.get("samples"), dict) and c["samples"].get("scores")]
     if not sampled:

@@ -19,7 +19,7 @@ from pytest_llmselect.sampling import (
     reduce_samples,
     sample_seed,
 )
-from pytest_llmselect.stats import cluster_interval, estimate
+from pytest_llmselect.intervals import cluster_interval, estimate
 
 
 def brute_pass_at_k(n: int, c: int, k: int) -> float:

@@ -130,6 +130,9 @@ def test_pool_batches_a_group_records_grades_and_prices_the_judge(model_dir: Pat
     assert pool.grades_of("node-2") is None
     (cost,) = pool.evaluation_cost(lambda cand: Price(usd_per_hour=3600.0), "time")
     assert cost["usd"] == pytest.approx(runner.measures.model_seconds) and cost["grades"] == 1
+    # a task's own judge wins over --llm-judge
+    assert pool.spec_for(SimpleNamespace(name="v", judge="zoo:tiny")) == "zoo:tiny"
+    assert pool.spec_for(task) == str(model_dir)
     with pytest.raises(JudgeError, match="task 'u' grades with a judge but none is set"):
         JudgePool(None).runner_for(SimpleNamespace(name="u", judge=None))
     pool.close()

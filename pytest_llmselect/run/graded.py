@@ -34,8 +34,10 @@ def sampling_plan(settings: Any, task: TaskSpec) -> SamplingPlan | None:
 
 
 def expand_requests(settings: Any, task: TaskSpec, case_id: str, requests: Sequence[Any]) -> list[Any]:
-    """A sampled task's announced requests: each generate request as its seeded samples."""
-    plan = sampling_plan(settings, task)
+    """A sampled task's announced requests: each generate request as its seeded samples. Only a
+    task that declares ``llm_task(samples=N)`` is batched this way: with ``--llm-samples`` alone a
+    task's cases may well run greedy, and sampling them all up front would be wasted work."""
+    plan = sampling_plan(settings, task) if task.samples is not None else None
     if plan is None:
         return list(requests)
     return [r for req in requests for r in plan.expand(req, case_id)]

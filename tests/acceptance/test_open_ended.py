@@ -146,3 +146,39 @@ JudgeRunner.method = lambda self: "generate"
     report = read_json(pytester.path / "run.json")
     assert report["tasks"][0]["results"][0]["n_errors"] == len(errored)
     assert report["evaluation_cost"][0]["errors"] == len(errored)
+
+
+OPTION_ONLY = '''
+from pathlib import Path
+import pytest
+from pytest_llmselect import GenerateRequest, case_ids, exact_match, load_jsonl
+
+CASES = load_jsonl(Path(__file__).parent / "data" / "addition.jsonl")
+
+def request(case):
+    return GenerateRequest(case["prompt"], max_new_tokens=5, stop=("\\n",))
+
+@pytest.mark.llm_task("greedy", metric="exact_match", requests=request)
+@pytest.mark.parametrize("case", CASES, ids=case_ids(CASES))
+def test_greedy(llm, llm_record, case):
+    output = llm.run(request(case)).text
+    llm_record(exact_match(output, case["answer"]), output=output)
+
+@pytest.mark.llm_task("sampled-by-option", metric="exact_match", requests=request)
+@pytest.mark.parametrize("case", CASES, ids=case_ids(CASES))
+def test_sampled(llm, llm_record, case):
+    outputs = llm.samples(request(case))
+    llm_record(samples=[exact_match(o, case["answer"]) for o in outputs], output=outputs)
+'''
+
+
+def test_llm_samples_alone_samples_only_where_a_test_asks(pytester: pytest.Pytester) -> None:
+    _write(pytester, OPTION_ONLY, 4)
+    result = pytester.runpytest_subprocess("--llm-candidates=zoo:tiny", "--llm-samples=3", "--llm-cache=off",
+                                           "-p", "no:cacheprovider", "--llm-report=run.json",
+                                           "--llm-benchmark-rounds=1", "--llm-latency-sample=0")
+    assert result.ret == 0, result.stdout.str()[-2000:]
+    tasks = {t["name"]: t["results"][0] for t in read_json(pytester.path / "run.json")["tasks"]}
+    assert tasks["greedy"]["measures"]["requests"] == 4  # its cases were not sampled up front
+    assert tasks["sampled-by-option"]["sampling"]["samples"] == 3
+    assert tasks["sampled-by-option"]["measures"]["requests"] == 4 + 12  # announced greedy + 3 samples each

@@ -19,11 +19,12 @@ from pytest_llmselect.errors import (
     BackendError,
     CapabilityError,
     DataError,
+    JudgeError,
     LLMSelectError,
     MissingDependency,
     SpecError,
 )
-from pytest_llmselect.metrics import choice_accuracy, contains, exact_match, token_f1
+from pytest_llmselect.metrics import choice_accuracy, contains, exact_match, semantic_similarity, token_f1
 
 __all__ = [
     "BackendError",
@@ -32,6 +33,7 @@ __all__ = [
     "GenerateRequest",
     "Message",
     "GenerateResult",
+    "JudgeError",
     "LLMSelectError",
     "LoglikelihoodRequest",
     "LoglikelihoodResult",
@@ -45,6 +47,7 @@ __all__ = [
     "exact_match",
     "load_jsonl",
     "load_run",
+    "semantic_similarity",
     "token_f1",
 ]
 

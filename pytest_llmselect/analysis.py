@@ -167,7 +167,7 @@ def inputs_from_report(report: Mapping[str, Any]) -> dict[str, Any]:
     """The inputs a saved report was built from, for re-selection without re-running models."""
     measures = {(t["name"], r["candidate"]): r.get("measures", {}) for t in report["tasks"] for r in t["results"]}
     tasks = [{k: t.get(k) for k in ("name", "metric", "higher_is_better", "min_quality", "weight", "budgets",
-                                    "generation", "demos", "score_range")}
+                                    "generation", "demos", "score_range", "sampling")}
              for t in report["tasks"]]
     return {"candidates": report["candidates"], "tasks": tasks, "cases": report["cases"], "measures": measures,
             "missing": report.get("missing") or []}

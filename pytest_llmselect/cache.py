@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from pytest_llmselect.backends.base import GenerateResult, LoglikelihoodResult
+from pytest_llmselect.backends.base import SAMPLING_DEFAULTS, GenerateResult, LoglikelihoodResult
 from pytest_llmselect.engine import Request, Result
 from pytest_llmselect.errors import SpecError
 from pytest_llmselect.identity import RACY_S, VOLATILE_CARD_FIELDS, fingerprint_dir, model_identity
@@ -145,8 +145,14 @@ def _canonical(obj: Any) -> str:
 
 
 def request_json(req: Request) -> str:
-    """The request as canonical JSON: its type and every field (so new fields join the key)."""
-    return _canonical({"kind": type(req).__name__, **dataclasses.asdict(req)})
+    """The request as canonical JSON: its type and every field (so new fields join the key).
+    Sampling settings at their greedy defaults are left out, so a greedy request keeps the key
+    it had before requests could be sampled."""
+    fields = dataclasses.asdict(req)
+    for name, default in SAMPLING_DEFAULTS.items():
+        if name in fields and fields[name] == default:
+            del fields[name]
+    return _canonical({"kind": type(req).__name__, **fields})
 
 
 def result_json(res: Result) -> str:

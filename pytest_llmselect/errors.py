@@ -77,3 +77,8 @@ class MissingDependency(LLMSelectError, ImportError):
 
 class LoadFailed(BackendError):
     """A candidate could not be loaded; the message is one line. Its cases are not run."""
+
+
+class JudgeError(LLMSelectError, ValueError):
+    """A judge model's answer could not be read as a grade (no score in range, no yes/no), or the
+    judge failed to run. The graded case is errored with this one line, never given a score."""

@@ -56,6 +56,19 @@ class LLM:
         assert isinstance(result, GenerateResult)
         return result.text
 
+    def samples(self, request: GenerateRequest | str, *, max_new_tokens: int = 32,
+                stop: str | Sequence[str] = ()) -> list[str]:
+        """The texts of this case's samples of ``request`` (a ``GenerateRequest`` or a prompt):
+        ``llm_task(samples=N, temperature=, top_p=)`` (or ``--llm-samples`` ...) copies, each
+        seeded from ``--llm-seed``, the case id and the sample index, so a sample's text is the
+        same on every run, at any batch size and under ``-n``."""
+        if isinstance(request, str):
+            request = GenerateRequest(request, max_new_tokens, tuple([stop] if isinstance(stop, str) else stop))
+        if not isinstance(request, GenerateRequest):
+            raise SpecError(f"llm.samples takes a GenerateRequest or a prompt, got {request!r}")
+        results = self.run_many(self._session.runner.sampled(self._item, request))
+        return [r.text for r in results]
+
     def loglikelihood(self, context: str, continuation: str) -> LoglikelihoodResult:
         result = self.run(LoglikelihoodRequest(context, continuation))
         assert isinstance(result, LoglikelihoodResult)
@@ -105,14 +118,19 @@ def llm(request: pytest.FixtureRequest) -> LLM:
 
 @pytest.fixture
 def llm_record(request: pytest.FixtureRequest, llm: LLM) -> Callable[..., dict[str, Any]]:
-    """Record this case's score: ``llm_record(score, output=text, group=passage_id)``."""
+    """Record this case's score: ``llm_record(score, output=text, group=passage_id)``; for a
+    sampled task ``llm_record(samples=[score of each sample], output=texts)`` (the task's reducer
+    makes the case's score); ``reference_scores={"exact_match": ...}`` adds reference metrics the
+    report compares a judge with."""
     session = _session(request.config)
     item = request.node
 
-    def record(score: float, *, output: Any = None, group: Any = None, case_id: str | None = None,
+    def record(score: float | None = None, *, output: Any = None, group: Any = None, case_id: str | None = None,
+               samples: Sequence[float] | None = None, reference_scores: dict[str, float] | None = None,
                **extra: Any) -> dict[str, Any]:
         cid = case_id if case_id is not None else case_id_for(item, llm.candidate)
-        return session.ledger.record(item, score, output=output, case_id=str(cid), group=group, extra=extra or None)
+        return session.ledger.record(item, score, output=output, case_id=str(cid), group=group, extra=extra or None,
+                                     samples=samples, reference_scores=reference_scores)
 
     return record
 
@@ -163,3 +181,35 @@ class Cost:
 def llm_cost(request: pytest.FixtureRequest, llm: LLM) -> Cost:
     """Measured cost figures of the current (task, candidate) group; see :class:`Cost`."""
     return Cost(_session(request.config), request.node, llm.candidate)
+
+
+class Judge:
+    """The task's judge model grading this case's output (``--llm-judge`` or ``llm_task(judge=...)``).
+
+    Each call returns a grade in [0, 1]; a judge that fails or answers garbage raises
+    ``JudgeError``, so the case is errored with that line, never silently scored. When the task
+    declares ``judge_fields(case)`` (and ``requests=``), the judge grades the whole group's
+    outputs in one batch on first use and each case reads its grade from it."""
+
+    def __init__(self, session: LLMSession, item: pytest.Item) -> None:
+        self._session = session
+        self._item = item
+
+    def rubric(self, output: str, *, input: str = "", reference: str = "", criteria: str | None = None,
+               template: str | None = None) -> float:
+        """A 1-5 rubric score (G-Eval: the expectation over the score tokens' probabilities where
+        the judge gives log-probabilities), mapped to [0, 1]."""
+        fields = {"input": input, "output": output, "reference": reference,
+                  **({"criteria": criteria} if criteria is not None else {})}
+        return self._session.runner.judge_grade(self._item, "rubric", fields, template)
+
+    def correct(self, output: str, *, reference: str, input: str = "", template: str | None = None) -> float:
+        """Does ``output`` match ``reference``? P(yes) from log-probabilities, else the parsed yes/no."""
+        fields = {"input": input, "output": output, "reference": reference}
+        return self._session.runner.judge_grade(self._item, "correctness", fields, template)
+
+
+@pytest.fixture
+def llm_judge(request: pytest.FixtureRequest, llm: LLM) -> Judge:
+    """The judge model for this case; see :class:`Judge`."""
+    return Judge(_session(request.config), request.node)

@@ -28,6 +28,7 @@ __all__ = [
     "contains",
     "exact_match",
     "normalize_text",
+    "semantic_similarity",
     "token_f1",
 ]
 
@@ -196,6 +197,24 @@ def choice_accuracy(logprobs: Iterable[float], answer: int) -> float:
     return 1.0 if best == answer else 0.0
 
 
+def semantic_similarity(output: str, reference: str | Sequence[str]) -> float:
+    """Cosine in [-1, 1] of the all-MiniLM-L6-v2 sentence embeddings of ``output`` and the
+    reference (the best of several); see ``pytest_llmselect.semantic``, which runs the model:
+    imported here only when called, so this module stays free of torch."""
+    from pytest_llmselect.semantic import semantic_similarity as run
+
+    return run(output, reference)
+
+
+def _graded_by_judge(name: str) -> Callable[..., float]:
+    def grade(*args: object, **kwargs: object) -> float:
+        raise SpecError(f"{name} is graded by a judge model: use the llm_judge fixture "
+                        f"(llm_judge.{'rubric' if name == 'judge_rubric' else 'correct'}(output, ...))")
+
+    grade.__name__ = name
+    return grade
+
+
 @dataclass(frozen=True)
 class Metric:
     """A named scoring function and how to read its values.
@@ -244,6 +263,29 @@ METRICS: dict[str, Metric] = {
             higher_is_better=True,
             binary=True,
             description="1 if the highest-scoring choice is the answer (ties: first index)",
+        ),
+        Metric(
+            "semantic_similarity",
+            semantic_similarity,
+            higher_is_better=True,
+            binary=False,
+            description="cosine of all-MiniLM-L6-v2 sentence embeddings, best over references",
+            score_range=(-1.0, 1.0),
+        ),
+        Metric(
+            "judge_rubric",
+            _graded_by_judge("judge_rubric"),
+            higher_is_better=True,
+            binary=False,
+            description="a judge model's 1-5 rubric score mapped to [0, 1] (G-Eval expectation where it "
+                        "gives log-probabilities)",
+        ),
+        Metric(
+            "judge_correctness",
+            _graded_by_judge("judge_correctness"),
+            higher_is_better=True,
+            binary=False,
+            description="a judge model's verdict that the output matches the reference: P(yes), or 1/0 parsed",
         ),
     )
 }

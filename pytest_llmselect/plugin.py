@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from pytest_llmselect.errors import LLMSelectError, SpecError
-from pytest_llmselect.fixtures import llm, llm_cost, llm_demos, llm_record  # noqa: F401  (fixtures registered via this module)
+from pytest_llmselect.fixtures import llm, llm_cost, llm_demos, llm_judge, llm_record  # noqa: F401  (fixtures registered via this module)
 from pytest_llmselect.run.plan import candidate_of
 from pytest_llmselect.run.session import SESSION_KEY, InterruptedStop, LLMSession
 from pytest_llmselect.run.settings import Settings
@@ -66,7 +66,12 @@ OPTIONS: list[tuple[str, str, str, str, Any]] = [
      "as it is recorded, finish) to this file; never truncated, shared safely by concurrent runs "
      "('' disables)", "string",
      ".llmselect/run-log.jsonl"),
-    ("--llm-seed", "llm_seed", "seed of bootstrap resampling", "string", "0"),
+    ("--llm-seed", "llm_seed", "seed of bootstrap resampling and of each (case, sample) generation", "string", "0"),
+    ("--llm-judge", "llm_judge", "the judge model (llm_judge fixture): any candidate spec; a task's "
+     "llm_task(judge=...) wins", "string", ""),
+    ("--llm-samples", "llm_samples", "samples per generation where a sampling task declares none", "string", ""),
+    ("--llm-temperature", "llm_temperature", "sampling temperature where a task declares none (1.0)", "string", ""),
+    ("--llm-top-p", "llm_top_p", "nucleus sampling top_p where a task declares none (default 1.0)", "string", ""),
     ("--llm-demos", "llm_demos",
      "few-shot demonstration configurations, each run with every candidate as its own configuration "
      "(zoo:base+knn:4): STRATEGY:K[:ORDER] comma-separated, strategies none, first, random, balanced, "
@@ -172,6 +177,7 @@ def settings_from_config(config: pytest.Config) -> Settings:
     if problem:
         raise SpecError(f"--llm-demos: {problem}")
     candidates = with_demo_configs(candidates, demo_configs)
+    from pytest_llmselect.judge.pool import check_judge_spec
     from pytest_llmselect.preflight import check_device, check_hub_candidates
 
     device = _value(config, "llm_device") or None
@@ -199,15 +205,23 @@ def settings_from_config(config: pytest.Config) -> Settings:
         warmup_batch=warm_batch,
         cost_model=cost_model,
         latency_sample=_number(config, "llm_latency_sample", int, low=0),
-        cpu_threads=_number(config, "llm_cpu_threads", int, low=1)
-        if str(_value(config, "llm_cpu_threads") or "").strip() else None,
+        cpu_threads=_optional(config, "llm_cpu_threads", int, low=1),
         demos=demo_configs,
         cache_mode=check_mode(str(_value(config, "llm_cache") or "readwrite").strip()),
         cache_path=(base / cache_path) if (cache_path := _value(config, "llm_cache_path")) else None,
         cache_max_age_s=parse_max_age(str(_value(config, "llm_cache_max_age") or "")),
         errors=errors,
         truncation=truncation,
+        judge=check_judge_spec(str(_value(config, "llm_judge") or ""), base),
+        samples=_optional(config, "llm_samples", int, low=1),
+        temperature=_optional(config, "llm_temperature", float, low=0.0, high=100.0),
+        top_p=_optional(config, "llm_top_p", float, low=1e-9, high=1.0),
     )
+
+
+def _optional(config: pytest.Config, key: str, cast: type, **bounds: Any) -> Any:
+    """``_number`` of an option that may be left empty (None)."""
+    return _number(config, key, cast, **bounds) if str(_value(config, key) or "").strip() else None
 
 
 def parse_warmup(value: Any) -> tuple[bool, int]:

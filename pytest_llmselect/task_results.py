@@ -20,6 +20,8 @@ from pytest_llmselect.costmodel import Estimate, alpha_boundaries, effective_pri
 from pytest_llmselect.intervals import estimate
 from pytest_llmselect.overall_pick import tie_break_text
 from pytest_llmselect.pick_confidence import task_confidence
+from pytest_llmselect.judge.summary import task_judge_block
+from pytest_llmselect.sampling import add_sampling
 from pytest_llmselect.selection import Constraints, Point, alpha_ranges, pareto_front, select
 
 __all__ = ["price_of"]
@@ -195,6 +197,8 @@ def _task_block(task: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], can
         _compare(results, by_cand, selected, task, s)
         confidence = task_confidence(results, live, by_cand, selected, task, candidates,
                                      selection["cost_within_noise"], s)
+    judge_block = task_judge_block(task, cases, candidates, level=s.level, seed=s.seed)
+    add_sampling(results, [c for c in cases if c.get("task") == name], level=s.level)
     return {
         "name": name, "metric": task.get("metric"), "higher_is_better": hib, "binary": all_binary,
         "n_cases": len({str(c.get("case_id")) for c in cases if c.get("task") == name}),
@@ -206,4 +210,6 @@ def _task_block(task: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], can
         **_trade_offs(points, ranges, results),
         **confidence,
         **({"demos": dict(task["demos"])} if task.get("demos") else {}),  # the task's demonstration pool
+        **({"sampling": dict(task["sampling"])} if task.get("sampling") else {}),
+        **({"judge": judge_block} if judge_block is not None else {}),
     }

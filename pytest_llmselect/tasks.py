@@ -14,8 +14,12 @@ from pytest_llmselect.textnorm import normalize_text
 MARKER = "llm_task"
 MARKER_HELP = (
     "llm_task(name=None, *, metric=None, higher_is_better=None, min_quality=None, weight=1.0, "
-    "requests=None, budgets=None, demos=None, score_range=None): declare an evaluation task; `requests(case)` returns the "
-    "model requests of one case so the plugin can batch a whole (task, candidate) group."
+    "requests=None, budgets=None, demos=None, score_range=None, samples=None, temperature=None, top_p=None, "
+    "reducer='mean', judge=None, judge_fields=None, judge_kinds=('rubric',)): declare an evaluation task; "
+    "`requests(case)` returns the model requests of one case so the plugin can batch a whole (task, candidate) "
+    "group; `samples=N` samples each generation N times (seeded per case and sample) and `reducer` ('mean', "
+    "'majority', 'pass@K') makes the case's score; `judge=SPEC` grades with that model instead of --llm-judge, "
+    "`judge_fields(case)` gives the judge's input and reference so a group's grades run in one batch."
 )
 
 
@@ -31,6 +35,14 @@ class TaskSpec:
     demos: Any = field(default=None, compare=False)  # demos.DemoPool: where this task's demonstrations come from
     # (low, high) of valid scores: the built-in metric's, or llm_task(score_range=...); None: unbounded
     score_range: tuple[float, float] | None = None
+    # Repeated sampling: None leaves the session's --llm-samples/--llm-temperature/--llm-top-p
+    samples: int | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    reducer: str = "mean"
+    judge: str | None = None  # a candidate spec; None: the session's --llm-judge
+    judge_fields: Callable[..., Any] | None = field(default=None, compare=False)
+    judge_kinds: tuple[str, ...] = ("rubric",)
 
     @property
     def binary_metric(self) -> bool | None:
@@ -44,6 +56,8 @@ class TaskSpec:
             **({"demos": {"pool": self.demos.origin, "size": len(self.demos), "fingerprint": self.demos.fingerprint,
                           "default": self.demos.default}} if self.demos is not None else {}),
             "score_range": list(self.score_range) if self.score_range is not None else None,
+            **({"sampling": {"samples": self.samples, "temperature": self.temperature, "top_p": self.top_p,
+                             "reducer": self.reducer}} if self.samples is not None else {}),
         }
 
 
@@ -54,7 +68,8 @@ def _number(value: Any, what: str, task: str) -> float:
 
 
 def task_from_marker(args: tuple, kwargs: Mapping[str, Any], default_name: str) -> TaskSpec:
-    known = {"name", "metric", "higher_is_better", "min_quality", "weight", "requests", "budgets", "demos", "score_range"}
+    known = {"name", "metric", "higher_is_better", "min_quality", "weight", "requests", "budgets", "demos", "score_range",
+             "samples", "temperature", "top_p", "reducer", "judge", "judge_fields", "judge_kinds"}
     unknown = set(kwargs) - known
     if unknown:
         raise SpecError(f"llm_task: unknown argument(s) {sorted(unknown)}; known: {sorted(known)}")
@@ -101,7 +116,43 @@ def task_from_marker(args: tuple, kwargs: Mapping[str, Any], default_name: str) 
             raise SpecError(f"llm_task {name!r}: demos must be a DemoPool, got {demos!r} of type {type(demos).__name__}")
         parse_demo_config(demos.default, option=f"llm_task {name!r}: DemoPool default")
     return TaskSpec(name, metric, hib, min_q, weight, requests, budgets, demos,
-                    _score_range(kwargs, metric, name))
+                    _score_range(kwargs, metric, name), **_sampling(kwargs, name), **_judging(kwargs, name))
+
+
+def _sampling(kwargs: Mapping[str, Any], task: str) -> dict[str, Any]:
+    from pytest_llmselect.backends.base import check_sampling
+    from pytest_llmselect.sampling import parse_reducer
+
+    samples = kwargs.get("samples")
+    if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int) or samples < 1):
+        raise SpecError(f"llm_task {task!r}: samples must be an int >= 1, got {samples!r}")
+    temperature, top_p = kwargs.get("temperature"), kwargs.get("top_p")
+    try:
+        check_sampling(0.0 if temperature is None else temperature, 1.0 if top_p is None else top_p, None)
+    except ValueError as exc:
+        raise SpecError(f"llm_task {task!r}: {exc}") from None
+    reducer = parse_reducer(kwargs.get("reducer", "mean"), option=f"llm_task {task!r}: reducer")
+    if samples is not None and reducer.k is not None and reducer.k > samples:
+        raise SpecError(f"llm_task {task!r}: reducer {reducer.name} needs samples >= {reducer.k}, got {samples}")
+    return {"samples": samples, "temperature": None if temperature is None else float(temperature),
+            "top_p": None if top_p is None else float(top_p), "reducer": reducer.name}
+
+
+def _judging(kwargs: Mapping[str, Any], task: str) -> dict[str, Any]:
+    judge, fields = kwargs.get("judge"), kwargs.get("judge_fields")
+    if judge is not None and (not isinstance(judge, str) or not judge.strip()):
+        raise SpecError(f"llm_task {task!r}: judge must be a candidate spec (str), got {judge!r}")
+    if fields is not None and not callable(fields):
+        raise SpecError(f"llm_task {task!r}: judge_fields must be a callable taking the case parameters, "
+                        f"got {fields!r}")
+    kinds = kwargs.get("judge_kinds", ("rubric",))
+    kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
+    from pytest_llmselect.judge.prompts import KINDS
+
+    bad = [k for k in kinds if k not in KINDS]
+    if bad or not kinds:
+        raise SpecError(f"llm_task {task!r}: judge_kinds must name some of {', '.join(KINDS)}, got {kinds!r}")
+    return {"judge": judge, "judge_fields": fields, "judge_kinds": kinds}
 
 
 def _score_range(kwargs: Mapping[str, Any], metric: str | None, task: str) -> tuple[float, float] | None:

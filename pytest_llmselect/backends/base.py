@@ -44,9 +44,27 @@ class Message:
         return {"role": self.role, "content": self.content}
 
 
+SAMPLING_DEFAULTS = {"temperature": 0.0, "top_p": 1.0, "seed": None}
+
+
+def check_sampling(temperature: object, top_p: object, seed: object) -> None:
+    """``temperature`` >= 0 (0: greedy), 0 < ``top_p`` <= 1, ``seed`` None or an int >= 0."""
+    import math
+
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
+            or not math.isfinite(temperature) or temperature < 0:
+        raise ValueError(f"temperature must be a number >= 0, got {temperature!r}")
+    if isinstance(top_p, bool) or not isinstance(top_p, (int, float)) or not 0 < top_p <= 1:
+        raise ValueError(f"top_p must be a number in (0, 1], got {top_p!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise ValueError(f"seed must be None or an int >= 0, got {seed!r}")
+
+
 @dataclass(frozen=True)
 class GenerateRequest:
-    """Greedy generation of up to ``max_new_tokens`` tokens, cut at the first stop string.
+    """Generation of up to ``max_new_tokens`` tokens, cut at the first stop string: greedy, or
+    sampled when ``temperature > 0`` (with nucleus ``top_p``, from its own random stream seeded
+    with ``seed``, so one request gives one text whatever else shares its batch).
 
     Either a raw ``prompt`` or chat ``messages`` (a sequence of :class:`Message` or
     ``{"role", "content"}`` dicts, kept as a tuple of ``Message``); a local model renders
@@ -57,8 +75,12 @@ class GenerateRequest:
     max_new_tokens: int = 32
     stop: tuple[str, ...] = ()
     messages: tuple[Message, ...] | None = None
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = None
 
     def __post_init__(self) -> None:
+        check_sampling(self.temperature, self.top_p, self.seed)
         if not isinstance(self.prompt, str):
             raise TypeError(f"prompt must be str, got {self.prompt!r} of type {type(self.prompt).__name__}")
         if isinstance(self.max_new_tokens, bool) or not isinstance(self.max_new_tokens, int) \
@@ -82,9 +104,15 @@ class GenerateRequest:
             object.__setattr__(self, "messages", messages)
 
     @classmethod
-    def chat(cls, messages: Sequence[Any], max_new_tokens: int = 32, stop: str | Sequence[str] = ()) -> "GenerateRequest":
-        """A chat request: ``GenerateRequest.chat([{"role": "user", "content": "2+2="}], max_new_tokens=4)``."""
-        return cls("", max_new_tokens, tuple([stop] if isinstance(stop, str) else stop), tuple(messages))
+    def chat(cls, messages: Sequence[Any], max_new_tokens: int = 32, stop: str | Sequence[str] = (),
+             **sampling: Any) -> "GenerateRequest":
+        """A chat request: ``GenerateRequest.chat([{"role": "user", "content": "2+2="}], max_new_tokens=4)``;
+        ``sampling``: ``temperature``, ``top_p``, ``seed``."""
+        return cls("", max_new_tokens, tuple([stop] if isinstance(stop, str) else stop), tuple(messages), **sampling)
+
+    @property
+    def sampled(self) -> bool:
+        return self.temperature > 0
 
     @property
     def is_chat(self) -> bool:

@@ -5,7 +5,7 @@ answers to results; the connection, concurrency, retries and the server's health
 
 Rules the session, cost module and reports rely on:
 
-* Requests are greedy (``temperature`` 0). A raw prompt goes to ``/completions``, chat
+* Requests are greedy (``temperature`` 0) unless sampled (``temperature``, ``top_p``, ``seed`` sent). A raw prompt goes to ``/completions``, chat
   ``messages`` to ``/chat/completions``; ``max_new_tokens`` is ``max_tokens``; stop
   strings are sent as ``stop`` and the text is cut before the first one (some servers
   return it).

@@ -54,6 +54,12 @@ def chat_body(model: str, req: GenerateRequest, *, stream: bool) -> dict[str, An
 
 
 def _finish_body(body: dict[str, Any], req: GenerateRequest, stream: bool) -> dict[str, Any]:
+    if req.temperature > 0:  # sampled: the server's own sampler, with the request's seed where it honours one
+        body["temperature"] = req.temperature
+        if req.top_p < 1.0:
+            body["top_p"] = req.top_p
+        if req.seed is not None:
+            body["seed"] = req.seed
     stops = [s for s in req.stop if s]
     if stops:
         body["stop"] = stops

@@ -12,22 +12,12 @@ from __future__ import annotations
 
 from typing import Any, Literal, Mapping, Optional, Union
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, Field, ValidationError, model_validator
 from typing_extensions import Annotated
 
 from ..errors import DataError
-
-Finite = Annotated[float, Field(allow_inf_nan=False, ge=-1e300, le=1e300)]
-NonNegative = Annotated[float, Field(allow_inf_nan=False, ge=0, le=1e300)]
-Probability = Annotated[float, Field(allow_inf_nan=False, ge=0, le=1)]
-Count = Annotated[int, Field(ge=0, le=10**15)]
-Name = Annotated[str, Field(min_length=1)]
-Scalar = Union[str, int, float, bool, None]
-CostModel = Literal["time", "tokens", "flops"]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(strict=True, extra="allow")
+from .schema_evaluation import CaseGrade, CaseSamples, EvaluationCost, ResultSampling, TaskJudge, TaskSampling
+from .schema_types import Count, CostModel, Finite, Name, NonNegative, Probability, Scalar, _Model
 
 
 class Price(_Model):
@@ -147,6 +137,7 @@ class Result(_Model):
     objective_hi: Optional[Finite] = None
     energy_joules_per_1000_cases: Optional[NonNegative] = None
     cost_comparison: Optional[CostComparison] = None
+    sampling: Optional[ResultSampling] = None
 
 
 class Selection(_Model):
@@ -209,6 +200,8 @@ class Task(_Model):
     cases_needed: Optional[Count] = None
     settle: Optional[str] = None
     alpha_boundaries: Optional[list[AlphaBoundary]] = None
+    sampling: Optional[TaskSampling] = None
+    judge: Optional[TaskJudge] = None
 
 
 class OverallResult(_Model):
@@ -255,6 +248,9 @@ class Case(_Model):
     nodeid: Optional[str] = None
     truncated_tokens: Optional[Count] = None
     output: Any = None
+    judge: Optional[dict[str, CaseGrade]] = None
+    reference_scores: Optional[dict[str, Finite]] = None
+    samples: Optional[CaseSamples] = None
 
     @model_validator(mode="after")
     def _score_matches_status(self) -> Case:
@@ -328,6 +324,7 @@ class Report(_Model):
     created: Optional[str] = None
     methods: Optional[dict[str, str]] = None
     energy: Optional[Energy] = None
+    evaluation_cost: Optional[list[EvaluationCost]] = None
 
     @model_validator(mode="after")
     def _scores_in_their_task_range(self) -> Report:

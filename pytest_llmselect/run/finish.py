@@ -106,7 +106,14 @@ def build_session_report(s: LLMSession, stop: str = "not run") -> dict[str, Any]
         "candidates": inputs["candidates"],
         "cases": inputs["cases"],
         **lost_to_crashes(s),
+        **evaluation_cost(s),
     }
+
+
+def evaluation_cost(s: LLMSession) -> dict[str, Any]:
+    """What the judges cost, apart from the candidates' cost; absent when no judge ran."""
+    costs = s.pool.judges.report(s.settings)
+    return {"evaluation_cost": costs} if costs else {}
 
 
 def write_reports(s: LLMSession, config: pytest.Config) -> None:

@@ -1,4 +1,6 @@
-"""The model pool: one model loaded at a time, shared by the configurations that run it.
+"""The model pool: one model loaded at a time, shared by the configurations that run it, and
+the judges (``judge/pool.py``), candidate-like models with a lifecycle of their own: each loads
+on its first grading and stays loaded beside the candidates until the session closes.
 
 Owns the loaded backend, each candidate's loads, load time, model facts and the weights
 it was loaded from, and the candidates that failed to load (never retried per case). A
@@ -11,6 +13,7 @@ from __future__ import annotations
 import gc
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
@@ -59,6 +62,12 @@ class ModelPool:
         for c in settings.candidates:
             self.siblings.setdefault(c.model_name, []).append(c.name)
         self._current: tuple[Candidate, Backend] | None = None
+        from pytest_llmselect.judge.pool import JudgePool
+
+        # The response cache is the runner's: the session hands it over (JudgePool.cache).
+        self.judges = JudgePool(settings.judge, batch_size=settings.batch_size if isinstance(settings.batch_size, int)
+                                else 32, device=settings.device, dtype=settings.dtype,
+                                base_dir=Path(str(config.rootpath)))
 
     def backend_for(self, cand: Candidate, item: pytest.Item | None = None) -> Backend:
         """The loaded backend of ``cand``'s model, loading it (and releasing another) if needed;
@@ -133,3 +142,8 @@ class ModelPool:
             _, backend = self._current
             self._current = None
             backend.close()
+
+    def close(self) -> None:
+        """The candidate's model and every judge: the session is over."""
+        self.release()
+        self.judges.close()

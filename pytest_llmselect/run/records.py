@@ -8,16 +8,17 @@ that killed their xdist worker; says which planned cases are missing and why.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Sequence
 
 import pytest
 
 from pytest_llmselect.accounting import ERRORED, SCORED, one_line, score_problem, summarize_missing
 from pytest_llmselect.bounds import cap_stored
-from pytest_llmselect.errors import LLMSelectError, LoadFailed, ServerFailed
+from pytest_llmselect.errors import JudgeError, LLMSelectError, LoadFailed, ServerFailed
 from pytest_llmselect.run.demonstrations import Demonstrations
 from pytest_llmselect.run.events import RunEvents
-from pytest_llmselect.run.plan import Plan, candidate_of, task_of
+from pytest_llmselect.run.graded import case_extras
+from pytest_llmselect.run.plan import Plan, candidate_of, case_id_for, task_of
 from pytest_llmselect.run.pool import ModelPool
 from pytest_llmselect.run.runner import Runner
 from pytest_llmselect.run.settings import Settings
@@ -40,14 +41,18 @@ class Ledger:
 
     # ---- a case's score or error --------------------------------------------------
 
-    def record(self, item: pytest.Item, score: float, *, output: Any, case_id: str,
-               group: Any = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    def record(self, item: pytest.Item, score: float | None, *, output: Any, case_id: str,
+               group: Any = None, extra: dict[str, Any] | None = None, samples: Sequence[float] | None = None,
+               reference_scores: dict[str, float] | None = None) -> dict[str, Any]:
         cand, task = candidate_of(item), task_of(item)
         if cand is None or task is None:
             raise LLMSelectError(f"{item.nodeid}: llm_record needs the test to use the `llm` fixture")
         if item.nodeid in self.recorded:
             if not self._retried(item.nodeid):
                 raise LLMSelectError(f"{item.nodeid}: llm_record was called twice for one case")
+        # a sampled case's score is its reduced samples; judges' grades and reference scores join the record
+        score, graded = case_extras(self.settings, self.pool.judges, item, task, case_id_for(item, cand), score,
+                                    samples, output, reference_scores)
         problem = score_problem(score, task=task.name, metric=task.metric, score_range=task.score_range)
         if problem is not None:
             raise LLMSelectError(f"{problem} (case {case_id!r}, candidate {cand.name})")
@@ -56,10 +61,15 @@ class Ledger:
 
         # Whatever a test hands over becomes plain JSON data here, so no value can later
         # cost the report, the stored run or the run log.
-        shown = output if output is None or isinstance(output, (str, int, float, bool)) else repr(output)
+        shown: Any = output if output is None or isinstance(output, (str, int, float, bool)) \
+            or (isinstance(output, (list, tuple)) and all(isinstance(o, str) for o in output)) else repr(output)
         full = None
         if isinstance(shown, str):  # one huge answer must not make every file huge
             shown, full = cap_stored(shown)
+        elif isinstance(shown, (list, tuple)):  # a sampled case's answers: each capped alike
+            capped = [cap_stored(o) for o in shown]
+            shown = [text for text, _ in capped]
+            full = sum(n if n is not None else len(t) for t, n in capped) if any(n for _, n in capped) else None
         rec = {
             "task": task.name, "case_id": case_id, "candidate": cand.name, "score": float(score),
             "status": SCORED,
@@ -89,6 +99,7 @@ class Ledger:
             rec["truncated_tokens"] = self.runner.truncated[item.nodeid]
         if self.runner.cut.get(item.nodeid):
             rec["cut"] = self.runner.cut[item.nodeid]
+        rec.update(plain(graded))
         self.add(rec)
         return rec
 
@@ -151,6 +162,8 @@ class Ledger:
             # An outage is not the model's quality: the case is not run, as for a failed load.
             self._not_run(item.nodeid, f"not run: {excinfo.value.reason}")
             return
+        if excinfo is not None and isinstance(excinfo.value, JudgeError):
+            report.longrepr = f"{case_id}: {excinfo.value}"  # the judge's one line, not a traceback
         if excinfo is not None and isinstance(excinfo.value, LoadFailed):
             self._not_run(item.nodeid, "candidate failed to load")
             report.longrepr = str(excinfo.value)  # one line, not a traceback per case

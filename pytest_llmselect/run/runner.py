@@ -41,7 +41,8 @@ from pytest_llmselect.errors import (
 )
 from pytest_llmselect.run.demonstrations import Demonstrations
 from pytest_llmselect.run.events import RunEvents
-from pytest_llmselect.run.plan import Group, Plan
+from pytest_llmselect.run.graded import expand_requests, judge_grade, sampled_requests
+from pytest_llmselect.run.plan import Group, Plan, case_id_for
 from pytest_llmselect.run.pool import ModelPool
 from pytest_llmselect.run.scheduling import worker_scheduled
 from pytest_llmselect.run.settings import Settings
@@ -118,6 +119,17 @@ class Runner:
                                      f"{dropped} token(s) would be dropped (--llm-truncation=error)")
         return results  # type: ignore[return-value]
 
+    def sampled(self, item: pytest.Item, request: GenerateRequest) -> list[GenerateRequest]:
+        """The seeded samples ``llm.samples`` asks for (run/graded.py)."""
+        group = self.plan.group_of(item)
+        return sampled_requests(self.settings, group.task, case_id_for(item, group.candidate), request)
+
+    def judge_grade(self, item: pytest.Item, kind: str, fields: dict[str, Any], template: str | None) -> float:
+        """This case's grade by its task's judge; the group's outputs graded in one batch first."""
+        group = self.plan.group_of(item)
+        return judge_grade(self, self.pool.judges, item, group.task, kind, fields, template,
+                           lambda it: case_id_for(it, group.candidate))
+
     # ---- a group's model work ---------------------------------------------------------
 
     def _batch_size(self, cand: Candidate) -> BatchSizer:
@@ -148,6 +160,7 @@ class Runner:
                 params["demos"] = self.demos.demos_for(it)
             made = call_with_params(group.task.requests, params)
             made = made if isinstance(made, (list, tuple)) else [made]
+            made = expand_requests(self.settings, group.task, case_id_for(it, group.candidate), made)
             self._requests_of[it.nodeid] = list(made)
             for req in made:
                 if not isinstance(req, (GenerateRequest, LoglikelihoodRequest)):

@@ -44,6 +44,7 @@ class LLMSession:
         self.demos = Demonstrations(settings, self.plan)
         self.runner = Runner(config, settings, self.events, self.plan, self.pool, self.demos,
                              on_measured=self.log_state)
+        self.pool.judges.cache = self.runner.cache  # judges' requests are cached like the candidates'
         self.ledger = Ledger(settings, self.events, self.plan, self.pool, self.runner, self.demos)
         self.bridge = WorkerBridge(self.events, self.plan, self.runner) if self.events.is_worker else None
         self.report: dict[str, Any] | None = None
@@ -102,7 +103,7 @@ class LLMSession:
             self.events.log_event("state", state_event(self))
 
     def close(self) -> None:
-        self.pool.release()
+        self.pool.close()
         self.events.close()
         self.runner.close()
 

@@ -35,6 +35,10 @@ class Settings:
     cache_max_age_s: float | None = None  # a served model's cached answers older than this are sent again
     errors: str = "worst"  # errored cases: "worst" (count at the metric's worst value) or "exclude"
     truncation: str = "warn"  # a prompt longer than the context window: "warn" (counted, shown) or "error"
+    judge: str | None = None  # --llm-judge: the judge model's spec (a task's llm_task(judge=...) wins)
+    samples: int | None = None  # --llm-samples / --llm-temperature / --llm-top-p: defaults for sampling tasks
+    temperature: float | None = None
+    top_p: float | None = None
 
     def price_of(self, candidate: str) -> Price:
         """The price ``candidate`` is charged under the session's cost model."""

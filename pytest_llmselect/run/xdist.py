@@ -95,6 +95,11 @@ class WorkerBridge:
                 item.user_properties.append(("llmselect.measures", {
                     "task": key[0], "candidate": key[1], "delta": measures_delta(group.measures, group.sent)}))
                 group.sent = snapshot(group.measures)
+        judges = self.runner.pool.judges
+        if judges.runners:  # the judges' figures so far: the controller keeps each worker's latest
+            worker = str(self.runner.config.workerinput.get("workerid", "?"))  # type: ignore[attr-defined]
+            item.user_properties.append(("llmselect.judge_cost", {"worker": worker,
+                                                                  "costs": judges.priced(self.runner.settings)}))
 
 
 def ingest(ledger: Ledger, plan: Plan, pool: ModelPool, runner: Runner, on_state: Callable[[], None],
@@ -124,6 +129,9 @@ def ingest(ledger: Ledger, plan: Plan, pool: ModelPool, runner: Runner, on_state
             pool.model_info[name] = value["info"]
             if value.get("error"):
                 pool.load_errors[name] = value["error"]
+        elif kind == "judge_cost":
+            for cost in value["costs"]:
+                pool.judges.remote[(value["worker"], cost["judge"])] = cost
         elif kind == "measures":
             key2 = (value["task"], value["candidate"])
             delta = Measures(**value["delta"])

@@ -25,6 +25,10 @@ from suitekit import ONE_TEST_SUITE as SUITE
         (["--llm-candidates=zoo:tiny", "--llm-cpu-threads=two"], "*--llm-cpu-threads must be a int, got 'two'*"),
         (["--llm-candidates=zoo:tiny", "--llm-benchmark-rounds=0"], "*--llm-benchmark-rounds must be at least 1*"),
         (["--llm-candidates=@missing.toml"], "*candidates file *missing.toml* does not exist*"),
+        (["--llm-candidates=zoo:tiny", "--llm-judge=zoo:nope"], "*--llm-judge: unknown zoo model 'nope'*"),
+        (["--llm-candidates=zoo:tiny", "--llm-samples=0"], "*--llm-samples must be at least 1, got '0'*"),
+        (["--llm-candidates=zoo:tiny", "--llm-temperature=-0.5"], "*--llm-temperature must be between 0.0 and 100*"),
+        (["--llm-candidates=zoo:tiny", "--llm-top-p=1.5"], "*--llm-top-p must be between*got '1.5'*"),
         # `--llm-save suites/` takes the folder as the name: refused before pytest runs anything.
         (["--llm-candidates=zoo:tiny", "--llm-save", "suites/"], "*--llm-save name must be 1-100 letters*'suites/'*"),
     ],

@@ -121,6 +121,22 @@ def test_request_json_is_canonical_and_distinct(prompt, n, stop):
     assert request_json(a) != request_json(GenerateRequest(prompt, n + 1, tuple(stop)))
 
 
+def test_greedy_key_unchanged_by_sampling_fields_and_each_seed_its_own_key():
+    # The key a greedy request had before requests could be sampled (pinned): old caches still hit.
+    assert request_json(GenerateRequest("2+2=", 4)) == (
+        '{"kind":"GenerateRequest","max_new_tokens":4,"messages":null,"prompt":"2+2=","stop":[]}')
+    sampled = [request_json(GenerateRequest("2+2=", 4, temperature=0.8, seed=s)) for s in (0, 1)]
+    assert sampled[0] != sampled[1] and '"temperature":0.8' in sampled[0]
+    assert request_json(GenerateRequest("2+2=", 4, temperature=0.8, top_p=0.9, seed=0)) != sampled[0]
+
+
+@pytest.mark.parametrize(("kwargs", "match"), [({"temperature": -1}, "temperature"), ({"top_p": 0}, "top_p"),
+                                               ({"seed": -2}, "seed"), ({"temperature": float("nan")}, "temperature")])
+def test_bad_sampling_settings(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        GenerateRequest("x", 4, **kwargs)
+
+
 def test_one_changed_weight_byte_of_a_real_model_is_a_miss(tmp_path: Path):
     pytest.importorskip("torch")
     pytest.importorskip("transformers")

@@ -158,6 +158,15 @@ def test_request_bodies_are_greedy_with_stop_and_budget():
     assert body["stream_options"] == {"include_usage": True} and "stop" not in body
 
 
+def test_a_sampled_request_sends_its_temperature_top_p_and_seed():
+    req = GenerateRequest("2+2=", max_new_tokens=3, temperature=0.8, top_p=0.9, seed=42)
+    assert completion_body("m", req, stream=False) == {"model": "m", "prompt": "2+2=", "max_tokens": 3,
+                                                       "temperature": 0.8, "top_p": 0.9, "seed": 42}
+    chat = GenerateRequest.chat([Message("user", "2+2=")], max_new_tokens=3, temperature=0.5, seed=1)
+    body = chat_body("m", chat, stream=False)
+    assert (body["temperature"], body["seed"]) == (0.5, 1) and "top_p" not in body
+
+
 @pytest.mark.parametrize("kwargs, error", [
     ({"prompt": "x", "messages": [{"role": "user", "content": "y"}]}, "not both"),
     ({"messages": []}, "must not be empty"),

@@ -6,6 +6,7 @@ pytest_llmselect that imports torch. Its modules, one job each:
 * ``memory``: bytes held and peak memory over a stretch of work;
 * ``prompts``: generation requests to prompt ids (chat templates, truncation);
 * ``generation``: one batch through ``model.generate`` and where each row ends;
+* ``sampling``: a sampled row drawn from its own seeded stream, whatever shares its batch;
 * ``scoring``: log-likelihood of continuations (lm-eval's rules);
 * ``backend``: ``HFBackend``, which composes them behind the backend protocol.
 

@@ -1,4 +1,5 @@
-"""Greedy generation of one batch of prompts with ``model.generate``, and where each row ends.
+"""Generation of one batch of prompts with ``model.generate`` (greedy, or each sampled row from its
+own seeded stream: ``sampling.py``), and where each row ends.
 
 * A result does not depend on its batch: prompts are left-padded with an attention mask and
   ``generate`` derives position ids from it (transformers >= 4.45, 5.x). Identity is exact up
@@ -19,10 +20,11 @@ import time
 from typing import Any, Callable
 
 import torch
-from transformers import GenerationConfig, StoppingCriteria, StoppingCriteriaList
+from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 
 from pytest_llmselect.backends.base import GenerateRequest, GenerateResult
 from pytest_llmselect.backends.hf.device import out_of_memory_as, pad, synchronize
+from pytest_llmselect.backends.hf.sampling import SeededSampler, wants_sampling
 
 __all__ = ["finish_row", "generate_batch"]
 
@@ -94,7 +96,7 @@ def finish_row(new_ids: list[int], max_new_tokens: int, stops: tuple[str, ...], 
 
 def generate_batch(model: Any, tokenizer: Any, prompts: list[list[int]], requests: list[GenerateRequest], *,
                    pad_id: int, eos_ids: set[int], device: torch.device, name: str) -> list[GenerateResult]:
-    """Greedy continuations of one batch of prompt ids, in order; ``OutOfMemory`` names the batch size."""
+    """Continuations of one batch of prompt ids, in order; ``OutOfMemory`` names the batch size."""
     input_ids, attention_mask = pad(prompts, pad_id, device, left=True)
     width = input_ids.shape[1]
     stops = [tuple(s for s in r.stop if s) for r in requests]
@@ -107,6 +109,10 @@ def generate_batch(model: Any, tokenizer: Any, prompts: list[list[int]], request
         pad_token_id=pad_id,
         eos_token_id=sorted(eos_ids) or None,
     )
+    sampling: dict[str, Any] = {}
+    if wants_sampling(requests):  # each sampled row from its request's own seeded stream
+        sampling["logits_processor"] = LogitsProcessorList([SeededSampler(
+            [r.seed or 0 for r in requests], [r.temperature for r in requests], [r.top_p for r in requests])])
     synchronize(device)
     started = time.perf_counter()
     with out_of_memory_as(f"out of memory generating {name!r} at batch size {len(prompts)}"):
@@ -115,6 +121,7 @@ def generate_batch(model: Any, tokenizer: Any, prompts: list[list[int]], request
             attention_mask=attention_mask,
             generation_config=config,
             stopping_criteria=StoppingCriteriaList([stopper]),
+            **sampling,
         )
     first_token = None if stopper.first_token_at is None else stopper.first_token_at - started
     new_rows = out[:, width:].tolist()

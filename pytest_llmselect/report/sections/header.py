@@ -7,6 +7,7 @@ from typing import Mapping
 
 from .accounting import accounting_notes
 from .formatting import names, num
+from .judging import evaluation_cost_notes
 from .model import DEFAULT_PRICE_MARK, DEFAULT_UNITS, Note, Report
 from .prices import is_default_price, price_text
 
@@ -96,4 +97,5 @@ def header_notes(report: Report) -> list[Note]:
     constraints = {k: v for k, v in (settings.get("constraints") or {}).items() if v is not None}
     if constraints:
         notes.append(Note("Constraints", ", ".join(f"{k} = {num(v)}" for k, v in constraints.items())))
+    notes.extend(evaluation_cost_notes(report))
     return notes

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from .fewshot import demos_table
+from .judging import sampling_table
 from .formatting import bracketed, interval, num, percent, pval, spread
 from .measures import measures_table
 from .model import DASH, Report, Table
@@ -82,6 +83,9 @@ def task_tables(task: Mapping[str, Any], report: Report) -> list[Table]:
     measures = measures_table(results, cands)
     if measures is not None:
         tables.append(measures)
+    sampled = sampling_table(task)
+    if sampled is not None:
+        tables.append(sampled)
     return tables
 
 

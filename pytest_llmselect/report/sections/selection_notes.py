@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from .formatting import alpha_range, names, num, percent
+from .judging import judge_notes
 from .model import Note
 
 
@@ -48,6 +49,7 @@ def selection_notes(block: Mapping[str, Any], extra_excluded: Mapping[str, Any] 
     if bounds:
         notes.append(Note("Alpha boundaries", "; ".join(_boundary(b) for b in bounds),
                           warning=any(b.get("uncertain") for b in bounds)))
+    notes.extend(judge_notes(block))
     return notes
 
 

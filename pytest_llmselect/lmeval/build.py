@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -10,7 +11,7 @@ from pytest_llmselect.backends.base import GenerateRequest, LoglikelihoodRequest
 from pytest_llmselect.lmeval import scoring
 from pytest_llmselect.lmeval.config import MetricSpec, TaskConfig
 from pytest_llmselect.lmeval.docs import DataKey, has_split, load_split
-from pytest_llmselect.lmeval.prompt import Renderer, Sampler, fewshot_context
+from pytest_llmselect.lmeval.prompt import Renderer, Sampler, demonstration, fewshot_context
 from pytest_llmselect.lmeval.yamlfile import LmevalError
 
 
@@ -26,6 +27,21 @@ class LmevalCase:
     target: str | None = None
     many_targets: bool = False
     demo_ids: tuple[int, ...] = ()
+    doc: Mapping[str, Any] = field(default_factory=dict, compare=False)  # for the task's own process_results
+    head: str = ""                 # the description before any demonstration
+    turns: tuple[str, ...] = ()    # the question after them (one per context)
+
+    def with_demos(self, text: str) -> tuple[Any, ...]:
+        """The requests with ``text`` (a DemoPool's demonstrations) between the description and the question."""
+        if not self.turns:
+            return self.requests
+        contexts = [self.head + text + t for t in self.turns]
+        out = []
+        for i, req in enumerate(self.requests):
+            ctx = contexts[i] if len(contexts) > 1 else contexts[0]
+            out.append(dataclasses.replace(req, prompt=ctx) if isinstance(req, GenerateRequest)
+                       else dataclasses.replace(req, context=ctx))
+        return tuple(out)
 
     def __repr__(self) -> str:  # pytest shows parameters by id; keep tracebacks short
         return f"LmevalCase({self.task!r}, doc {self.doc_id})"
@@ -118,13 +134,40 @@ def build_cases(task: TaskConfig, mapping: Mapping[DataKey, Path] | None = None,
     return [_case(task, render, i, doc, sampler, multiple_input, many_targets, positions) for i, doc in enumerate(docs)]
 
 
+def _query(case: LmevalCase) -> str:
+    """What a demonstration strategy compares with the pool's questions: the case's own question."""
+    return case.turns[0] if case.turns else ""
+
+
+def build_demo_pool(task: TaskConfig, mapping: Mapping[DataKey, Path] | None, default: str) -> Any:
+    """The task's few-shot documents (fewshot_split, fewshot_config.samples, or lm-eval's fallback
+    splits) as a DemoPool, each written as lm-eval writes a demonstration, so the run's
+    ``--llm-demos`` strategies choose them instead of lm-eval's sampler."""
+    from pytest_llmselect.demos import DemoPool
+
+    found = _fewshot_pool(task, mapping or {})
+    if not found:
+        raise LmevalError(f"{task.source}: task {task.name!r}: demos need few-shot documents (set fewshot_split, "
+                          "or map a training split)")
+    render = Renderer(task, list(found[0]))
+    multiple_input = (task.doc_to_choice is not None and task.output_type == "multiple_choice"
+                      and isinstance(render.text(found[0]), int))
+    rows = []
+    for i, shot in enumerate(found):
+        question, text = demonstration(task, render, shot, multiple_input)
+        label = render.target(shot, task.fewshot.doc_to_target)
+        rows.append({"id": f"shot-{i}", "input": question, "demo": text, "label": str(label)})
+    return DemoPool(rows, template="{demo}", input="input", label="label", query=_query, default=default)
+
+
 def _case(task: TaskConfig, render: Renderer, doc_id: int, doc: dict[str, Any], sampler: Sampler | None,
           multiple_input: bool, many_targets: bool, positions: dict[int, int]) -> LmevalCase:
     kind = task.output_type
     if kind == "loglikelihood_rolling":  # the whole document is scored on its own: no prompt, no demonstrations
         target = str(render.target(doc))
-        return LmevalCase(task.name, doc_id, (LoglikelihoodRequest("", target),), target=target)
+        return LmevalCase(task.name, doc_id, (LoglikelihoodRequest("", target),), target=target, doc=doc)
     ctx = fewshot_context(task, render, doc, sampler, multiple_input, lambda d: positions.get(id(d), -1))
+    parts = {"demo_ids": ctx.demo_ids, "doc": doc, "head": ctx.head, "turns": ctx.turns}
     if kind == "multiple_choice":
         choices = tuple(str(c) for c in render.choice(doc))
         if not choices:
@@ -136,7 +179,7 @@ def _case(task: TaskConfig, render: Renderer, doc_id: int, doc: dict[str, Any], 
         else:
             requests = tuple(LoglikelihoodRequest(ctx.contexts[0], f"{task.target_delimiter}{c}") for c in choices)
             gold = scoring.gold_index(render.target(doc), list(choices))
-        return LmevalCase(task.name, doc_id, requests, gold=gold, choices=choices, demo_ids=ctx.demo_ids)
+        return LmevalCase(task.name, doc_id, requests, gold=_jsonable(gold), choices=choices, **parts)
     if kind == "generate_until":
         gold = render.target(doc)
         if task.doc_to_choice is not None:
@@ -145,10 +188,9 @@ def _case(task: TaskConfig, render: Renderer, doc_id: int, doc: dict[str, Any], 
             gold = list(gold)
         req = GenerateRequest(ctx.contexts[0], max_new_tokens=task.max_gen_toks, stop=task.until)
         return LmevalCase(task.name, doc_id, (req,) * task.repeats, gold=_jsonable(gold),
-                          many_targets=many_targets, demo_ids=ctx.demo_ids)
+                          many_targets=many_targets, **parts)
     target = str(render.target(doc))
-    return LmevalCase(task.name, doc_id, (LoglikelihoodRequest(ctx.contexts[0], target),), target=target,
-                      demo_ids=ctx.demo_ids)
+    return LmevalCase(task.name, doc_id, (LoglikelihoodRequest(ctx.contexts[0], target),), target=target, **parts)
 
 
 def _jsonable(value: Any) -> Any:
@@ -156,6 +198,10 @@ def _jsonable(value: Any) -> Any:
         return value
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if hasattr(value, "item"):  # a numpy scalar
+        return _jsonable(value.item())
     return str(value)
 
 
@@ -169,14 +215,20 @@ def score_case(task: TaskConfig, case: LmevalCase, results: Sequence[Any], chose
         for pipe in task.filters:
             value = scoring.run_pipeline(pipe, texts)
             filtered[pipe.name] = value
-            for name, v in scoring.generation(value, case.gold, case.many_targets, task.metrics).items():
+            values = (_custom(task, case, [value]) if task.process_results is not None
+                      else scoring.generation(value, case.gold, case.many_targets, task.metrics))
+            for name, v in values.items():
                 scores[f"{name},{pipe.name}"] = v
         output: Any = filtered[chosen.filter]
         responses: tuple[Any, ...] = tuple(texts)
     else:
         lls = [_ll(r).logprob for r in results]
         greedy = [_ll(r).is_greedy for r in results]
-        if kind == "multiple_choice":
+        if task.process_results is not None:
+            values = _custom(task, case, [ll if kind == "loglikelihood_rolling" else (ll, g)
+                                          for ll, g in zip(lls, greedy)])
+            output = lls[0] if len(lls) == 1 else scoring._argmax(lls)
+        elif kind == "multiple_choice":
             assert case.choices is not None
             values = scoring.multiple_choice(lls, greedy, case.choices, case.gold, task.metrics)
             pred = scoring._argmax(lls)
@@ -193,6 +245,14 @@ def score_case(task: TaskConfig, case: LmevalCase, results: Sequence[Any], chose
         responses = tuple([ll, g] for ll, g in zip(lls, greedy))
     score = scoring.document_score(chosen.metric, scores[chosen.key])
     return Outcome(score, output, scores, filtered, responses)
+
+
+def _custom(task: TaskConfig, case: LmevalCase, results: list[Any]) -> dict[str, Any]:
+    assert task.process_results is not None
+    out = task.process_results(dict(case.doc), results)
+    if not isinstance(out, Mapping):
+        raise LmevalError(f"task {task.name!r}: process_results returned {type(out).__name__}, not a dict of metrics")
+    return {str(k): _jsonable(v) for k, v in out.items()}
 
 
 def _ll(result: Any) -> LoglikelihoodResult:

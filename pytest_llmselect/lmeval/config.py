@@ -43,7 +43,8 @@ IGNORED = ("task_alias", "tag", "metadata", "should_decontaminate", "doc_to_deco
 FIELDS = ("task", "dataset_path", "dataset_name", "dataset_kwargs", "training_split", "validation_split",
           "test_split", "fewshot_split", "process_docs", "doc_to_text", "doc_to_target", "doc_to_choice",
           "description", "target_delimiter", "fewshot_delimiter", "gen_prefix", "fewshot_config", "num_fewshot",
-          "metric_list", "output_type", "generation_kwargs", "repeats", "filter_list", "unsafe_code", *IGNORED)
+          "metric_list", "output_type", "generation_kwargs", "repeats", "filter_list", "unsafe_code",
+          "process_results", *IGNORED)
 FEWSHOT_FIELDS = ("sampler", "split", "process_docs", "fewshot_indices", "samples", "doc_to_text", "doc_to_choice",
                   "doc_to_target", "gen_prefix", "fewshot_delimiter", "target_delimiter")
 DEFAULT_MAX_GEN_TOKS = 256
@@ -52,7 +53,7 @@ DEFAULT_MAX_GEN_TOKS = 256
 @dataclass(frozen=True)
 class MetricSpec:
     name: str
-    aggregation: str
+    aggregation: Any  # a name in AGGREGATIONS, or the task folder's function of the items
     higher_is_better: bool
     kwargs: Mapping[str, Any] = field(default_factory=dict)
 
@@ -107,6 +108,8 @@ class TaskConfig:
     max_gen_toks: int
     repeats: int
     filters: tuple[FilterPipeline, ...]
+    # the task folder's own scoring, ``process_results(doc, results) -> {metric: value}``, as lm-eval calls it
+    process_results: Callable[..., Any] | None = None
 
     @property
     def eval_split(self) -> str:
@@ -142,7 +145,9 @@ def _doc_field(raw: Mapping[str, Any], key: str, src: Path, task: str, *, functi
     raise _fail(src, task, f"{key} must be a template, a field name, a list or !function, got {value!r}")
 
 
-def _metrics(raw: Mapping[str, Any], output_type: str, src: Path, task: str) -> tuple[MetricSpec, ...]:
+def _metrics(raw: Mapping[str, Any], output_type: str, src: Path, task: str,
+             custom: bool = False, functions: bool = True) -> tuple[MetricSpec, ...]:
+    """``custom``: the task has its own process_results, which computes the metrics by name."""
     entries = raw.get("metric_list")
     if entries is None:
         return tuple(MetricSpec(m, METRIC_INFO[m][2], METRIC_INFO[m][1]) for m in DEFAULT_METRICS[output_type])
@@ -153,22 +158,34 @@ def _metrics(raw: Mapping[str, Any], output_type: str, src: Path, task: str) -> 
         if not isinstance(entry, dict) or "metric" not in entry:
             raise _fail(src, task, f"every metric_list entry needs a 'metric', got {entry!r}")
         name = entry["metric"]
-        if isinstance(name, FunctionRef) or name not in METRIC_INFO:
+        if custom and isinstance(name, str) and name:
+            types, hib, agg = METRIC_INFO.get(name, ((output_type,), True, entry.get("aggregation")))
+            if agg is None:
+                raise _fail(src, task, f"metric {name!r} of process_results needs an aggregation")
+        elif isinstance(name, FunctionRef) or name not in METRIC_INFO:
             raise _fail(src, task, f"metric {str(name)!r} is not supported (supported: {', '.join(METRIC_INFO)})")
-        types, hib, agg = METRIC_INFO[name]
-        if output_type not in types:
+        else:
+            types, hib, agg = METRIC_INFO[name]
+        if output_type not in types and not custom:
             raise _fail(src, task, f"metric {name!r} does not apply to output_type {output_type!r}")
-        if entry.get("hf_evaluate"):
+        # lm-eval calls a metric's function (an HF evaluate one here) only for generate_until
+        if entry.get("hf_evaluate") and output_type == "generate_until":
             raise _fail(src, task, f"metric {name!r}: hf_evaluate is not supported")
         agg = entry.get("aggregation", agg)
-        if not isinstance(agg, str) or agg not in AGGREGATIONS:
+        if isinstance(agg, FunctionRef):
+            if not functions:
+                raise _fail(src, task, f"metric {name!r}: aggregation {agg} runs the task folder's code, which this "
+                                       "import does not allow")
+            agg = resolve_function(agg)
+        elif not isinstance(agg, str) or agg not in AGGREGATIONS:
             raise _fail(src, task, f"metric {name!r}: aggregation {str(agg)!r} is not supported")
         hib = entry.get("higher_is_better", hib)
         if not isinstance(hib, bool):
             raise _fail(src, task, f"metric {name!r}: higher_is_better must be true or false, got {hib!r}")
         kwargs = {k: v for k, v in entry.items() if k not in ("metric", "aggregation", "higher_is_better", "hf_evaluate")}
-        allowed = EXACT_MATCH_OPTIONS if name == "exact_match" and output_type == "generate_until" else ()
-        unknown = [k for k in kwargs if k not in allowed]
+        # lm-eval hands a metric's options only to generate_until's exact_match; elsewhere it ignores them
+        checked = name == "exact_match" and output_type == "generate_until" and not custom
+        unknown = [k for k in kwargs if k not in EXACT_MATCH_OPTIONS] if checked else []
         if unknown:
             raise _fail(src, task, f"metric {name!r}: option {unknown[0]!r} is not supported")
         out.append(MetricSpec(name, agg, hib, kwargs))
@@ -279,6 +296,13 @@ def task_config(raw: Mapping[str, Any], source: Path, *, functions: bool = True,
         raise _fail(source, task, f"process_docs: {process} runs the task folder's code, which this import does not allow")
     if process is not None and not isinstance(process, FunctionRef):
         raise _fail(source, task, f"process_docs must be a !function, got {process!r}")
+    custom = raw.get("process_results")
+    if custom is not None:
+        if not isinstance(custom, FunctionRef):
+            raise _fail(source, task, f"process_results must be a !function, got {custom!r}")
+        if not functions:
+            raise _fail(source, task, f"process_results: {custom} runs the task folder's code, which this import "
+                                      "does not allow")
     fewshot_delimiter = _text(raw, "fewshot_delimiter", "\n\n", source, task)
     base = {
         "doc_to_text": _doc_field(raw, "doc_to_text", source, task, functions=functions),
@@ -313,12 +337,17 @@ def task_config(raw: Mapping[str, Any], source: Path, *, functions: bool = True,
         doc_to_choice=main["doc_to_choice"], description=description,
         target_delimiter=main["target_delimiter"], fewshot_delimiter=fewshot_delimiter,
         gen_prefix=main["gen_prefix"], num_fewshot=shots, fewshot=fewshot,
-        metrics=_metrics(raw, output_type, source, task), until=until, max_gen_toks=max_gen, repeats=repeats,
-        filters=_filters(raw, source, task), **splits,
+        metrics=_metrics(raw, output_type, source, task, custom is not None, functions), until=until, max_gen_toks=max_gen, repeats=repeats,
+        filters=_filters(raw, source, task), process_results=_fn(custom), **splits,
     )
 
 
 def load_task(path: str | Path, *, functions: bool = True, num_fewshot: int | None = None) -> TaskConfig:
     """Read, merge and check the task file at ``path``; see :func:`task_config`."""
     p = Path(path).expanduser().resolve()
-    return task_config(load_yaml(p), p, functions=functions, num_fewshot=num_fewshot)
+    try:
+        return task_config(load_yaml(p), p, functions=functions, num_fewshot=num_fewshot)
+    except LmevalError as exc:
+        if str(p) in str(exc):
+            raise
+        raise LmevalError(f"{p}: {exc}") from None  # an included file's !function: name the task file too

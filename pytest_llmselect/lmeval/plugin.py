@@ -41,4 +41,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         cases = imported.build(mapping)
     except LmevalError as exc:
         pytest.fail(str(exc), pytrace=False)
+    # The mark goes on now, before pytest makes the items: the demonstration pool (if any) needs the data
+    if not any(m.name == "llm_task" for m in getattr(metafunc.function, "pytestmark", [])):
+        imported.mark()(metafunc.function)
     metafunc.parametrize("case", cases, ids=[str(c.doc_id) for c in cases])

@@ -196,39 +196,52 @@ class Sampler:
 
 @dataclass(frozen=True)
 class Context:
-    """The prompt of one document: one context, or one per choice for a multiple-input task."""
+    """The prompt of one document: ``head`` (the description), ``demos`` (the demonstrations'
+    text) and ``turns`` (the question; one per choice for a multiple-input task)."""
 
-    contexts: tuple[str, ...]
+    head: str
+    demos: str
+    turns: tuple[str, ...]
     demo_ids: tuple[int, ...] = ()
+
+    @property
+    def contexts(self) -> tuple[str, ...]:
+        return tuple(self.head + self.demos + t for t in self.turns)
+
+
+def demonstration(task: TaskConfig, render: Renderer, shot: Mapping[str, Any], multiple_input: bool) -> tuple[str, str]:
+    """One few-shot document written as lm-eval writes a demonstration: (its question, its whole text)."""
+    fs = task.fewshot
+    q = render.text(shot, fs.doc_to_text)
+    c = render.choice(shot, fs.doc_to_choice) if fs.doc_to_choice is not None else None
+    a = render.target(shot, fs.doc_to_target)
+    if multiple_input:
+        q, c = c[q], None
+    return str(q), qa_turn(q, c, a, render.field(shot, fs.gen_prefix), fs.target_delimiter, fs.fewshot_delimiter,
+                           task.name)
 
 
 def fewshot_context(task: TaskConfig, render: Renderer, doc: Mapping[str, Any], sampler: Sampler | None,
                     multiple_input: bool, pool_index: Callable[[Any], int] | None = None) -> Context:
     """lm-eval's ``fewshot_context`` for a plain-text model: description, demonstrations, question."""
-    fs = task.fewshot
-    out = render.field(doc, task.description) or ""
+    head = render.field(doc, task.description) or ""
+    demos = ""
     ids: list[int] = []
     if task.num_fewshot > 0:
         if sampler is None:
             raise LmevalError(f"task {task.name!r}: num_fewshot={task.num_fewshot} but no few-shot documents")
-        eval_doc = doc if fs.split == task.test_split else None
+        eval_doc = doc if task.fewshot.split == task.test_split else None
         for shot in sampler.sample(task.num_fewshot, eval_doc):
-            q = render.text(shot, fs.doc_to_text)
-            c = render.choice(shot, fs.doc_to_choice) if fs.doc_to_choice is not None else None
-            a = render.target(shot, fs.doc_to_target)
-            if multiple_input:
-                q, c = c[q], None
-            out += qa_turn(q, c, a, render.field(shot, fs.gen_prefix), fs.target_delimiter,
-                           fs.fewshot_delimiter, task.name)
+            demos += demonstration(task, render, shot, multiple_input)[1]
             if pool_index is not None:
                 ids.append(pool_index(shot))
     gen_prefix = render.field(doc, task.gen_prefix)
     if multiple_input:
         choices = render.choice(doc)
-        return Context(tuple(out + qa_turn(c, None, None, gen_prefix, "", "", task.name) for c in choices),
+        return Context(head, demos, tuple(qa_turn(c, None, None, gen_prefix, "", "", task.name) for c in choices),
                        tuple(ids))
     q = render.text(doc)
     c = render.choice(doc) if task.doc_to_choice is not None else None
     if isinstance(q, int):  # an index into the choices (lm-eval renders that choice)
         q = c[q] if c is not None else str(q)
-    return Context((out + qa_turn(q, c, None, gen_prefix, task.target_delimiter, "", task.name),), tuple(ids))
+    return Context(head, demos, (qa_turn(q, c, None, gen_prefix, task.target_delimiter, "", task.name),), tuple(ids))

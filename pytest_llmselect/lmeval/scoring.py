@@ -179,10 +179,12 @@ def _sacre(items: Sequence[Sequence[Any]]) -> tuple[list[str], list[list[str]]]:
     return preds, [list(x) for x in zip(*refs)]
 
 
-def aggregate(name: str, items: Sequence[Any]) -> float:
-    """lm-eval's aggregation ``name`` over per-document items."""
+def aggregate(name: Any, items: Sequence[Any]) -> float:
+    """lm-eval's aggregation ``name`` over per-document items (or the task's own function of them)."""
     if not items:
         raise LmevalError(f"aggregate {name!r}: no documents")
+    if callable(name):
+        return float(name(list(items)))
     if name == "mean":
         return float(sum(items) / len(items))
     if name == "median":
@@ -221,7 +223,11 @@ def document_score(metric: MetricSpec, item: Any) -> float:
 
 
 def sentence_scores(metric: MetricSpec) -> tuple[float, float] | None:
-    """The range a document's score lies in (None: unbounded)."""
+    """The range a document's score lies in (None: unbounded, or a task's own metric)."""
+    from pytest_llmselect.lmeval.config import METRIC_INFO
+
+    if metric.name not in METRIC_INFO or callable(metric.aggregation):
+        return None
     if metric.aggregation in ("mean", "median") and metric.name != "perplexity":
         return (0.0, 1.0)
     if metric.name in ("bleu", "chrf"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any, Callable, Mapping
 
 import pytest
 
-from pytest_llmselect.lmeval.build import LmevalCase, Primary, build_cases, primary, score_case
+from pytest_llmselect.lmeval.build import LmevalCase, Primary, build_cases, build_demo_pool, primary, score_case
 from pytest_llmselect.lmeval.config import TaskConfig, load_task
 from pytest_llmselect.lmeval.docs import DataKey, parse_mapping
 from pytest_llmselect.lmeval.scoring import sentence_scores
@@ -28,15 +29,30 @@ class ImportedTask:
     data: Mapping[DataKey, Path]
     limit: int | None
     error: str | None = None
+    name: str = ""
+    marker: Mapping[str, Any] = field(default_factory=dict)   # llm_task's keyword arguments
+    demos: str | None = None       # a DemoPool default ("random:4"): demonstrations chosen by the run
     cases: list[LmevalCase] | None = field(default=None, repr=False)
+    pool: Any = field(default=None, repr=False)
 
     def build(self, extra: Mapping[DataKey, Path]) -> list[LmevalCase]:
         if self.error is not None:
             raise LmevalError(self.error)
         assert self.task is not None
         if self.cases is None:
-            self.cases = build_cases(self.task, {**extra, **self.data}, limit=self.limit)
+            mapping = {**extra, **self.data}
+            task = self.task
+            if self.demos is not None:
+                self.pool = build_demo_pool(task, mapping, self.demos)
+                task = dataclasses.replace(task, num_fewshot=0)  # the pool's demonstrations replace lm-eval's
+            self.cases = build_cases(task, mapping, limit=self.limit)
         return self.cases
+
+    def mark(self) -> pytest.MarkDecorator:
+        """The llm_task mark, once the cases (and the demonstration pool) exist."""
+        assert self.chosen is not None
+        extra = {"demos": self.pool, "requests": _requests_with_demos} if self.pool is not None else {}
+        return pytest.mark.llm_task(self.name, **{**self.marker, **extra})
 
 
 def _mapping(data: Any, base: Path) -> dict[DataKey, Path]:
@@ -61,7 +77,7 @@ def _mapping(data: Any, base: Path) -> dict[DataKey, Path]:
 def lmeval_suite(task: str | Path, *, data: Any = None, metric: str | None = None, filter: str | None = None,
                  num_fewshot: int | None = None, limit: int | None = None, functions: bool = True,
                  name: str | None = None, min_quality: float | None = None, weight: float = 1.0,
-                 budgets: Mapping[str, float] | None = None) -> Callable[..., None]:
+                 budgets: Mapping[str, float] | None = None, demos: str | None = None) -> Callable[..., None]:
     """An lm-eval task file as a test function; assign it to a ``test_`` name in a suite file::
 
         test_arc = lmeval_suite("tasks/arc_easy.yaml", data={"allenai/ai2_arc ARC-Easy test": "data/arc.jsonl"})
@@ -71,7 +87,10 @@ def lmeval_suite(task: str | Path, *, data: Any = None, metric: str | None = Non
     ``filter``); every metric and filter of the task is kept in the case's extras. Relative
     paths are read from the calling file's folder. ``functions=False`` refuses ``!function``
     fields instead of running the task folder's code. ``num_fewshot`` overrides the file's;
-    ``limit`` keeps the first documents (lm-eval's ``--limit``).
+    ``limit`` keeps the first documents (lm-eval's ``--limit``). ``demos="random:4"`` (any
+    ``--llm-demos`` configuration) turns the task's few-shot documents into a DemoPool with
+    that default: the run's demonstration strategies choose each case's demonstrations
+    instead of lm-eval's sampler, and ``--llm-demos`` compares them.
     """
     caller = sys._getframe(1).f_globals.get("__file__")
     base = Path(caller).resolve().parent if caller else Path.cwd()
@@ -87,11 +106,16 @@ def lmeval_suite(task: str | Path, *, data: Any = None, metric: str | None = Non
         chosen = primary(config, metric, filter)
     except LmevalError as exc:
         error = str(exc)
-    imported = ImportedTask(source, config, chosen, mapping, limit, error)
+    task_name = name or (config.name if config else source.stem)
+    marker: dict[str, Any] = {}
+    if chosen is not None:
+        marker = {"metric": chosen.metric.name, "higher_is_better": chosen.metric.higher_is_better,
+                  "score_range": sentence_scores(chosen.metric), "min_quality": min_quality, "weight": weight,
+                  "budgets": budgets or {}, "requests": _requests}
+    imported = ImportedTask(source, config, chosen, mapping, limit, error, task_name, marker, demos)
 
-    def test_lmeval(llm: Any, llm_record: Any, case: LmevalCase) -> None:
+    def record(llm_record: Any, case: LmevalCase, results: list[Any]) -> None:
         assert imported.task is not None and imported.chosen is not None
-        results = llm.run_many(list(case.requests))
         out = score_case(imported.task, case, results, imported.chosen)
         extra: dict[str, Any] = {"doc_id": case.doc_id, "metrics": dict(out.scores), "responses": list(out.responses)}
         if out.filtered:
@@ -100,16 +124,20 @@ def lmeval_suite(task: str | Path, *, data: Any = None, metric: str | None = Non
             extra["fewshot_ids"] = list(case.demo_ids)
         llm_record(out.score, output=out.output, **extra)
 
-    test_lmeval.__doc__ = f"lm-eval task {config.name if config else source.stem} from {source.name}"
-    task_name = name or (config.name if config else source.stem)
-    if chosen is not None:
-        mark = pytest.mark.llm_task(task_name, metric=chosen.metric.name, higher_is_better=chosen.metric.higher_is_better,
-                                    score_range=sentence_scores(chosen.metric), min_quality=min_quality, weight=weight,
-                                    budgets=budgets or {}, requests=_requests)
+    if demos is None:
+        def test_lmeval(llm: Any, llm_record: Any, case: LmevalCase) -> None:
+            record(llm_record, case, llm.run_many(list(case.requests)))
     else:
-        mark = pytest.mark.llm_task(task_name, higher_is_better=True)
+        def test_lmeval(llm: Any, llm_record: Any, llm_demos: Any, case: LmevalCase) -> None:  # type: ignore[misc]
+            record(llm_record, case, llm.run_many(list(case.with_demos(llm_demos.text))))
+
+    test_lmeval.__doc__ = f"lm-eval task {task_name} from {source.name}"
     setattr(test_lmeval, ATTRIBUTE, imported)
-    return mark(test_lmeval)
+    return test_lmeval
+
+
+def _requests_with_demos(case: LmevalCase, demos: Any) -> list[Any]:
+    return list(case.with_demos(demos.text))
 
 
 def _requests(case: LmevalCase) -> list[Any]:

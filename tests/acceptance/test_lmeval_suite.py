@@ -57,7 +57,7 @@ def test_the_mapping_on_the_command_line_and_in_the_suite(pytester: pytest.Pytes
 @pytest.mark.parametrize("task, args, message", [
     (HUB_TASK, "", "*dataset 'someorg/sums test' is not available offline; map it to a local file: "
                    "--llm-lmeval-data 'someorg/sums test = FILE'*"),
-    (HUB_TASK + "process_results: !function utils.pr\n", "", "*task 'sums': field 'process_results' is not supported"),
+    (HUB_TASK + "use_prompt: p\n", "", "*task 'sums': field 'use_prompt' is not supported"),
     (HUB_TASK, ', metric="bleu"', "*task 'sums': no metric 'bleu' (it has exact_match)"),
     (HUB_TASK.replace("{{question}}", "{{ question"), ', data={"someorg/sums test": "data/sums.jsonl"}',
      "*doc_to_text*TemplateSyntaxError*"),
@@ -90,3 +90,27 @@ def test_an_imported_task_is_selected_cached_and_gated(pytester: pytest.Pytester
     assert all(m["cache_hits"] == m["requests"] > 0 for m in measures)  # the second run is served from the cache
     assert {c["case_id"]: c["output"] for c in again["cases"] if c["candidate"] == "zoo:small"} == outputs
     second.stdout.fnmatch_lines(["gate * against *", "* sums zoo:tiny vs zoo:small; diff *"])  # gated per imported task
+
+
+@pytest.mark.slow
+def test_a_tasks_few_shot_documents_become_a_demonstration_pool(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("torch")
+    from suitekit import REPO
+
+    task = REPO / "examples" / "lmeval" / "tasks" / "largest" / "largest.yaml"
+    pytester.makepyfile(test_largest=f'from pytest_llmselect.lmeval import lmeval_suite\n\n'
+                                     f'test_largest = lmeval_suite({str(task)!r}, metric="acc_norm", limit=6, demos="random:2")\n')
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--llm-candidates=zoo:small", "--llm-cpu-threads=1",
+                                           "--llm-run-log=", "--llm-benchmark-rounds=1", "--llm-demos=first:2,random:2,none",
+                                           "--llm-report=r.json")
+    result.assert_outcomes(passed=18)
+    report = json.loads(Path(pytester.path / "r.json").read_text())
+    by_config: dict[str, list] = {}
+    for case in report["cases"]:
+        by_config.setdefault(case["demos"]["config"], []).append(case["demos"]["ids"])
+    assert sorted(by_config) == ["first:2", "none", "random:2"]
+    assert all(ids == ["shot-0", "shot-1"] for ids in by_config["first:2"])  # the fewshot split's first two
+    assert all(len(ids) == 2 and all(i.startswith("shot-") for i in ids) for ids in by_config["random:2"])
+    assert all(ids == [] for ids in by_config["none"])
+    lls = {c["demos"]["config"]: c["extra"]["responses"] for c in report["cases"] if c["case_id"] == "0"}
+    assert lls["first:2"] != lls["none"]  # the demonstrations are in the prompt

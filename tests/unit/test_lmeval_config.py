@@ -66,7 +66,8 @@ def test_defaults_are_lm_evals(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("text, message", [
-    ("task: t\nprocess_results: !function utils.f\n", "field 'process_results' is not supported"),
+    ("task: t\nprocess_results: !function utils.f\n", "!function utils.f: no utils.py next to the task file"),
+    ("task: t\ncustom_dataset: !function utils.f\n", "field 'custom_dataset' is not supported"),
     ("task: t\nclass: !function x.Y\n", "field 'class' is not supported"),
     ("task: t\nmetric_list:\n  - metric: rouge1\n", "metric 'rouge1' is not supported"),
     ("task: t\nmetric_list:\n  - metric: exact_match\n    ignore_spaces: true\n", "option 'ignore_spaces' is not supported"),
@@ -146,3 +147,33 @@ def test_any_field_values_are_accepted_or_refused_in_one_line(fields: dict) -> N
         task_config(fields, Path("fuzz.yaml"))
     except LmevalError as exc:
         assert "\n" not in str(exc)
+
+
+def test_the_task_folders_process_results_and_aggregation_are_run(tmp_path: Path) -> None:
+    from pytest_llmselect.backends.base import GenerateResult
+    from pytest_llmselect.lmeval.build import LmevalCase, primary, score_case
+    from pytest_llmselect.lmeval.scoring import aggregate
+
+    write(tmp_path, "utils.py", "def pr(doc, results):\n    return {'hit': float(results[0] == doc['a']), 'pair': [1, 0]}\n"
+                                "def agg(items):\n    return 42.0 + len(items)\n")
+    task = load_task(write(tmp_path, "t.yaml", """
+task: t
+doc_to_text: q
+doc_to_target: a
+process_results: !function utils.pr
+metric_list:
+  - metric: hit
+    aggregation: mean
+  - metric: pair
+    aggregation: !function utils.agg
+"""))
+    chosen = primary(task, None, None)
+    assert chosen.metric.name == "hit"
+    case = LmevalCase("t", 0, (), doc={"q": "x", "a": "yes"})
+    out = score_case(task, case, [GenerateResult(" yes", 1, 1)], chosen)
+    assert out.score == 0.0 and out.scores == {"hit,none": 0.0, "pair,none": [1, 0]}  # take_first keeps " yes"
+    out = score_case(task, case, [GenerateResult("yes", 1, 1)], chosen)
+    assert out.score == 1.0
+    assert aggregate(task.metrics[1].aggregation, [[1, 0], [0, 1]]) == 44.0
+    with pytest.raises(LmevalError, match="process_results: !function utils.pr runs the task folder's code"):
+        load_task(tmp_path / "t.yaml", functions=False)

@@ -227,11 +227,11 @@ def score_case(task: TaskConfig, case: LmevalCase, results: Sequence[Any], chose
         if task.process_results is not None:
             values = _custom(task, case, [ll if kind == "loglikelihood_rolling" else (ll, g)
                                           for ll, g in zip(lls, greedy)])
-            output = lls[0] if len(lls) == 1 else scoring._argmax(lls)
+            output = lls[0] if len(lls) == 1 else scoring.argmax(lls)
         elif kind == "multiple_choice":
             assert case.choices is not None
             values = scoring.multiple_choice(lls, greedy, case.choices, case.gold, task.metrics)
-            pred = scoring._argmax(lls)
+            pred = scoring.argmax(lls)
             output = case.choices[pred] if len(results) == len(case.choices) else pred
         elif kind == "loglikelihood":
             values = scoring.loglikelihood(lls[0], greedy[0], task.metrics)

@@ -92,7 +92,7 @@ def exact_match(prediction: str, reference: str, *, regexes_to_ignore: Sequence[
     return 1.0 if pred == ref else 0.0
 
 
-def _argmax(values: Sequence[float]) -> int:
+def argmax(values: Sequence[float]) -> int:
     best = 0
     for i, v in enumerate(values):
         if v > values[best]:  # numpy.argmax: the first of equal maxima
@@ -112,9 +112,9 @@ def gold_index(gold: Any, choices: Sequence[str]) -> Any:
 def multiple_choice(lls: Sequence[float], greedy: Sequence[bool], choices: Sequence[str], gold: Any,
                     metrics: Sequence[MetricSpec]) -> dict[str, Any]:
     """Per-document values (or aggregation items) of a multiple-choice document."""
-    pred = _argmax(lls)
-    pred_norm = _argmax([ll / float(len(c)) for ll, c in zip(lls, choices)])
-    pred_bytes = _argmax([ll / float(len(c.encode("utf-8"))) for ll, c in zip(lls, choices)])
+    pred = argmax(lls)
+    pred_norm = argmax([ll / float(len(c)) for ll, c in zip(lls, choices)])
+    pred_bytes = argmax([ll / float(len(c.encode("utf-8"))) for ll, c in zip(lls, choices)])
     many = isinstance(gold, list)
 
     def hit(p: int) -> float:

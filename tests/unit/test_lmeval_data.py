@@ -132,3 +132,20 @@ def test_offline_restores_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
         assert datasets.config.HF_HUB_OFFLINE is True
     assert os.environ["HF_HUB_OFFLINE"] == "0" and "HF_DATASETS_OFFLINE" not in os.environ
     assert datasets.config.HF_HUB_OFFLINE == before
+
+
+def test_demonstrations_from_a_pool_go_between_description_and_question(tmp_path: Path) -> None:
+    from pytest_llmselect.lmeval.build import build_demo_pool
+
+    (tmp_path / "data").mkdir()
+    write_docs(tmp_path / "data" / "docs.jsonl")
+    path = tmp_path / "t.yaml"
+    path.write_text(TASK.format(builder="json", suffix=".jsonl") + "description: \"Add.\\n\"\nfewshot_split: test\n"
+                    "fewshot_delimiter: \"\\n\"\n", encoding="utf-8")
+    task = load_task(path)
+    case = build_cases(task)[0]
+    assert case.requests[0].prompt == "Add.\n1+2="
+    assert case.with_demos("30+4=34\n")[0].prompt == "Add.\n30+4=34\n1+2="
+    pool = build_demo_pool(task, None, "first:2")
+    assert [e.fields["demo"] for e in pool.examples] == ["1+2=3\n", "30+4=34\n", "5+66=71\n"]
+    assert pool.query_of(case) == "1+2="

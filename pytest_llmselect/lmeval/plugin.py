@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+ATTRIBUTE = "_llmselect_lmeval"  # on a test function made by lmeval_suite: its ImportedTask
 OPTION = "--llm-lmeval-data"
 INI = "llm_lmeval_data"
 HELP = ("lm-eval task data offline: 'DATASET [CONFIG] SPLIT = FILE' (a Hub dataset's split read from a local "
@@ -25,8 +26,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    from pytest_llmselect.lmeval.suite import ATTRIBUTE
-
     imported = getattr(metafunc.function, ATTRIBUTE, None)
     if imported is None:
         return

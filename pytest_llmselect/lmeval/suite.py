@@ -13,10 +13,9 @@ import pytest
 from pytest_llmselect.lmeval.build import LmevalCase, Primary, build_cases, build_demo_pool, primary, score_case
 from pytest_llmselect.lmeval.config import TaskConfig, load_task
 from pytest_llmselect.lmeval.docs import DataKey, parse_mapping
+from pytest_llmselect.lmeval.plugin import ATTRIBUTE
 from pytest_llmselect.lmeval.scoring import sentence_scores
 from pytest_llmselect.lmeval.yamlfile import LmevalError
-
-ATTRIBUTE = "_llmselect_lmeval"
 
 
 @dataclass

@@ -160,7 +160,7 @@ def _run(task: TaskConfig, kinds: dict[str, str], dict_keys: list[str]) -> BaseE
             warnings.simplefilter("ignore")
             attempt(task, kinds, dict_keys)
         return None
-    except Exception as exc:  # noqa: BLE001 - the task's own code may raise anything
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - the task's own code may raise (or exit) anything
         return exc
 
 
@@ -302,14 +302,17 @@ def main() -> None:
 
     logging.disable(logging.WARNING)
     files = leaf_files(args.tasks_dir)
-    if args.sample:
-        files = sorted(random.Random(0).sample(files, min(args.sample, len(files))))
+    # In a random order (seed 0): the files done at any point are a uniform sample, so a run cut
+    # short (--out is rewritten every 500 files) still estimates the shares without bias.
+    files = random.Random(0).sample(files, min(args.sample or len(files), len(files)))
     started = time.perf_counter()
     counts: collections.Counter[str] = collections.Counter()
     reasons = {"declarative": collections.Counter(), "utils": collections.Counter()}
     per_task = {}
     memo: dict[str, str | None] = {}
-    for path in files:
+    for done, path in enumerate(files):
+        if args.out and done and done % 500 == 0:
+            write(args.out, summarise(args.tasks_dir, done, counts, reasons, memo, started), per_task)
         try:
             raw = load_yaml(path)
         except LmevalError as exc:
@@ -332,7 +335,7 @@ def main() -> None:
                 problem = memo[key]
             except LmevalError as exc:
                 problem = str(exc)
-            except Exception as exc:  # noqa: BLE001
+            except (Exception, SystemExit) as exc:  # noqa: BLE001
                 problem = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
             if problem is None:
                 counts[mode] += 1
@@ -340,17 +343,8 @@ def main() -> None:
                 reasons[mode][bucket(problem)] += 1
             outcome[mode] = problem
         per_task[str(path.relative_to(args.tasks_dir))] = outcome
-    seconds = time.perf_counter() - started
-    leaf = counts["leaf"] + counts["unreadable"]
-    summary = {
-        "tasks_dir": str(args.tasks_dir), "files": len(files), "leaf_tasks": leaf,
-        "declarative": counts["declarative"], "with_utils": counts["utils"],
-        "declarative_share": counts["declarative"] / leaf if leaf else 0.0,
-        "with_utils_share": counts["utils"] / leaf if leaf else 0.0,
-        "not_leaf": counts["not a leaf task"], "unreadable": counts["unreadable"], "seconds": round(seconds, 1),
-        "shapes_rendered": len(memo),
-        "top_reasons": {m: r.most_common(15) for m, r in reasons.items()},
-    }
+    summary = summarise(args.tasks_dir, len(files), counts, reasons, memo, started)
+    leaf = summary["leaf_tasks"]
     print(f"lm-eval task files: {len(files)}; leaf tasks: {leaf}")
     print(f"declarative (no task-folder code): {counts['declarative']} ({summary['declarative_share']:.1%})")
     print(f"with utils.py executed:           {counts['utils']} ({summary['with_utils_share']:.1%})")
@@ -358,9 +352,27 @@ def main() -> None:
         print(f"\nmost common reasons a task is not covered ({mode}):")
         for reason, n in reasons[mode].most_common(12):
             print(f"  {n:6d}  {reason}")
-    print(f"\n{seconds:.0f} s")
+    print(f"\n{summary['seconds']:.0f} s")
     if args.out:
-        args.out.write_text(json.dumps({**summary, "tasks": per_task}, indent=1), encoding="utf-8")
+        write(args.out, summary, per_task)
+
+
+def summarise(tasks_dir: Path, files: int, counts: collections.Counter, reasons: dict, memo: dict,
+              started: float) -> dict[str, Any]:
+    leaf = counts["leaf"] + counts["unreadable"]
+    return {
+        "tasks_dir": str(tasks_dir), "files": files, "leaf_tasks": leaf,
+        "declarative": counts["declarative"], "with_utils": counts["utils"],
+        "declarative_share": counts["declarative"] / leaf if leaf else 0.0,
+        "with_utils_share": counts["utils"] / leaf if leaf else 0.0,
+        "not_leaf": counts["not a leaf task"], "unreadable": counts["unreadable"],
+        "seconds": round(time.perf_counter() - started, 1), "shapes_rendered": len(memo),
+        "top_reasons": {m: r.most_common(15) for m, r in reasons.items()},
+    }
+
+
+def write(out: Path, summary: dict[str, Any], per_task: dict[str, Any]) -> None:
+    out.write_text(json.dumps({**summary, "tasks": per_task}, indent=1), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -105,7 +105,7 @@ def _module_from_file(path: Path) -> ModuleType:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:  # noqa: BLE001 - the task's own code: any failure is reported in one line
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - the task's own code (some call sys.exit on import)
         sys.modules.pop(name, None)
         first = (str(exc).strip().splitlines() or [""])[0]
         raise LmevalError(f"{path}: importing it failed: {type(exc).__name__}: {first}") from exc

@@ -177,3 +177,10 @@ metric_list:
     assert aggregate(task.metrics[1].aggregation, [[1, 0], [0, 1]]) == 44.0
     with pytest.raises(LmevalError, match="process_results: !function utils.pr runs the task folder's code"):
         load_task(tmp_path / "t.yaml", functions=False)
+
+
+def test_a_task_module_that_exits_on_import_is_one_line(tmp_path: Path) -> None:
+    write(tmp_path, "utils.py", "import sys\nsys.exit('Error: a tool this task needs is not installed')\ndef f(d):\n    return d\n")
+    path = write(tmp_path, "t.yaml", "task: t\nprocess_docs: !function utils.f\n")
+    with pytest.raises(LmevalError, match=r"utils.py: importing it failed: SystemExit: Error: a tool this task needs"):
+        load_task(path)

@@ -13,6 +13,10 @@ from pytest_llmselect.run.plan import candidate_of
 from pytest_llmselect.run.session import SESSION_KEY, InterruptedStop, LLMSession
 from pytest_llmselect.run.settings import Settings
 from pytest_llmselect.tasks import MARKER_HELP
+
+# lm-eval task files as suites (lmeval_suite): its option and collection hook; cheap to import.
+pytest_plugins = ("pytest_llmselect.lmeval.plugin",)
+
 # pytest-benchmark's storage folder, if this session created it (removed again if left empty).
 NEW_BENCHMARK_STORAGE = pytest.StashKey[Path]()
 

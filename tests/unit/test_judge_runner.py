@@ -9,7 +9,7 @@ import pytest
 pytest.importorskip("torch")
 
 from pytest_llmselect.backends import load_backend  # noqa: E402
-from pytest_llmselect.cache import CacheLayer  # noqa: E402
+from pytest_llmselect.cache_layer import CacheLayer  # noqa: E402
 from pytest_llmselect.candidates import parse_spec  # noqa: E402
 from pytest_llmselect.judge.prompts import RUBRIC  # noqa: E402
 from pytest_llmselect.judge.runner import JudgeRunner  # noqa: E402

@@ -156,7 +156,7 @@ def test_a_price_per_pflop_does_not_leak_into_the_time_model():
 
 @given(st.text(max_size=12))
 def test_warmup_option_parses_batch_or_a_count_and_names_anything_else(text):
-    from pytest_llmselect.plugin import parse_warmup
+    from pytest_llmselect.run.configure import parse_warmup
 
     stripped = text.strip()
     if stripped == "batch":

@@ -16,6 +16,7 @@ from pytest_llmselect.costmodel import (
     Estimate,
     alpha_boundaries,
     effective_price,
+    RUN_DRIFT,
     group_cost,
 )
 
@@ -109,7 +110,7 @@ def test_flops_model_keeps_the_energy_price() -> None:
 def test_time_cost_interval_is_the_t_interval_of_the_rounds() -> None:
     m = {"model_seconds": 12.0, "round_seconds": [11.0, 12.0, 13.0, 12.5], "input_tokens": 10, "output_tokens": 5}
     price = Price(usd_per_hour=3.6)  # $0.001 per second
-    cost, lo, hi, method = group_cost(20, m, price, 0.9, "time")
+    cost, lo, hi, method = group_cost(20, m, price, 0.9, "time", drift=0.0)
     rounds = m["round_seconds"]
     mean = sum(rounds) / 4
     sd = math.sqrt(sum((r - mean) ** 2 for r in rounds) / 3)
@@ -121,6 +122,19 @@ def test_time_cost_interval_is_the_t_interval_of_the_rounds() -> None:
     assert group_cost(20, {**m, "round_seconds": [11.0, 13.0]}, price, 0.9, "time")[1] is not None
     assert group_cost(20, {**m, "round_seconds": [12.0]}, price, 0.9, "time")[1:] == (
         None, None, "one timing round: no interval")
+
+
+def test_time_cost_interval_allows_for_run_level_drift_by_default() -> None:
+    """The rounds of one run cannot show a load that slows the whole run: by default the
+    interval's half-width and z * RUN_DRIFT * mean add in quadrature."""
+    m = {"model_seconds": 12.0, "round_seconds": [11.0, 12.0, 13.0, 12.5]}
+    price = Price(usd_per_hour=3.6)
+    _, lo0, hi0, _ = group_cost(20, m, price, 0.9, "time", drift=0.0)
+    cost, lo, hi, method = group_cost(20, m, price, 0.9, "time")
+    half0 = (hi0 - lo0) / 2 / 0.05  # in seconds
+    want = math.hypot(half0, float(sps.norm.ppf(0.95)) * RUN_DRIFT * 12.125)
+    assert (hi - lo) / 2 / 0.05 == pytest.approx(want)
+    assert lo < lo0 and hi > hi0 and f"{100 * RUN_DRIFT:.0f}% run-level drift" in method
 
 
 def test_time_cost_interval_is_floored_at_no_time() -> None:

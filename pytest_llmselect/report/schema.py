@@ -347,7 +347,10 @@ def _field(loc: tuple[Any, ...]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         elif isinstance(part, str) and not part.startswith(("function-", "tagged-union", "nullable")):
-            out += ("." if out else "") + part
+            # a key with a space, a newline or another unprintable character is quoted, so the
+            # message stays one line that says exactly which key
+            plain = part and part.isprintable() and not any(c.isspace() for c in part)
+            out += (("." if out else "") + part) if plain else f"[{part!r}]"
     return out or "(top level)"
 
 

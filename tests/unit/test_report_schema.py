@@ -188,6 +188,11 @@ def test_the_valid_reports_load_and_are_used(tmp_path):
     (lambda d: d["cases"][3].__setitem__("score", 10 ** 400), "field cases[3].score: "),
     (lambda d: d["overall"].__setitem__("weights", {"a": -1}),
      "field overall.weights.a: Input should be greater than or equal to 0 (got -1)"),
+    # a key that is a newline or holds a space is quoted: the message stays one line
+    (lambda d: d["overall"].__setitem__("weights", {"\n": -1}),
+     "field overall.weights['\\n']: Input should be greater than or equal to 0 (got -1)"),
+    (lambda d: d["overall"].__setitem__("weights", {"a b": -1}),
+     "field overall.weights['a b']: Input should be greater than or equal to 0 (got -1)"),
 ])
 def test_a_wrong_field_is_named(tmp_path, mutate, message):
     data = copy.deepcopy(VALID[0])
@@ -196,7 +201,7 @@ def test_a_wrong_field_is_named(tmp_path, mutate, message):
     path.write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(DataError) as info:
         load_report(path)
-    assert str(info.value).startswith(f"{path}: {message}")
+    assert str(info.value).startswith(f"{path}: {message}") and "\n" not in str(info.value)
 
 
 @pytest.mark.parametrize(("text", "message"), [

@@ -26,9 +26,11 @@ Sekhon (2021), "Time-uniform, nonparametric, nonasymptotic confidence sequences"
     C_t = sum lambda_i X_i / sum lambda_i  +-  (log(2/a) + sum v_i psi(lambda_i)) / sum lambda_i
 
 and P(mu outside C_t for some t) <= a. A paired difference x in [-1, 1] enters as (x + 1) / 2.
-Each comparison runs at ``a = (1 - level) / (K - 1)`` for K candidates (Bonferroni over the
-rivals): the true best candidate can be dropped only if one of its K - 1 comparisons fails, so
-with probability at least ``level`` it is never dropped, however the leader changes.
+The rule reads only the lower end, so each end is built at ``a`` alone (``log(1/a)``, the
+one-sided boundary). Each comparison runs at ``a = (1 - level) / (K - 1)`` for K candidates
+(Bonferroni over the rivals): the true best candidate can be dropped only if the lower end of
+one of its K - 1 comparisons fails, so with probability at least ``level`` it is never dropped,
+however the leader changes.
 
 What is not covered: the cost term is the cost measured so far with a normal margin (``z``
 at the same ``a``), not an anytime-valid bound; with clusters of unequal size the observations
@@ -104,12 +106,14 @@ def stage_sizes(n: int, setting: RaceSetting) -> list[int]:
     return sizes
 
 
-def confidence_sequence(xs: Sequence[float], a: float) -> tuple[float, float]:
+def confidence_sequence(xs: Sequence[float], a: float, *, two_sided: bool = True) -> tuple[float, float]:
     """The PrPl-EB confidence sequence (module docstring) for the mean of ``xs`` in [0, 1],
-    after all of them, at error ``a``: ``(lo, hi)``, running intersection taken."""
+    after all of them, at error ``a``: ``(lo, hi)``, running intersection taken. With
+    ``two_sided=False`` each end alone holds at ``a`` (``log(1/a)`` for ``log(2/a)``: the
+    one-sided boundary of the same paper), for a rule that reads only one end."""
     if not 0 < a < 1:
         raise SpecError(f"confidence_sequence: `a` must lie in (0, 1), got {a!r}")
-    log_term = math.log(2.0 / a)
+    log_term = math.log((2.0 if two_sided else 1.0) / a)
     lo, hi = 0.0, 1.0
     s_lx = s_l = s_vpsi = 0.0
     s_x, s_sq = 0.0, 0.0
@@ -173,12 +177,12 @@ def decide_stage(order: Sequence[str], losses: Mapping[str, Mapping[str, float]]
     if len(names) < 2 and max_loss is None:
         return (names[0] if names else None), []
     a = (1.0 - level) / max(1, n_candidates - 1)
-    z = NormalDist().inv_cdf(1.0 - a / 2.0)
+    z = NormalDist().inv_cdf(1.0 - a)
     drops: list[Drop] = []
     if max_loss is not None:
         for name in names:
             xs = _clustered(order, losses[name], {k: 0.0 for k in losses[name]}, groups)
-            low = confidence_sequence(xs, a)[0] if xs else 0.0
+            low = confidence_sequence(xs, a, two_sided=False)[0] if xs else 0.0
             if low > max_loss:
                 drops.append(Drop(name, name, len(xs), low - max_loss, "below min_quality"))
     alive = [n for n in names if n not in {d.candidate for d in drops}]
@@ -197,7 +201,7 @@ def decide_stage(order: Sequence[str], losses: Mapping[str, Mapping[str, float]]
         xs = _clustered(order, losses[name], losses[leader], groups)
         if not xs:
             continue
-        lo01, _ = confidence_sequence([(x + 1.0) / 2.0 for x in xs], a)
+        lo01, _ = confidence_sequence([(x + 1.0) / 2.0 for x in xs], a, two_sided=False)
         d_cost = costs.get(name, 0.0) - costs.get(leader, 0.0)
         se = math.hypot(cost_se.get(name, 0.0), cost_se.get(leader, 0.0))
         lower = alpha_s * (2.0 * lo01 - 1.0) + d_cost - z * se

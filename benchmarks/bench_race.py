@@ -10,7 +10,7 @@
         it in many seeded case orders; per task, its pick against the full run's, and the share
         of model seconds (each case at its candidate's per-case seconds) it would spend.
     python benchmarks/bench_race.py live FULL.json --seeds 3 -- PYTEST ARGS
-        real raced runs (--llm-race=on --llm-seed=S) of the same suite and candidates: the pick
+        real raced runs (--llm-race=VALUE --llm-seed=S) of the same suite and candidates: the pick
         per task and overall against FULL.json's, the race's share of model seconds and of
         requests, and the process's CPU seconds against the full run's (--full-cpu).
 
@@ -193,7 +193,8 @@ def replay(path: Path, seeds: int, level: float, setting: RaceSetting) -> list[d
 
 # ---- live runs -------------------------------------------------------------------------------
 
-def live(path: Path, seeds: int, pytest_args: list[str], full_cpu: float | None) -> list[dict[str, object]]:
+def live(path: Path, seeds: int, pytest_args: list[str], full_cpu: float | None, race_value: str = "on"
+         ) -> list[dict[str, object]]:
     full = json.loads(path.read_text())
     full_picks = {t["name"]: t["selection"]["selected"] for t in full["tasks"]}
     full_secs = sum(r["measures"]["model_seconds"] for t in full["tasks"] for r in t["results"])
@@ -204,7 +205,7 @@ def live(path: Path, seeds: int, pytest_args: list[str], full_cpu: float | None)
             out = Path(tmp) / "race.json"
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *pytest_args,
-                            "--llm-race=on", f"--llm-seed={seed}", f"--llm-report={out}"],
+                            f"--llm-race={race_value}", f"--llm-seed={seed}", f"--llm-report={out}"],
                            cwd=ROOT, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             raced = json.loads(out.read_text())
@@ -227,8 +228,10 @@ def main() -> None:
     ap.add_argument("--level", type=float, default=0.95)
     ap.add_argument("--race", default="on", help="the --llm-race value to measure (on, or a block size)")
     ap.add_argument("--full-cpu", type=float, default=None, help="CPU seconds of the full run's process")
-    ap.add_argument("pytest_args", nargs="*")
-    a = ap.parse_args()
+    argv = sys.argv[1:]
+    cut = argv.index("--") if "--" in argv else len(argv)
+    a = ap.parse_args(argv[:cut])
+    a.pytest_args = argv[cut + 1:]
     from pytest_llmselect.race import parse_race
 
     setting = parse_race(a.race)
@@ -251,7 +254,7 @@ def main() -> None:
         print("| seed | task picks = full | overall = full | model seconds / full | requests / full | "
               "CPU s | CPU / full | complete |")
         print("|---:|---:|---|---:|---:|---:|---:|---|")
-        for r in live(a.report, a.seeds, a.pytest_args, a.full_cpu):
+        for r in live(a.report, a.seeds, a.pytest_args, a.full_cpu, a.race):
             share = f"{r['cpu_share']:.2f}" if r["cpu_share"] is not None else "-"
             print(f"| {r['seed']} | {r['same_task_picks']}/{r['tasks']} | {r['same_overall']} | "
                   f"{r['model_seconds_share']:.2f} | {r['requests_share']:.2f} | {r['cpu_s']:.1f} | {share} | "

@@ -99,9 +99,6 @@ OPTIONS: list[tuple[str, str, str, str, Any]] = [
      "anytime-valid bound finds it worse than the leader (its other cases end not run, 'raced out'): "
      "'on' (stages of 16, 32, 64... cases), a fixed stage size such as 24, or 'off' (every case of "
      "every candidate)", "string", "off"),
-    ("--llm-max-memory", "llm_max_memory",
-     "bytes of candidate models kept loaded at once (e.g. 4e9), least recently used unloaded first; "
-     "default: one model at a time, so peak memory stays that of the largest candidate", "string", ""),
 ]
 
 

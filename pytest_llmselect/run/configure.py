@@ -131,14 +131,7 @@ def settings_from_config(config: pytest.Config) -> Settings:
         temperature=_optional(config, "llm_temperature", float, low=0.0, high=100.0),
         top_p=_optional(config, "llm_top_p", float, low=1e-9, high=1.0),
         race=parse_race(_value(config, "llm_race")),
-        max_memory=_max_memory(config),
     )
-
-
-def _max_memory(config: pytest.Config) -> int | None:
-    """``--llm-max-memory``: bytes of candidate models kept loaded at once (None: one model)."""
-    value = _optional(config, "llm_max_memory", float, low=0.0, above=True)
-    return None if value is None else int(value)
 
 
 def _optional(config: pytest.Config, key: str, cast: type, **bounds: Any) -> Any:

@@ -41,7 +41,6 @@ class Settings:
     temperature: float | None = None
     top_p: float | None = None
     race: RaceSetting = field(default_factory=lambda: RaceSetting(False))  # --llm-race: stages, drops
-    max_memory: int | None = None  # --llm-max-memory: bytes of models kept loaded at once (None: one)
 
     def price_of(self, candidate: str) -> Price:
         """The price ``candidate`` is charged under the session's cost model."""

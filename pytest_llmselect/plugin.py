@@ -99,6 +99,11 @@ OPTIONS: list[tuple[str, str, str, str, Any]] = [
      "anytime-valid bound finds it worse than the leader (its other cases end not run, 'raced out'): "
      "'on' (stages of 16, 32, 64... cases), a fixed stage size such as 24, or 'off' (every case of "
      "every candidate)", "string", "off"),
+    ("--llm-max-memory", "llm_max_memory",
+     "how much memory loaded models may hold at once (their weights): 'auto' (the largest candidate's, "
+     "so peak memory is that of running it alone) or a size such as 2GB or 500MB; models used least "
+     "recently are freed first. Only a race (--llm-race) keeps several loaded: a full run holds one "
+     "at a time", "string", "auto"),
 ]
 
 

@@ -63,7 +63,8 @@ class RacedOut:
 
 class Racing:
     """Stages of each task's cases in one seeded random order; in a stage, each candidate's
-    items together (configurations of one model next to each other, so one load serves them)."""
+    items together (configurations of one model next to each other, so one load serves them),
+    the candidates in their given order in even stages and backwards in odd ones."""
 
     def __init__(self, setting: RaceSetting, seed: int, candidates: Sequence[Candidate],
                  candidate_of: Callable[[pytest.Item], Candidate | None],
@@ -109,7 +110,12 @@ class Racing:
                 cand = self.candidate_of(it)
                 assert cand is not None
                 cid = self.case_id_of(it, cand)
-                return stage_at[cid], self.rank.get(cand.name, (1 << 30, 0)), position[cid]
+                stage = stage_at[cid]
+                first, i = self.rank.get(cand.name, (1 << 30, 0))
+                # Every other stage runs the candidates backwards: the model a stage ended with
+                # (still loaded) starts the next, and what --llm-max-memory keeps is used next.
+                rank = (first, i) if stage % 2 == 0 else (-first, -i)
+                return stage, rank, position[cid]
 
             for it in sorted(its, key=key):
                 cand = self.candidate_of(it)
@@ -156,9 +162,9 @@ class Racing:
                 self.dropped[(out.task, out.candidate)] = out
 
     def keep_model(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool:
-        cand = self.candidate_of(item)
-        nxt = self.candidate_of(nextitem) if nextitem is not None else None
-        return cand is not None and nxt is not None and nxt.model_name == cand.model_name
+        """Kept while items follow: the next stage comes back to it, and the pool frees the least
+        recently used models only when the next load would not fit ``--llm-max-memory``."""
+        return nextitem is not None
 
 
 class RaceJudge:

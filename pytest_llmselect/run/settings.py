@@ -8,6 +8,7 @@ from typing import Any
 
 from pytest_llmselect.candidates import Candidate
 from pytest_llmselect.cost import Price
+from pytest_llmselect.memory_budget import MemoryBudget
 from pytest_llmselect.race import RaceSetting
 
 
@@ -41,6 +42,7 @@ class Settings:
     temperature: float | None = None
     top_p: float | None = None
     race: RaceSetting = field(default_factory=lambda: RaceSetting(False))  # --llm-race: stages, drops
+    max_memory: MemoryBudget = field(default_factory=MemoryBudget)  # --llm-max-memory: loaded models kept
 
     def price_of(self, candidate: str) -> Price:
         """The price ``candidate`` is charged under the session's cost model."""

@@ -216,7 +216,8 @@ def live(path: Path, seeds: int, pytest_args: list[str], full_cpu: float | None,
                      "model_seconds_share": raced["race"]["spent"]["model_seconds"] / full_secs,
                      "requests_share": raced["race"]["spent"]["requests"] / full_reqs,
                      "cpu_s": cpu, "cpu_share": cpu / full_cpu if full_cpu else None,
-                     "complete": raced["complete"]})
+                     "complete": raced["complete"],
+                     "loads": sum(c.get("loads") or 0 for c in raced["candidates"])})
     return rows
 
 
@@ -252,13 +253,13 @@ def main() -> None:
                   f"{r['same_pick']:.1%} [{lo:.1%}, {hi:.1%}] | {r['model_seconds_share']:.2f} |")
     else:
         print("| seed | task picks = full | overall = full | model seconds / full | requests / full | "
-              "CPU s | CPU / full | complete |")
-        print("|---:|---:|---|---:|---:|---:|---:|---|")
+              "CPU s | CPU / full | model loads | complete |")
+        print("|---:|---:|---|---:|---:|---:|---:|---:|---|")
         for r in live(a.report, a.seeds, a.pytest_args, a.full_cpu, a.race):
             share = f"{r['cpu_share']:.2f}" if r["cpu_share"] is not None else "-"
             print(f"| {r['seed']} | {r['same_task_picks']}/{r['tasks']} | {r['same_overall']} | "
                   f"{r['model_seconds_share']:.2f} | {r['requests_share']:.2f} | {r['cpu_s']:.1f} | {share} | "
-                  f"{r['complete']} |")
+                  f"{r['loads']} | {r['complete']} |")
 
 
 if __name__ == "__main__":

@@ -78,3 +78,12 @@ def test_a_bad_budget_is_one_line(raced) -> None:
     result = raced.runpytest_subprocess(*ARGS, "--llm-max-memory=lots")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*--llm-max-memory must be 'auto' or a size such as 2GB or 500MB, got 'lots'*"])
+
+
+def test_a_race_times_one_latency_sample_per_group_not_one_per_stage(raced) -> None:
+    args = [a for a in ARGS if not a.startswith("--llm-latency-sample")]
+    raced.runpytest_subprocess(*args, "--llm-latency-sample=4", "--llm-report=r.json")
+    report = read_json(raced.path / "r.json")
+    assert report["race"]["tasks"][0]["stages_run"] >= 3
+    for row in report["tasks"][0]["results"]:
+        assert row["measures"]["request_latency_n"] == 4, row["candidate"]

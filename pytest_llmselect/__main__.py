@@ -87,7 +87,9 @@ def report_from_run_log(path: Path, run_id: str | None = None) -> dict:
     old = about["settings"]
     derived = analyze(inputs, AnalysisSettings(alpha=old.get("alpha", 10.0), level=old.get("level", 0.95),
                                                seed=old.get("seed", 0)))
-    partial = not about["finished"] or bool(about["missing"])
+    from pytest_llmselect.accounting import is_raced_out
+
+    partial = not about["finished"] or any(not is_raced_out(m.get("reason")) for m in about["missing"])
     started = about.get("started")
     return {
         "schema_version": SCHEMA_VERSION,

@@ -95,18 +95,30 @@ def effective_scores(cases: Sequence[Mapping[str, Any]], task: Mapping[str, Any]
     return out
 
 
+#: The start of the not-run reason of a case a race dropped its candidate before (run/racing.py):
+#: such cases are missing by design, so they leave a finished run complete.
+RACED_OUT = "raced out after "
+
+
+def is_raced_out(reason: object) -> bool:
+    return isinstance(reason, str) and reason.startswith(RACED_OUT)
+
+
 def counts(cases: Sequence[Mapping[str, Any]], missing: Sequence[Mapping[str, Any]]
            ) -> dict[tuple[str, str], dict[str, int]]:
-    """``{(task, candidate): {"scored", "errored", "missing", "planned"}}`` over every pair
-    that has a case record or a missing entry."""
+    """``{(task, candidate): {"scored", "errored", "missing", "raced_out", "planned"}}`` over
+    every pair that has a case record or a missing entry (``raced_out``: of ``missing``)."""
     tally: dict[tuple[str, str], Counter[str]] = {}
     for c in cases:
         tally.setdefault((str(c.get("task")), str(c.get("candidate"))), Counter())[status_of(c)] += 1
     for m in missing:
         n = m.get("count")
-        tally.setdefault((str(m.get("task")), str(m.get("candidate"))), Counter())["missing"] += \
-            int(n) if isinstance(n, int) and not isinstance(n, bool) else 0
-    return {key: {"scored": t[SCORED], "errored": t[ERRORED], "missing": t["missing"],
+        count = int(n) if isinstance(n, int) and not isinstance(n, bool) else 0
+        entry = tally.setdefault((str(m.get("task")), str(m.get("candidate"))), Counter())
+        entry["missing"] += count
+        if is_raced_out(m.get("reason")):
+            entry["raced_out"] += count
+    return {key: {"scored": t[SCORED], "errored": t[ERRORED], "missing": t["missing"], "raced_out": t["raced_out"],
                   "planned": t[SCORED] + t[ERRORED] + t["missing"]} for key, t in tally.items()}
 
 

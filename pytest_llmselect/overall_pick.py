@@ -37,15 +37,18 @@ def unit_row_loss(row: Mapping[str, Any], block: Mapping[str, Any], rng: tuple[f
 def partial_reason(blocks: Sequence[Mapping[str, Any]], candidates: Sequence[Mapping[str, Any]],
                    tasks: Sequence[str] | None = None) -> str | None:
     """Why the run is partial for a decision over ``tasks`` (all when None): the candidates,
-    other than those that failed to load, with cases not run. None when nothing is missing."""
+    other than those that failed to load, with cases not run (raced-out cases aside). None
+    when nothing is missing."""
     failed = {c["name"] for c in candidates if c.get("status") == "load_failed"}
     missing: dict[str, int] = {}
     for b in blocks:
         if tasks is not None and b["name"] not in tasks:
             continue
         for r in b["results"]:
-            if r["candidate"] not in failed and (r.get("n_missing") or 0) > 0:
-                missing[r["candidate"]] = missing.get(r["candidate"], 0) + int(r["n_missing"])
+            # Cases a race dropped its candidate before are missing by design, not a partial run.
+            left = int(r.get("n_missing") or 0) - int(r.get("n_raced_out") or 0)
+            if r["candidate"] not in failed and left > 0:
+                missing[r["candidate"]] = missing.get(r["candidate"], 0) + left
     if not missing:
         return None
     return ", ".join(f"{n:,} case{'s' if n != 1 else ''} of {c} not run" for c, n in sorted(missing.items()))

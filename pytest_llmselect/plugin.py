@@ -94,6 +94,16 @@ OPTIONS: list[tuple[str, str, str, str, Any]] = [
     ("--llm-truncation", "llm_truncation",
      "a prompt longer than the model's context window: 'warn' (the default: tokens are dropped from the "
      "left, counted per case and shown in the report) or 'error' (the case fails)", "string", "warn"),
+    ("--llm-race", "llm_race",
+     "race the candidates: each task in stages over one seeded case order, dropping a candidate once an "
+     "anytime-valid bound finds it worse than the leader (its other cases end not run, 'raced out'): "
+     "'on' (stages of 16, 32, 64... cases), a fixed stage size such as 24, or 'off' (every case of "
+     "every candidate)", "string", "off"),
+    ("--llm-max-memory", "llm_max_memory",
+     "how much memory loaded models may hold at once (their weights): 'auto' (the largest candidate's, "
+     "so peak memory is that of running it alone) or a size such as 2GB or 500MB; models used least "
+     "recently are freed first. Only a race (--llm-race) keeps several loaded: a full run holds one "
+     "at a time", "string", "auto"),
 ]
 
 
@@ -137,6 +147,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
         config.pluginmanager.register(ItemOrder(), "llmselect-item-order")
         config.pluginmanager.register(InterruptedStop(llm_session), "llmselect-interrupted-stop")
+        if llm_session.racing is not None:
+            from pytest_llmselect.run.racing import RaceSkip
+
+            config.pluginmanager.register(RaceSkip(llm_session, llm_session.racing), "llmselect-race-skip")
         from pytest_llmselect.run.xdist import XdistController, is_controller
 
         if is_controller(config):

@@ -153,8 +153,11 @@ def _task_block(task: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], can
             passed = est.mean >= min_q if hib else est.mean <= min_q
             if not passed:
                 excluded[cname] = f"quality {est.mean:.4g} {'below' if hib else 'above'} min_quality {min_q:g}"
+        if tally.get("raced_out"):  # dropped by the race: its figures rest on the cases it ran
+            excluded[cname] = f"raced out after {tally['scored'] + tally['errored']} cases"
         results.append({
             "candidate": cname, "n": est.n, "n_errors": tally["errored"], "n_missing": tally["missing"],
+            **({"n_raced_out": tally["raced_out"]} if tally.get("raced_out") else {}),
             "n_scored": tally["scored"], "n_planned": tally["planned"],
             "n_excluded_errors": tally["errored"] if s.errors == "exclude" else tally["errored"] - (
                 len(scores) - tally["scored"]),

@@ -17,6 +17,7 @@ from typing_extensions import Annotated
 
 from ..errors import DataError
 from .schema_evaluation import CaseGrade, CaseSamples, EvaluationCost, ResultSampling, TaskJudge, TaskSampling
+from .schema_race import Race
 from .schema_types import Count, CostModel, Finite, Name, NonNegative, Probability, Scalar, _Model
 
 
@@ -116,6 +117,7 @@ class Result(_Model):
     n_scored: Optional[Count] = None
     n_errors: Optional[Count] = None
     n_missing: Optional[Count] = None
+    n_raced_out: Optional[Count] = None  # of n_missing: not run because a race dropped the candidate
     n_planned: Optional[Count] = None
     n_excluded_errors: Optional[Count] = None
     n_truncated: Optional[Count] = None
@@ -325,6 +327,7 @@ class Report(_Model):
     methods: Optional[dict[str, str]] = None
     energy: Optional[Energy] = None
     evaluation_cost: Optional[list[EvaluationCost]] = None
+    race: Optional[Race] = None
 
     @model_validator(mode="after")
     def _scores_in_their_task_range(self) -> Report:

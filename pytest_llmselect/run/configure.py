@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 
 from pytest_llmselect.errors import SpecError
+from pytest_llmselect.memory_budget import parse_max_memory
+from pytest_llmselect.race import parse_race
 from pytest_llmselect.run.settings import Settings
 
 __all__ = ["parse_constraints", "parse_warmup", "settings_from_config"]
@@ -129,6 +131,8 @@ def settings_from_config(config: pytest.Config) -> Settings:
         samples=_optional(config, "llm_samples", int, low=1),
         temperature=_optional(config, "llm_temperature", float, low=0.0, high=100.0),
         top_p=_optional(config, "llm_top_p", float, low=1e-9, high=1.0),
+        race=parse_race(_value(config, "llm_race")),
+        max_memory=parse_max_memory(_value(config, "llm_max_memory")),
     )
 
 

@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 
 from pytest_llmselect import __version__
+from pytest_llmselect.accounting import is_raced_out
 from pytest_llmselect.analysis import SCHEMA_VERSION, AnalysisSettings, analyze
 from pytest_llmselect.run.inputs import session_inputs
+from pytest_llmselect.run.racing import race_report
 from pytest_llmselect.run.session import LLMSession
 
 
@@ -94,7 +96,8 @@ def build_session_report(s: LLMSession, stop: str = "not run") -> dict[str, Any]
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "pytest-llmselect", "version": __version__},
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "complete": not inputs["missing"],
+        # A finished race leaves its raced-out cases missing by design: still complete.
+        "complete": not [m for m in inputs["missing"] if not is_raced_out(m.get("reason"))],
         "missing": inputs["missing"],
         "subset": subset_info(s),
         "run_id": s.events.run_id,
@@ -107,6 +110,7 @@ def build_session_report(s: LLMSession, stop: str = "not run") -> dict[str, Any]
         "cases": inputs["cases"],
         **lost_to_crashes(s),
         **evaluation_cost(s),
+        **({"race": race_report(s, s.racing)} if s.racing is not None else {}),
     }
 
 

@@ -37,6 +37,8 @@ class Group:
     measures: Measures = field(default_factory=Measures)
     sent: Measures = field(default_factory=Measures)  # what a worker already reported to the controller
     shots: dict[str, Any] | None = None  # nodeid -> demos.Shots, chosen for the whole group at once
+    # A race batches one stage at a time: (model seconds, requests) of each stage's timed pass.
+    stage_rounds: list[tuple[float, int]] = field(default_factory=list)
 
 
 def candidate_of(item: pytest.Item) -> Candidate | None:
@@ -131,6 +133,7 @@ class Plan:
     def set_plan(self, items: Sequence[pytest.Item]) -> None:
         """The final item list (after -k/-m/--lf): each case item is one planned case."""
         keep = {item.nodeid for item in items}
+        self.scheduling.restrict(keep)
         for group in self.groups.values():  # --lf filters after our ordering: batch only what runs
             group.items = [it for it in group.items if it.nodeid in keep]
         self.cases = {}

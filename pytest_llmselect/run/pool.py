@@ -1,4 +1,4 @@
-"""The model pool: one model loaded at a time, shared by the configurations that run it, and
+"""The model pool: loaded models, shared by the configurations that run them, and
 the judges (``judge/pool.py``), candidate-like models with a lifecycle of their own: each loads
 on its first grading and stays loaded beside the candidates until the session closes.
 
@@ -6,12 +6,19 @@ Owns the loaded backend, each candidate's loads, load time, model facts and the 
 it was loaded from, and the candidates that failed to load (never retried per case). A
 configuration of a model (``zoo:base+knn:4``) shares its model's load: every sibling's
 entry says so.
+
+Loaded models are kept least-recently-used first under ``--llm-max-memory`` (``memory_budget.py``):
+before a model loads, the least recently used are freed until its footprint (its weights' bytes:
+measured once loaded, estimated from its weight files before) fits beside the rest. A full run
+frees each model when its items end (``Scheduling.keep_model``), so it holds one at a time; a race
+keeps them, so its stages reload only what the budget could not keep.
 """
 
 from __future__ import annotations
 
 import gc
 import time
+from collections import OrderedDict
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
@@ -22,6 +29,7 @@ from pytest_llmselect.accounting import MAX_ERROR_CHARS, one_line
 from pytest_llmselect.backends.base import Backend
 from pytest_llmselect.candidates import Candidate
 from pytest_llmselect.errors import LLMSelectError, LoadFailed
+from pytest_llmselect.memory_budget import budget_bytes, evictions
 from pytest_llmselect.run.events import RunEvents
 from pytest_llmselect.run.settings import Settings
 
@@ -61,7 +69,11 @@ class ModelPool:
         self.siblings: dict[str, list[str]] = {}
         for c in settings.candidates:
             self.siblings.setdefault(c.model_name, []).append(c.name)
-        self._current: tuple[Candidate, Backend] | None = None
+        # model name -> (candidate, backend), least recently used first
+        self._loaded: OrderedDict[str, tuple[Candidate, Backend]] = OrderedDict()
+        self.footprints: dict[str, int | None] = {}  # model name -> weights' bytes (measured, else estimated)
+        self.peak_loaded = 0                          # most models held at once
+        self.unloads = 0                              # models freed to make room (or released)
         from pytest_llmselect.judge.pool import JudgePool
 
         # The response cache is the runner's: the session hands it over (JudgePool.cache).
@@ -72,11 +84,13 @@ class ModelPool:
     def backend_for(self, cand: Candidate, item: pytest.Item | None = None) -> Backend:
         """The loaded backend of ``cand``'s model, loading it (and releasing another) if needed;
         with ``item``, the load is timed through pytest-benchmark."""
-        if self._current is not None and self._current[0].model_name == cand.model_name:
-            return self._current[1]
+        held = self._loaded.get(cand.model_name)
+        if held is not None:
+            self._loaded.move_to_end(cand.model_name)
+            return held[1]
         if cand.name in self.load_errors:
             raise LoadFailed(f"{cand.name} failed to load: {self.load_errors[cand.name]}")
-        self.release()
+        self._make_room(cand)
         from pytest_llmselect.backends import _hf, is_local, load_backend, resolve_source
 
         def load() -> tuple[Backend, float]:
@@ -129,8 +143,41 @@ class ModelPool:
                 self.model_info[name]["identity"] = info.extra["identity"]
             self.events.send("model", {"name": name, "loads": 1, "load_seconds": seconds,
                                        "info": self.model_info[name]})
-        self._current = (cand, backend)
+        weights = info.extra.get("parameter_bytes")
+        if weights is not None:
+            self.footprints[cand.model_name] = int(weights) + int(info.extra.get("buffer_bytes") or 0)
+        elif cand.served is not None:
+            self.footprints[cand.model_name] = 0  # its memory is its server's
+        self._loaded[cand.model_name] = (cand, backend)
+        self.peak_loaded = max(self.peak_loaded, len(self._loaded))
         return backend
+
+    def footprint(self, cand: Candidate) -> int | None:
+        """``cand``'s model's weights in bytes: measured once loaded, else the size of its weight
+        files (a local directory or a built zoo model); None when unknown."""
+        if cand.model_name not in self.footprints:
+            self.footprints[cand.model_name] = 0 if cand.served is not None else _weight_file_bytes(cand)
+        return self.footprints[cand.model_name]
+
+    def _make_room(self, cand: Candidate) -> None:
+        """Free the least recently used models until ``cand``'s fits within the budget."""
+        budget = budget_bytes(self.settings.max_memory, (self.footprint(c) for c in self.settings.candidates))
+        loaded = [(name, self.footprint(c)) for name, (c, _) in self._loaded.items()]
+        for name in evictions(loaded, self.footprint(cand), budget):
+            self._unload(name)
+
+    def _unload(self, model_name: str) -> None:
+        held = self._loaded.pop(model_name, None)
+        if held is None:
+            return
+        self.unloads += 1
+        self.events.log_timed("unload", candidate=held[0].name)
+        held[1].close()
+
+    @property
+    def loaded(self) -> list[str]:
+        """The model names held now, least recently used first."""
+        return list(self._loaded)
 
     def fail(self, name: str, reason: str) -> None:
         """``name`` cannot go on (out of memory even one request at a time): the others do."""
@@ -138,12 +185,32 @@ class ModelPool:
         self.release()
 
     def release(self) -> None:
-        if self._current is not None:
-            _, backend = self._current
-            self._current = None
-            backend.close()
+        """Free every loaded model."""
+        for name in list(self._loaded):
+            self._unload(name)
 
     def close(self) -> None:
         """The candidate's model and every judge: the session is over."""
         self.release()
         self.judges.close()
+
+
+def _weight_file_bytes(cand: Candidate) -> int | None:
+    """The bytes of a local model's weight files (``*.safetensors``, ``*.bin``), without loading or
+    building it; None where there are none to read (a hub id, a zoo model not built yet)."""
+    if cand.kind == "zoo":
+        from pytest_llmselect.zoo import zoo_path
+
+        try:
+            folder = zoo_path(cand.source, build=False)
+        except (KeyError, LLMSelectError, OSError):
+            return None
+    elif cand.kind == "local":
+        folder = Path(cand.source)
+    else:
+        return None
+    try:
+        sizes = [f.stat().st_size for f in folder.iterdir() if f.suffix in (".safetensors", ".bin")]
+    except OSError:
+        return None
+    return sum(sizes) or None

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 import pytest
 
-from pytest_llmselect.accounting import ERRORED, SCORED, one_line, score_problem, summarize_missing
+from pytest_llmselect.accounting import ERRORED, SCORED, is_raced_out, one_line, score_problem, summarize_missing
 from pytest_llmselect.bounds import cap_stored
 from pytest_llmselect.errors import JudgeError, LLMSelectError, LoadFailed, ServerFailed
 from pytest_llmselect.run.demonstrations import Demonstrations
@@ -168,6 +168,8 @@ class Ledger:
             self._not_run(item.nodeid, "candidate failed to load")
             report.longrepr = str(excinfo.value)  # one line, not a traceback per case
             return
+        if report.skipped and is_raced_out(self.outcomes.get(item.nodeid)):
+            return  # run/racing.RaceSkip named the reason before skipping
         if report.skipped:
             self._not_run(item.nodeid, "candidate failed to load" if cand in load_errors
                           else "skipped: " + one_line(_skip_reason(report)))

@@ -11,6 +11,7 @@ that xdist workers reported.
 from __future__ import annotations
 
 import time
+import weakref
 from typing import Any, Callable, Sequence
 
 import pytest
@@ -76,6 +77,8 @@ class Runner:
         self._requests_of: dict[str, list[Request]] = {}  # nodeid -> the requests its case announced
         self._aged: set[str] = set()  # candidates whose cached answers' age was said
         self.remote_measures: dict[tuple[str, str], Measures] = {}  # xdist controller: what workers measured
+        # id(backend) -> (weak ref, request kinds warmed): the warm-up batch runs once per loaded model.
+        self._warmed: dict[int, tuple[Any, set[str]]] = {}
 
     def generation_of(self, task: str) -> list[dict[str, Any]]:
         return [{"kind": k, "max_new_tokens": n, "stop": list(stop)}
@@ -148,8 +151,11 @@ class Runner:
         if group.task.requests is None:
             return
         scheduled = worker_scheduled(self.config)  # under xdist: only what this worker will run
+        # A race batches one stage of the group at a time (run/racing.py).
+        scope = self.plan.scheduling.batch_scope(item) if item is not None else None
         todo = [it for it in group.items if it.nodeid not in group.fetched
-                and (scheduled is None or it.nodeid in scheduled or it is item)]
+                and (scheduled is None or it.nodeid in scheduled or it is item)
+                and (scope is None or it.nodeid in scope or it is item)]
         group.fetched.update(it.nodeid for it in todo)
         if not todo:
             return
@@ -169,7 +175,7 @@ class Runner:
                         f"objects, got {req!r} of type {type(req).__name__}"
                     )
                 wanted.append(req)
-        self._run(group, backend, wanted, item=todo[0])
+        self._run(group, backend, wanted, item=todo[0], staged=scope is not None)
 
     def _energy_counter(self, device: str) -> Any:
         if device not in self.energy_counters:
@@ -179,8 +185,9 @@ class Runner:
         return self.energy_counters[device][0]
 
     def _run(self, group: Group, backend: Backend, requests: Sequence[Request], *,
-             item: pytest.Item | None = None) -> None:
-        """Run ``requests``; with ``item`` (the group's prefetch) timed as ``_timed`` says."""
+             item: pytest.Item | None = None, staged: bool = False) -> None:
+        """Run ``requests``; with ``item`` (the group's prefetch) timed as ``_timed`` says;
+        ``staged``: one stage of a race, timed in one pass (the stages give the spread)."""
         from pytest_llmselect.progress import meter
 
         label = f"{group.task.name} · {group.candidate.name}"
@@ -197,9 +204,9 @@ class Runner:
         todo = [r for r in dict.fromkeys(requests) if r not in hits]
 
         # Each round restarts the batch count: say which round it is, or progress seems to go back.
-        warm = self.settings.bench_warmup if item is not None else 0
+        warm = self.settings.bench_warmup if item is not None and not staged else 0
         rounds = self.settings.rounds_for(cand.name, served=backend.info.device == "remote") \
-            if item is not None else 1
+            if item is not None and not staged else 1
 
         def work() -> tuple[dict[Request, Result], Measures]:
             fresh = Measures()  # per round: warm-up and extra rounds must not add up
@@ -223,7 +230,7 @@ class Runner:
             self.events.log_timed("group_start", task=group.task.name, candidate=group.candidate.name,
                                   requests=len(todo), cached=len(hits))
         try:
-            results, measured = self._timed(group, backend, todo, work, calls, item=item)
+            results, measured = self._timed(group, backend, todo, work, calls, item=item, staged=staged)
         except BackendError as exc:
             if isinstance(exc.__cause__, OutOfMemory):  # every split tried: this candidate is out, the others go on
                 reason = f"{group.candidate.name}: {exc}"
@@ -256,6 +263,12 @@ class Runner:
         results.update({r: h.result for r, h in hits.items()})
         group.cache.update(results)
         group.measures.merge(measured)
+        if staged and measured.round_seconds and measured.requests:
+            # Each stage timed once: its seconds scaled to the group's requests so far are one
+            # estimate of the group's model seconds, so the cost interval comes from their spread.
+            group.stage_rounds.append((measured.round_seconds[0], measured.requests))
+            total = group.measures.requests
+            group.measures.round_seconds = [sec * total / n for sec, n in group.stage_rounds]
         settings = self.generation.setdefault(group.task.name, set())
         for req in requests:
             settings.add(("chat" if req.is_chat else "generate", req.max_new_tokens, req.stop)
@@ -290,7 +303,7 @@ class Runner:
             f"ago; a served model can change behind its name: {advice}")
 
     def _timed(self, group: Group, backend: Backend, todo: Sequence[Request], work: Any, calls: list[Measures],
-               *, item: pytest.Item | None) -> tuple[dict[Request, Result], Measures]:
+               *, item: pytest.Item | None, staged: bool = False) -> tuple[dict[Request, Result], Measures]:
         """With ``item`` (the group's prefetch): warm-up, then timed rounds through pytest-benchmark,
         then the per-request latency sample; without, one untimed-round run of ``todo``."""
         from pytest_llmselect.backends import memory_baseline, peak_memory
@@ -299,12 +312,14 @@ class Runner:
             return {}, Measures()
         s = self.settings
         timed = item is not None
-        warm_rounds = s.bench_warmup if timed else 0
+        warm_rounds = s.bench_warmup if timed and not staged else 0
         device = backend.info.device
         served = device == "remote"  # every request is paid for, and its latency is its own
-        rounds = s.rounds_for(group.candidate.name, served=served)
+        rounds = 1 if staged else s.rounds_for(group.candidate.name, served=served)
         batch_size = self._batch_size(group.candidate)
-        warm_batch = timed and s.warmup_batch and not served
+        # Once per loaded model and kind of request: a model's second task (or a race's next
+        # stage) finds its lazy initialisation and first allocations done.
+        warm_batch = timed and s.warmup_batch and not served and self._first_use(backend, todo)
         warmup_seconds = warm_up(backend, todo, batch_size) if warm_batch else 0.0
         # The candidate's memory: its weights plus the peak its work adds to what is held just
         # before the work. Library state that the process's first model work initialises once
@@ -332,8 +347,26 @@ class Runner:
             measured.request_latencies = list(measured.latencies)  # each request timed on its own already
             measured.requests_timed_alone = True
         elif timed and s.latency_sample:
-            measured.request_latencies = request_latencies(backend, todo, s.latency_sample)
+            # A race's stages share one sample of the full run's size: a stage timing its own
+            # requests alone again cost more model work than the stage itself (8 of 16 requests).
+            want = s.latency_sample - (len(group.measures.request_latencies) if staged else 0)
+            if want > 0:
+                measured.request_latencies = request_latencies(backend, todo, want)
         return results, measured
+
+    def _first_use(self, backend: Backend, todo: Sequence[Request]) -> bool:
+        """True the first time this loaded ``backend`` runs a kind of request in ``todo``."""
+        kinds = {type(r).__name__ for r in todo}
+        seen = self._warmed.get(id(backend))
+        if seen is None or seen[0]() is not backend:  # new, or an id reused by a newer model
+            try:
+                ref = weakref.ref(backend)
+            except TypeError:  # cannot be referred to weakly: warm it every time, as before
+                return True
+            seen = self._warmed[id(backend)] = (ref, set())
+        new = not kinds <= seen[1]
+        seen[1].update(kinds)
+        return new
 
     def close(self) -> None:
         self.cache.close()

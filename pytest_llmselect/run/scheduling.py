@@ -2,8 +2,8 @@
 
 Like pytest-xdist's ``scheduler/protocol.py``, each policy is one class behind one small
 protocol. ``CandidateMajor`` (today's order) runs each candidate's items together, so a
-model loads once and every (task, candidate) group is batched whole; racing, which stages
-cases and drops candidates as they fall behind, is a second policy.
+model loads once and every (task, candidate) group is batched whole; ``run/racing.Racing``
+(``--llm-race``), which stages cases and drops candidates as they fall behind, is the second.
 """
 
 from __future__ import annotations
@@ -25,6 +25,12 @@ class Scheduling(Protocol):
     def keep_model(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool:
         """Whether the model ``item`` used stays loaded for ``nextitem``."""
 
+    def restrict(self, keep: set[str]) -> None:
+        """Only the node ids in ``keep`` run (after -k/-m/--lf)."""
+
+    def batch_scope(self, item: pytest.Item) -> set[str] | None:
+        """The node ids whose requests are batched with ``item``'s (None: its whole group)."""
+
 
 class CandidateMajor:
     """Non-LLM items first, then each candidate's items together, in the order the candidates
@@ -43,6 +49,12 @@ class CandidateMajor:
         return [item for _, item in decorated]
 
     def mark_complete(self, item: pytest.Item) -> None:
+        return None
+
+    def restrict(self, keep: set[str]) -> None:
+        return None
+
+    def batch_scope(self, item: pytest.Item) -> set[str] | None:
         return None
 
     def keep_model(self, item: pytest.Item, nextitem: pytest.Item | None) -> bool:

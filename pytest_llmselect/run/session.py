@@ -8,6 +8,7 @@ holds no logic of its own (each method calls its parts in order).
     runner      batched, timed, cached model work                      (run/runner.py)
     ledger      records: scored, errored, not-run cases               (run/records.py)
     bridge      xdist worker side (None elsewhere)                     (run/xdist.py)
+    racing      the race's stages and drops (None without --llm-race)  (run/racing.py)
 
 What the session's end makes of them (``report``, ``written``, ``report_errors``) is
 kept here too, for the terminal summary and the gate.
@@ -21,9 +22,10 @@ import pytest
 
 from pytest_llmselect.run.demonstrations import Demonstrations
 from pytest_llmselect.run.events import RunEvents
-from pytest_llmselect.run.inputs import figures, state_event
-from pytest_llmselect.run.plan import Plan, candidate_of
+from pytest_llmselect.run.inputs import figures, is_parallel, state_event
+from pytest_llmselect.run.plan import Plan, candidate_of, case_id_for, task_of
 from pytest_llmselect.run.pool import ModelPool
+from pytest_llmselect.run.racing import RaceJudge, Racing
 from pytest_llmselect.run.records import Ledger
 from pytest_llmselect.run.runner import Runner
 from pytest_llmselect.run.settings import Settings
@@ -39,13 +41,16 @@ class LLMSession:
         self.config = config
         self.settings = settings
         self.events = RunEvents(config, settings)
-        self.plan = Plan(config, settings, self.events)
+        self.racing = _racing(config, settings, self.events)
+        self.plan = Plan(config, settings, self.events, self.racing)
         self.pool = ModelPool(config, settings, self.events)
         self.demos = Demonstrations(settings, self.plan)
         self.runner = Runner(config, settings, self.events, self.plan, self.pool, self.demos,
                              on_measured=self.log_state)
         self.pool.judges.cache = self.runner.cache  # judges' requests are cached like the candidates'
         self.ledger = Ledger(settings, self.events, self.plan, self.pool, self.runner, self.demos)
+        if self.racing is not None:
+            self.racing.decide = RaceJudge(self, self.racing).decide
         self.bridge = WorkerBridge(self.events, self.plan, self.runner) if self.events.is_worker else None
         self.report: dict[str, Any] | None = None
         self.written: list[str] = []
@@ -109,6 +114,19 @@ class LLMSession:
 
 
 SESSION_KEY = pytest.StashKey[LLMSession]()
+
+
+def _racing(config: pytest.Config, settings: Settings, events: RunEvents) -> Racing | None:
+    """The race policy under ``--llm-race``; None otherwise, and under pytest-xdist (each worker
+    would race its own share of the cases), where that is said once."""
+    if not settings.race.on:
+        return None
+    if is_parallel(config):
+        if not hasattr(config, "workerinput"):
+            events.warnings.append("--llm-race does not run under pytest-xdist (-n): every case of every "
+                                   "candidate runs")
+        return None
+    return Racing(settings.race, settings.seed, settings.candidates, candidate_of, task_of, case_id_for)
 
 
 class InterruptedStop:

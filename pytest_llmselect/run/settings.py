@@ -8,6 +8,8 @@ from typing import Any
 
 from pytest_llmselect.candidates import Candidate
 from pytest_llmselect.cost import Price
+from pytest_llmselect.memory_budget import MemoryBudget
+from pytest_llmselect.race import RaceSetting
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,8 @@ class Settings:
     samples: int | None = None  # --llm-samples / --llm-temperature / --llm-top-p: defaults for sampling tasks
     temperature: float | None = None
     top_p: float | None = None
+    race: RaceSetting = field(default_factory=lambda: RaceSetting(False))  # --llm-race: stages, drops
+    max_memory: MemoryBudget = field(default_factory=MemoryBudget)  # --llm-max-memory: loaded models kept
 
     def price_of(self, candidate: str) -> Price:
         """The price ``candidate`` is charged under the session's cost model."""

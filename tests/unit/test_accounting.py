@@ -153,7 +153,10 @@ def test_score_problems_name_value_task_and_metric(value, problem):
 def test_counts_and_one_line():
     cases = [{"task": "t", "candidate": "a", "score": 1.0}, {"task": "t", "candidate": "a", "score": None}]
     assert counts(cases, [{"task": "t", "candidate": "a", "count": 3}]) == {
-        ("t", "a"): {"scored": 1, "errored": 1, "missing": 3, "planned": 5}}
+        ("t", "a"): {"scored": 1, "errored": 1, "missing": 3, "raced_out": 0, "planned": 5}}
+    raced = [{"task": "t", "candidate": "a", "count": 3, "reason": "raced out after 2 cases"},
+             {"task": "t", "candidate": "a", "count": 1, "reason": "interrupted"}]
+    assert counts(cases, raced)[("t", "a")] == {"scored": 1, "errored": 1, "missing": 4, "raced_out": 3, "planned": 6}
     assert one_line("\n\nfirst\nsecond") == "first"
     assert len(one_line("x" * 1000)) == 300
 

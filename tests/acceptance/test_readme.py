@@ -75,9 +75,10 @@ def test_headline_command_selects_on_the_zoo_with_every_report_format(tmp_path: 
     proc = subprocess.run(cmd, cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=900, check=False)
     out = proc.stdout + proc.stderr
     # The min_quality check items stay selected under -k and judge each candidate on its one
-    # case here: one may fail (that is their job); nothing else may.
-    failed = [ln for ln in out.splitlines() if ln.startswith(("FAILED", "ERROR"))]
-    assert proc.returncode in (0, 1) and all("::llm_min_quality[" in ln for ln in failed), out[-4000:]
+    # case here; the main job reports a candidate below a minimum (llm_checks = "report", an
+    # xfailed item) rather than failing the run, so the command passes.
+    assert INI["llm_checks"] == "report"
+    assert proc.returncode == 0, out[-4000:]
     assert "LLM selection report" in out and "Selected overall" in out
 
     report = read_json(tmp_path / "run.json")

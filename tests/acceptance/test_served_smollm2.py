@@ -22,12 +22,11 @@ pytestmark = [
     pytest.mark.skipif(not is_serve_available(), reason="needs transformers[serving] (pip install '.[serve]')"),
 ]
 
+# A raw prompt with stop strings, a stop string spanning BPE tokens, a chat turn with a system
+# message: what the served path must keep. Few, because the server answers them one by one.
 REQUESTS = [
     GenerateRequest("The capital of Japan is", max_new_tokens=8, stop=("\n", ".")),
-    GenerateRequest("User: What is the opposite of hot?\nAssistant:", max_new_tokens=12, stop=("\n",)),
     GenerateRequest("1, 2, 3, 4,", max_new_tokens=10, stop=(" 7",)),
-    GenerateRequest.chat([{"role": "user", "content": "What is the capital of France? Answer with the city only."}],
-                         max_new_tokens=12),
     GenerateRequest.chat([{"role": "system", "content": "Answer in one word."},
                           {"role": "user", "content": "Which animal barks?"}], max_new_tokens=10),
 ]

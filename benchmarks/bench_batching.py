@@ -72,7 +72,12 @@ def through_plugin(suite: str, model: str, batch_size: int, workdir: Path) -> tu
     report = workdir / "run.json"
     args = [str(REPO / "suites" / f"test_{suite}.py"), f"--llm-candidates=zoo:{model}", "-q", "-p", "no:cacheprovider",
             f"--llm-batch-size={batch_size}", f"--llm-report={report}", "--llm-run-log=", "--benchmark-disable",
-            f"--rootdir={REPO}", "-o", "console_output_style=classic"]
+            f"--rootdir={REPO}", "-o", "console_output_style=classic",
+            # The repository's ini settings are the README's main job (20 cases a task, cost from
+            # FLOPs, one torch thread, no warm-up): this comparison keeps every case and the
+            # plugin's own defaults.
+            "--llm-max-cases=all", "--llm-cost-model=time", "--llm-benchmark-warmup=batch",
+            "--llm-latency-sample=8", "--llm-cpu-threads="]
     start = time.perf_counter()
     with open(os.devnull, "w") as sink:
         saved = sys.stdout

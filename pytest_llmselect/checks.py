@@ -38,6 +38,13 @@ class LLMCheckItem(pytest.Item):
             return str(excinfo.value)
         return super().repr_failure(excinfo)
 
+    def not_met(self, message: str) -> None:
+        """A declared minimum or budget was not met: the item fails, or under ``--llm-checks=report``
+        is xfailed with the same line (the report states it either way)."""
+        if self.llm_session.settings.checks == "report":
+            pytest.xfail(message)
+        raise CheckFailed(message)
+
     def reportinfo(self) -> tuple[Any, int | None, str]:
         return self.path, None, f"{self.name}"
 
@@ -56,7 +63,7 @@ class MinQualityItem(LLMCheckItem):
         below = est.mean < minimum if self.task.higher_is_better else est.mean > minimum
         if below:
             word = "below the minimum" if self.task.higher_is_better else "above the maximum"
-            raise CheckFailed(
+            self.not_met(
                 f"{self.task.name}: {self.candidate.name} quality {est.mean:.4f} "
                 f"[{est.lo:.4f}, {est.hi:.4f}] ({est.level:.0%} {est.method} interval, n={est.n}) "
                 f"is {word} {minimum:g} declared by llm_task(min_quality=...)"
@@ -75,8 +82,8 @@ class BudgetItem(LLMCheckItem):
         failed = [r for r in results if r.passed is False]
         unmeasured = [r for r in results if r.passed is None]
         if failed:
-            raise CheckFailed(f"{self.task.name}: {self.candidate.name} over budget: "
-                              + "; ".join(r.message() for r in failed))
+            self.not_met(f"{self.task.name}: {self.candidate.name} over budget: "
+                         + "; ".join(r.message() for r in failed))
         if unmeasured:
             pytest.skip("; ".join(r.message() for r in unmeasured))
 

@@ -27,6 +27,7 @@ __all__ = [
     "choice_accuracy",
     "contains",
     "exact_match",
+    "mentions",
     "normalize_text",
     "semantic_similarity",
     "token_f1",
@@ -159,6 +160,38 @@ def contains(prediction: str, reference: str | Sequence[str]) -> float:
     return 1.0 if any(ref in pred for ref in refs) else 0.0
 
 
+def _has_run(tokens: list[str], run: list[str]) -> bool:
+    n = len(run)
+    return any(tokens[i:i + n] == run for i in range(len(tokens) - n + 1))
+
+
+def mentions(prediction: str, reference: str | Sequence[str], *, reject: Sequence[str] = ()) -> float:
+    """1.0 if the prediction mentions a reference (or any of several) as whole words and
+    mentions none of ``reject``, else 0.0: a free-form answer scored robustly to its phrasing.
+
+    Words are those of ``token_f1`` (normalised, edge punctuation removed), so
+    "The capital is Paris." mentions "paris" but "Parisian" does not, and "18" does not
+    mention "8". A multi-word reference must appear as consecutive words. ``reject`` lists
+    answers that make the output wrong even beside a right one ("No, yes..." for a yes/no
+    question). A reference or rejected answer without words raises ``SpecError``.
+    """
+    pred = _tokens(_check_prediction(prediction, "mentions"))
+    wanted, unwanted = [], []
+    for raw in _references(reference, "mentions"):
+        wanted.append(_tokens(raw))
+        if not wanted[-1]:
+            raise SpecError(f"mentions: reference has no words after normalisation, got {_describe(raw)}")
+    if isinstance(reject, str):
+        reject = [reject]
+    for raw in reject:
+        if not isinstance(raw, str) or not _tokens(raw):
+            raise SpecError(f"mentions: every rejected answer must be a str with words, got {_describe(raw)}")
+        unwanted.append(_tokens(raw))
+    if any(_has_run(pred, run) for run in unwanted):
+        return 0.0
+    return 1.0 if any(_has_run(pred, run) for run in wanted) else 0.0
+
+
 def choice_accuracy(logprobs: Iterable[float], answer: int) -> float:
     """1.0 if the highest log-probability is at index ``answer``, else 0.0.
 
@@ -256,6 +289,13 @@ METRICS: dict[str, Metric] = {
             higher_is_better=True,
             binary=True,
             description="1 if a normalised reference is a substring of the normalised prediction",
+        ),
+        Metric(
+            "mentions",
+            mentions,
+            higher_is_better=True,
+            binary=True,
+            description="1 if a reference appears as whole words in the prediction and no rejected answer does",
         ),
         Metric(
             "choice_accuracy",

@@ -91,6 +91,14 @@ OPTIONS: list[tuple[str, str, str, str, Any]] = [
     ("--llm-errors", "llm_errors",
      "a case whose test raises counts at the metric's worst value ('worst', the default) or is left out "
      "of the estimate ('exclude'); either way the report shows how many errored", "string", "worst"),
+    ("--llm-max-cases", "llm_max_cases",
+     "run only the first N cases of each task (the same cases for every candidate, the rest deselected "
+     "and counted in the report), for a quick run; 'all' (the default) runs every case", "string", "all"),
+    ("--llm-checks", "llm_checks",
+     "a candidate under a task's min_quality or over its budget: 'fail' (the default: its check item fails, "
+     "for a CI job that ships one model) or 'report' (the item is xfailed with the same line and the run "
+     "passes: in a selection, a candidate a minimum excludes is a finding, which the report shows)",
+     "string", "fail"),
     ("--llm-truncation", "llm_truncation",
      "a prompt longer than the model's context window: 'warn' (the default: tokens are dropped from the "
      "left, counted per case and shown in the report) or 'error' (the case fails)", "string", "warn"),
@@ -187,7 +195,10 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if llm_session is None or not llm_session.settings.candidates:
         return
     from pytest_llmselect.checks import make_check_items, rerun_groups_of_failed_checks
+    from pytest_llmselect.run.subset import cap_cases
 
+    if llm_session.settings.max_cases is not None:
+        cap_cases(config, items, llm_session.settings.max_cases)
     items[:] = make_check_items(llm_session.plan.order_items(items))
     rerun_groups_of_failed_checks(config, llm_session.plan, items)
     for item in items:

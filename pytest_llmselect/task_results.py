@@ -31,7 +31,8 @@ def price_of(candidate: Mapping[str, Any]) -> Price:
     """The candidate's price as a report holds it; no rate at all means the default price.
     Any source other than "default" (a candidates file, a price table) is a quote."""
     p = candidate.get("price") or {}
-    rates = {k: p.get(k) for k in ("usd_per_hour", "usd_per_million_input_tokens", "usd_per_million_output_tokens")}
+    rates = {k: p.get(k) for k in ("usd_per_hour", "usd_per_million_input_tokens", "usd_per_million_output_tokens",
+                                   "usd_per_pflop")}
     if all(v is None for v in rates.values()):
         return DEFAULT_PRICE
     return Price(**{k: p.get(k) for k in PRICE_KEYS}, source="default" if p.get("source") == "default" else "configured")

@@ -35,6 +35,10 @@ def resolve_source(cand: "Candidate") -> str:
         from pytest_llmselect.zoo import zoo_path
 
         return str(zoo_path(cand.source))
+    if cand.kind == "gguf":  # converted on first use, cached by the file's content hash
+        from pytest_llmselect.backends.gguf import converted_path
+
+        return str(converted_path(cand.source))
     return cand.source
 
 
@@ -61,7 +65,7 @@ def check_served(candidates: "Sequence[Candidate]") -> None:
 
 def is_local(cand: "Candidate") -> bool:
     """True for models run by the transformers backend in this process (zoo, directory, hub id)."""
-    return cand.kind in ("zoo", "local", "hub")
+    return cand.kind in ("zoo", "local", "gguf", "hub")
 
 
 def load_backend(cand: "Candidate", *, device: str | None = None, dtype: str | None = None,
@@ -78,6 +82,11 @@ def load_backend(cand: "Candidate", *, device: str | None = None, dtype: str | N
             target = str(zoo_path(target[4:]))
         return backend.VLLMBackend.load(target, display_name=cand.name, dtype=cand.dtype or dtype)
     hf = _hf()
+    if cand.kind == "gguf":
+        from pytest_llmselect.backends.gguf import load_converted
+
+        return load_converted(cand, source or resolve_source(cand), device=cand.device or device,
+                              dtype=cand.dtype or dtype)
     return hf.HFBackend.load(
         source or resolve_source(cand),
         display_name=cand.name,

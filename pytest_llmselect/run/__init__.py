@@ -5,7 +5,8 @@
   warnings, and (on an xdist worker) events waiting for the next test report.
 - ``scheduling``: the order items run in and when a model may be released (``Scheduling``).
 - ``plan``: items, tasks, (task, candidate) groups, and every case that must be accounted for.
-- ``startup``: the header line, torch's import and the zoo build, before the first item.
+- ``subset``: ``--llm-max-cases``: the first N cases of each task, the rest deselected.
+- ``startup``: the header line, torch's import, the zoo build and GGUF conversions, before the first item.
 - ``pool``: the model pool: one model loaded at a time, shared by its configurations.
 - ``demonstrations``: the few-shot demonstrations of each case, chosen per group.
 - ``runner``: batched model work per group, timing rounds, the response cache layer.

@@ -65,6 +65,12 @@ def settings_from_config(config: pytest.Config) -> Settings:
     errors = str(_value(config, "llm_errors") or "worst").strip()
     if errors not in ERROR_POLICIES:
         raise SpecError(f"--llm-errors must be one of {', '.join(ERROR_POLICIES)}, got {errors!r}")
+    from pytest_llmselect.run.subset import parse_max_cases
+
+    max_cases = parse_max_cases(_value(config, "llm_max_cases"))  # a bad value: a usage error before collection
+    checks = str(_value(config, "llm_checks") or "fail").strip()
+    if checks not in ("fail", "report"):
+        raise SpecError(f"--llm-checks must be one of fail, report, got {checks!r}")
     truncation = str(_value(config, "llm_truncation") or "warn").strip()
     if truncation not in ("warn", "error"):
         raise SpecError(f"--llm-truncation must be one of warn, error, got {truncation!r}")
@@ -131,6 +137,8 @@ def settings_from_config(config: pytest.Config) -> Settings:
         samples=_optional(config, "llm_samples", int, low=1),
         temperature=_optional(config, "llm_temperature", float, low=0.0, high=100.0),
         top_p=_optional(config, "llm_top_p", float, low=1e-9, high=1.0),
+        max_cases=max_cases,
+        checks=checks,
         race=parse_race(_value(config, "llm_race")),
         max_memory=parse_max_memory(_value(config, "llm_max_memory")),
     )

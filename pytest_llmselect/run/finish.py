@@ -71,10 +71,12 @@ def truncation_warnings(report: dict[str, Any]) -> list[str]:
 
 def subset_info(s: LLMSession) -> dict[str, Any] | None:
     """How the cases of this run were chosen when not all collected ones ran, else None."""
-    opt = s.config.option
+    opt, cap = s.config.option, s.settings.max_cases
     filters = {k: v for k, v in (("-k", getattr(opt, "keyword", "")), ("-m", getattr(opt, "markexpr", "")),
                                  ("--lf", bool(getattr(opt, "lf", False))),
-                                 ("--sw", bool(getattr(opt, "stepwise", False)))) if v}
+                                 ("--sw", bool(getattr(opt, "stepwise", False))),
+                                 # filter values are text, as -k's are
+                                 ("--llm-max-cases", None if cap is None else str(cap))) if v}
     if not filters and not s.plan.deselected:
         return None
     return {"deselected": s.plan.deselected, "filters": filters}

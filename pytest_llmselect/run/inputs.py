@@ -114,6 +114,7 @@ def session_inputs(run: RunParts, stop: str = "not run") -> dict[str, Any]:
             "dtype": info.get("dtype"), "load_error": pool.load_errors.get(c.name),
             "status": ledger.candidate_status(c.name),
             "parameter_bytes": info.get("parameter_bytes"), "buffer_bytes": info.get("buffer_bytes"),
+            **({"quantization": info["quantization"]} if info.get("quantization") else {}),
             "price": {**{k: getattr(price, k) for k in PRICE_KEYS}, "source": price.source},
         })
     merged = {key: g.measures for key, g in run.plan.groups.items()}

@@ -138,6 +138,7 @@ class ModelPool:
                 "num_parameters": info.num_parameters, "device": info.device, "dtype": info.dtype,
                 "source": info.extra.get("source", cand.source),
                 "parameter_bytes": info.extra.get("parameter_bytes"), "buffer_bytes": info.extra.get("buffer_bytes"),
+                "quantization": info.extra.get("quantization"),  # a model converted from a GGUF file
             }
             if "identity" in info.extra:  # a served model: base URL, model name, server (never the key)
                 self.model_info[name]["identity"] = info.extra["identity"]

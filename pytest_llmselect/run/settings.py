@@ -1,4 +1,4 @@
-"""The run's settings: one frozen value made from options and ini keys (``plugin.py``)."""
+"""The run's settings: one frozen value made from options and ini keys (``run/configure.py``)."""
 
 from __future__ import annotations
 
@@ -43,6 +43,8 @@ class Settings:
     top_p: float | None = None
     race: RaceSetting = field(default_factory=lambda: RaceSetting(False))  # --llm-race: stages, drops
     max_memory: MemoryBudget = field(default_factory=MemoryBudget)  # --llm-max-memory: loaded models kept
+    checks: str = "fail"  # a failed min_quality/budget check: "fail" its item, or "report" (xfail it)
+    max_cases: int | None = None  # --llm-max-cases: the first N cases of each task (None: all)
 
     def price_of(self, candidate: str) -> Price:
         """The price ``candidate`` is charged under the session's cost model."""
@@ -60,3 +62,4 @@ class Settings:
         if self.bench_rounds is not None:
             return self.bench_rounds
         return 3 if self.price_of(candidate).usd_per_hour is not None and not served else 1
+

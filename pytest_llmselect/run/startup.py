@@ -16,6 +16,7 @@ from pytest_llmselect.run.plan import Plan
 from pytest_llmselect.run.pool import ModelPool, frozen_after
 
 if TYPE_CHECKING:
+    from pytest_llmselect.candidates import Candidate
     from pytest_llmselect.zoo.build import BuildEvent
 
 
@@ -86,7 +87,24 @@ def announce(plan: Plan, events: RunEvents) -> None:
 
 
 def build_zoo(plan: Plan, pool: ModelPool, events: RunEvents) -> None:
-    """Train every zoo model this run needs and the cache lacks, side by side, up front."""
+    """Train every zoo model this run needs and the cache lacks, side by side, up front, while
+    the GGUF candidates the cache lacks are converted in a thread beside them: the zoo's
+    longest build keeps one core busy for most of the time, the conversion fills the other."""
+    import threading
+
+    pending = gguf_to_convert(plan, pool)
+    if pending:
+        events.progress.note(f"converting {', '.join(c.name for c in pending)} from GGUF once (dequantising "
+                             "to float32), cached for later runs")
+    converting = threading.Thread(target=convert_gguf, args=(pending,), name="llmselect-gguf", daemon=True)
+    converting.start()
+    try:
+        _build_zoo(plan, pool, events)
+    finally:
+        converting.join()
+
+
+def _build_zoo(plan: Plan, pool: ModelPool, events: RunEvents) -> None:
     zoo = [c for c in plan.candidates_in_use() if c.kind == "zoo" and c.name not in pool.load_errors]
     if not zoo:  # the builder's imports are not free; a run without zoo models skips them
         return
@@ -106,6 +124,33 @@ def build_zoo(plan: Plan, pool: ModelPool, events: RunEvents) -> None:
     except LLMSelectError as exc:
         # Each candidate's load retries its own build and reports its own error.
         events.progress.note(f"parallel build stopped: {exc}")
+
+
+def gguf_to_convert(plan: Plan, pool: ModelPool) -> list[Candidate]:
+    """The GGUF candidates of this run whose converted folder the cache lacks."""
+    from pytest_llmselect.backends.gguf import is_converted
+
+    out = []
+    for cand in plan.candidates_in_use():
+        if cand.kind == "gguf" and cand.name not in pool.load_errors and cand.source not in {c.source for c in out}:
+            try:
+                if not is_converted(cand.source):
+                    out.append(cand)
+            except OSError:
+                continue  # the load reports an unreadable file
+    return out
+
+
+def convert_gguf(candidates: list[Candidate]) -> None:
+    """Convert each candidate's GGUF file (tens of seconds each). A failure is left to the
+    candidate's load, which reports it in one line."""
+    from pytest_llmselect.backends.gguf import converted_path
+
+    for cand in candidates:
+        try:
+            converted_path(cand.source)
+        except Exception:  # noqa: BLE001 - the candidate's load reports it in one line
+            continue
 
 
 class _BuildView:

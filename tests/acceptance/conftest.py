@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from smollm2_fixtures import smollm2, smollm2_dir, smollm2_file  # noqa: F401 - session fixtures
 from suitekit import ADDITION_SUITE, LARGEST_SUITE, head_jsonl
 
 

@@ -78,6 +78,11 @@ def header_notes(report: Report) -> list[Note]:
         notes.append(Note("Quoted prices", "; ".join(
             f"{c.get('name')}: {price_text(c.get('price'))} (from {(c.get('price') or {}).get('source', '?')})"
             for c in quoted)))
+    quantized = [c for c in cands if isinstance(c.get("quantization"), Mapping)]
+    if quantized:
+        notes.append(Note("Quantised", "; ".join(
+            f"{c.get('name')}: {c['quantization'].get('type')} GGUF file {c['quantization'].get('file')}, "
+            f"dequantised to {c.get('dtype') or 'float32'}: its figures are the quantised model's" for c in quantized)))
     methods = report.get("methods") or {}
     labels = (("quality_interval", "Quality intervals"), ("comparison", "Comparisons"),
               ("cost_interval", "Cost intervals"), ("pick_probability", "Pick probability"))

@@ -25,6 +25,10 @@ def price_text(price: Mapping[str, Any] | None) -> str:
         parts.append(f"${num(price['usd_per_million_input_tokens'])}/M input tokens")
     if price.get("usd_per_million_output_tokens") is not None:
         parts.append(f"${num(price['usd_per_million_output_tokens'])}/M output tokens")
+    if price.get("usd_per_pflop") is not None:
+        parts.append(f"${num(price['usd_per_pflop'])}/PFLOP")
+    if price.get("usd_per_kwh") is not None:
+        parts.append(f"${num(price['usd_per_kwh'])}/kWh")
     return ", ".join(parts) or "no price"
 
 

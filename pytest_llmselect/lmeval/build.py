@@ -187,7 +187,8 @@ def _case(task: TaskConfig, render: Renderer, doc_id: int, doc: dict[str, Any], 
         elif many_targets:
             gold = list(gold)
         req = GenerateRequest(ctx.contexts[0], max_new_tokens=task.max_gen_toks, stop=task.until)
-        return LmevalCase(task.name, doc_id, (req,) * task.repeats, gold=_jsonable(gold),
+        # sampled: one request, which the run expands into ``repeats`` seeded samples (llm_task(samples=...))
+        return LmevalCase(task.name, doc_id, (req,) if task.sampled else (req,) * task.repeats, gold=_jsonable(gold),
                           many_targets=many_targets, **parts)
     target = str(render.target(doc))
     return LmevalCase(task.name, doc_id, (LoglikelihoodRequest(ctx.contexts[0], target),), target=target, **parts)
@@ -211,9 +212,9 @@ def score_case(task: TaskConfig, case: LmevalCase, results: Sequence[Any], chose
     scores: dict[str, Any] = {}
     filtered: dict[str, Any] = {}
     if kind == "generate_until":
-        texts = [r.text for r in results]
+        texts = [r if isinstance(r, str) else r.text for r in results]  # llm.samples gives texts
         for pipe in task.filters:
-            value = scoring.run_pipeline(pipe, texts)
+            value = scoring.run_pipeline(pipe, texts, case.doc)
             filtered[pipe.name] = value
             values = (_custom(task, case, [value]) if task.process_results is not None
                       else scoring.generation(value, case.gold, case.many_targets, task.metrics))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -19,11 +20,11 @@ DEFAULT_METRICS = {
 }
 # metric -> (output types it applies to, higher is better, its default aggregation)
 METRIC_INFO: dict[str, tuple[tuple[str, ...], bool, str]] = {
-    "acc": (("loglikelihood", "multiple_choice"), True, "mean"),
+    "acc": (("loglikelihood", "multiple_choice", "generate_until"), True, "mean"),
     "acc_norm": (("multiple_choice",), True, "mean"),
     "acc_bytes": (("multiple_choice",), True, "mean"),
     "exact_match": (("multiple_choice", "generate_until"), True, "mean"),
-    "f1": (("multiple_choice",), True, "f1"),
+    "f1": (("multiple_choice", "generate_until"), True, "f1"),
     "mcc": (("multiple_choice",), True, "matthews_corrcoef"),
     "bleu": (("generate_until",), True, "bleu"),
     "chrf": (("generate_until",), True, "chrf"),
@@ -36,8 +37,13 @@ METRIC_INFO: dict[str, tuple[tuple[str, ...], bool, str]] = {
 AGGREGATIONS = ("mean", "median", "perplexity", "weighted_perplexity", "bits_per_byte", "f1",
                 "matthews_corrcoef", "bleu", "chrf", "ter")
 EXACT_MATCH_OPTIONS = ("regexes_to_ignore", "ignore_case", "ignore_punctuation", "ignore_numbers")
-FILTERS = ("take_first", "take_first_k", "regex", "remove_whitespace", "lowercase", "uppercase", "majority_vote")
-GENERATION_KEYS = ("until", "max_gen_toks", "do_sample", "temperature")
+FILTERS = ("take_first", "take_first_k", "regex", "multi_choice_regex", "remove_whitespace", "lowercase", "uppercase",
+           "majority_vote")
+# On a generation lm-eval's acc and f1 pass the (gold, output) pair through to the aggregation:
+# one that takes text labels works (matthews_corrcoef, or the task's own function); the mean of
+# pairs, and sklearn's binary f1 of text labels, fail in lm-eval.
+PAIR_AGGREGATIONS = ("matthews_corrcoef",)
+GENERATION_KEYS = ("until", "max_gen_toks", "max_new_tokens", "do_sample", "temperature", "top_p", "top_k", "num_beams")
 # Read and used, or harmless to ignore (bookkeeping that does not change a prompt or a score).
 IGNORED = ("task_alias", "tag", "metadata", "should_decontaminate", "doc_to_decontamination_query", "group_alias")
 FIELDS = ("task", "dataset_path", "dataset_name", "dataset_kwargs", "training_split", "validation_split",
@@ -110,6 +116,14 @@ class TaskConfig:
     filters: tuple[FilterPipeline, ...]
     # the task folder's own scoring, ``process_results(doc, results) -> {metric: value}``, as lm-eval calls it
     process_results: Callable[..., Any] | None = None
+    # generation_kwargs' sampling (do_sample: true): each of the ``repeats`` generations is a
+    # seeded sample; 0.0: greedy
+    temperature: float = 0.0
+    top_p: float = 1.0
+
+    @property
+    def sampled(self) -> bool:
+        return self.output_type == "generate_until" and self.temperature > 0
 
     @property
     def eval_split(self) -> str:
@@ -179,6 +193,10 @@ def _metrics(raw: Mapping[str, Any], output_type: str, src: Path, task: str,
             agg = resolve_function(agg)
         elif not isinstance(agg, str) or agg not in AGGREGATIONS:
             raise _fail(src, task, f"metric {name!r}: aggregation {str(agg)!r} is not supported")
+        if (name in ("acc", "f1") and output_type == "generate_until" and not custom and not callable(agg)
+                and agg not in PAIR_AGGREGATIONS):
+            raise _fail(src, task, f"metric {name!r} on generate_until: aggregation {agg!r} of (gold, output) pairs "
+                                   f"fails in lm-eval too; use {' or '.join(PAIR_AGGREGATIONS)} or a !function")
         hib = entry.get("higher_is_better", hib)
         if not isinstance(hib, bool):
             raise _fail(src, task, f"metric {name!r}: higher_is_better must be true or false, got {hib!r}")
@@ -213,27 +231,61 @@ def _filters(raw: Mapping[str, Any], src: Path, task: str) -> tuple[FilterPipeli
     return tuple(out)
 
 
-def _generation(raw: Mapping[str, Any], fewshot_delimiter: str, src: Path, task: str) -> tuple[tuple[str, ...], int]:
+@dataclass(frozen=True)
+class Generation:
+    until: tuple[str, ...]
+    max_gen_toks: int
+    temperature: float = 0.0   # > 0: sampled (do_sample: true), else greedy
+    top_p: float = 1.0
+
+
+def _number(kwargs: Mapping[str, Any], key: str, default: float, src: Path, task: str) -> float:
+    value = kwargs.get(key, default)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise _fail(src, task, f"generation_kwargs.{key} must be a non-negative number, got {value!r}")
+    return float(value)
+
+
+def _generation(raw: Mapping[str, Any], fewshot_delimiter: str, src: Path, task: str) -> Generation:
+    """lm-eval's HF model semantics: ``do_sample: true`` samples (temperature 1.0 unless given),
+    ``do_sample: false`` is greedy whatever the temperature, ``max_new_tokens`` overrides
+    ``max_gen_toks``, ``num_beams: 1`` is greedy search."""
     kwargs = raw.get("generation_kwargs")
     if kwargs is None:
-        return (fewshot_delimiter,), DEFAULT_MAX_GEN_TOKS
+        return Generation((fewshot_delimiter,), DEFAULT_MAX_GEN_TOKS)
     if not isinstance(kwargs, dict):
         raise _fail(src, task, f"generation_kwargs must be a mapping, got {kwargs!r}")
-    sampling = kwargs.get("do_sample", False) or float(kwargs.get("temperature", 0.0) or 0.0) > 0
-    if sampling:
-        raise _fail(src, task, "generation_kwargs: sampling (do_sample: true or temperature > 0) is not supported; "
-                               "the candidates generate greedily")
-    unknown = [k for k in kwargs if k not in GENERATION_KEYS and k not in ("top_p", "top_k")]
+    unknown = [k for k in kwargs if k not in GENERATION_KEYS]
     if unknown:
         raise _fail(src, task, f"generation_kwargs: {unknown[0]!r} is not supported")
+    beams = kwargs.get("num_beams", 1)
+    if beams != 1:
+        raise _fail(src, task, f"generation_kwargs: num_beams: {beams!r} (beam search) is not supported; "
+                               "the candidates generate greedily or by sampling")
+    do_sample = kwargs.get("do_sample")
+    if do_sample not in (None, True, False):
+        raise _fail(src, task, f"generation_kwargs.do_sample must be true or false, got {do_sample!r}")
+    temperature = _number(kwargs, "temperature", 1.0 if do_sample else 0.0, src, task)
+    top_p = _number(kwargs, "top_p", 1.0, src, task)
+    if kwargs.get("top_k") not in (None, 0) and do_sample:
+        raise _fail(src, task, "generation_kwargs: top_k sampling is not supported (temperature and top_p are)")
+    if do_sample is None and temperature > 0:
+        raise _fail(src, task, "generation_kwargs: temperature > 0 without do_sample: lm-eval leaves greedy or "
+                               "sampled to the model's own generation config; say do_sample: true or false")
+    if do_sample and (temperature == 0 or not 0 < top_p <= 1):
+        raise _fail(src, task, f"generation_kwargs: do_sample: true needs temperature > 0 and 0 < top_p <= 1, "
+                               f"got temperature {temperature:g}, top_p {top_p:g}")
     until = kwargs.get("until", [fewshot_delimiter])
     until = [until] if isinstance(until, str) else (until or [])
     if not all(isinstance(u, str) for u in until):
         raise _fail(src, task, f"generation_kwargs.until must be strings, got {until!r}")
-    max_gen = kwargs.get("max_gen_toks", DEFAULT_MAX_GEN_TOKS)
+    key = "max_new_tokens" if "max_new_tokens" in kwargs else "max_gen_toks"
+    max_gen = kwargs.get(key, DEFAULT_MAX_GEN_TOKS)
     if isinstance(max_gen, bool) or not isinstance(max_gen, int) or max_gen < 1:
-        raise _fail(src, task, f"generation_kwargs.max_gen_toks must be a positive integer, got {max_gen!r}")
-    return tuple(until), max_gen
+        raise _fail(src, task, f"generation_kwargs.{key} must be a positive integer, got {max_gen!r}")
+    return Generation(tuple(until), max_gen, temperature if do_sample else 0.0, top_p if do_sample else 1.0)
 
 
 def _fewshot(raw: Mapping[str, Any], base: dict[str, Any], src: Path, task: str, functions: bool) -> FewshotSpec:
@@ -321,7 +373,7 @@ def task_config(raw: Mapping[str, Any], source: Path, *, functions: bool = True,
     repeats = raw.get("repeats", 1)
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise _fail(source, task, f"repeats must be a positive integer, got {repeats!r}")
-    until, max_gen = _generation(raw, fewshot_delimiter, source, task)
+    gen = _generation(raw, fewshot_delimiter, source, task)
     description = raw.get("description", "") or ""
     if not isinstance(description, str):
         raise _fail(source, task, f"description must be a string, got {description!r}")
@@ -337,7 +389,8 @@ def task_config(raw: Mapping[str, Any], source: Path, *, functions: bool = True,
         doc_to_choice=main["doc_to_choice"], description=description,
         target_delimiter=main["target_delimiter"], fewshot_delimiter=fewshot_delimiter,
         gen_prefix=main["gen_prefix"], num_fewshot=shots, fewshot=fewshot,
-        metrics=_metrics(raw, output_type, source, task, custom is not None, functions), until=until, max_gen_toks=max_gen, repeats=repeats,
+        metrics=_metrics(raw, output_type, source, task, custom is not None, functions), until=gen.until, max_gen_toks=gen.max_gen_toks,
+        temperature=gen.temperature, top_p=gen.top_p, repeats=repeats,
         filters=_filters(raw, source, task), process_results=_fn(custom), **splits,
     )
 

@@ -3,9 +3,12 @@ scores every document as lm-eval does. Pure: no pytest, no torch, no I/O."""
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import string
+import sys
+import unicodedata
 from collections import Counter
 from typing import Any, Mapping, Sequence
 
@@ -38,13 +41,76 @@ def _regex(value: Any, regex_pattern: str = r"#### (\-?[0-9\.\,]+)", group_selec
     return out
 
 
+@functools.lru_cache(maxsize=1)
+def _punctuation() -> dict[int, None]:
+    """Every Unicode punctuation code point (category P*), as lm-eval's filter strips them."""
+    return dict.fromkeys(i for i in range(sys.maxunicode) if unicodedata.category(chr(i)).startswith("P"))
+
+
+def _find(pattern: re.Pattern[str], resp: Any, group_select: int, convert: Mapping[str, str] | None = None) -> Any:
+    if not isinstance(resp, str):
+        resp = ""
+    found: Any = pattern.findall(resp)
+    if found:
+        found = found[group_select]
+        if isinstance(found, tuple):
+            parts = [m for m in found if m]
+            if not parts:
+                return ""
+            found = parts[0]
+        found = found.strip()
+        if found and convert and found in convert:
+            found = convert[found]
+    return found
+
+
+def _multi_choice_regex(value: Any, doc: Mapping[str, Any] | None, regex_pattern: str = r"#### (\-?[0-9\.\,]+)",
+                        group_select: int = 0, fallback: str = "[invalid]", ignore_case: bool = False,
+                        ignore_punctuation: bool = False, regexes_to_ignore: Sequence[str] | None = None) -> list[Any]:
+    """lm-eval's ``multi_choice_regex``: the pattern; failing that a choice's text in the
+    response, as its letter "(A)"; failing that ": A", as "(A)". The choices are the
+    document's ``choices`` field."""
+    if doc is None or "choices" not in doc:
+        raise LmevalError("multi_choice_regex reads the document's 'choices' field, and this document has none")
+
+    def ignore(text: str) -> str:
+        for pat in regexes_to_ignore or ():
+            text = re.sub(pat, "", text)
+        if ignore_case:
+            text = text.lower()
+        if ignore_punctuation:
+            text = text.translate(_punctuation())
+        return text
+
+    to_letter: dict[str, str] = {}
+    texts, letters = [], []
+    for i, choice in enumerate(doc["choices"]):
+        letter = chr(ord("A") + i)
+        text = ignore(choice.strip())
+        texts.append(re.escape(text))
+        to_letter[text] = f"({letter})"
+        letters.append(letter)
+    by_text = re.compile("|".join(sorted(texts, key=len, reverse=True)))  # longest first: no prefix shadows
+    by_letter = re.compile(rf":[\s]*({'|'.join(letters)})")
+    pattern = re.compile(regex_pattern)
+    out = []
+    for resp in _each(value):
+        match = _find(pattern, resp, group_select)
+        if not match:
+            match = _find(by_text, ignore(resp), group_select, to_letter)
+            if not match:
+                match = _find(by_letter, resp, group_select, {x: f"({x})" for x in letters})
+        out.append(match if match else fallback)
+    return out
+
+
 def _take_first_k(value: Any, k: int) -> list[Any]:
     if len(value) < k:
         raise LmevalError(f"take_first_k: k={k} but only {len(value)} responses per document; raise repeats")
     return list(value[:k])
 
 
-def apply_filter(step: str, kwargs: Mapping[str, Any], value: Any) -> Any:
+def apply_filter(step: str, kwargs: Mapping[str, Any], value: Any, doc: Mapping[str, Any] | None = None) -> Any:
     if step == "take_first":
         return value[0]
     if step == "take_first_k":
@@ -53,6 +119,8 @@ def apply_filter(step: str, kwargs: Mapping[str, Any], value: Any) -> Any:
         return [Counter(value).most_common(1)[0][0]]
     if step == "regex":
         return _regex(value, **kwargs)
+    if step == "multi_choice_regex":
+        return _multi_choice_regex(value, doc, **kwargs)
     if step == "remove_whitespace":
         return [r.strip() for r in _each(value)]
     if step == "lowercase":
@@ -62,13 +130,14 @@ def apply_filter(step: str, kwargs: Mapping[str, Any], value: Any) -> Any:
     raise LmevalError(f"filter {step!r} is not supported")
 
 
-def run_pipeline(pipeline: FilterPipeline, responses: Sequence[Any]) -> Any:
+def run_pipeline(pipeline: FilterPipeline, responses: Sequence[Any], doc: Mapping[str, Any] | None = None) -> Any:
+    """One document's responses through ``pipeline``; ``doc`` is the document (multi_choice_regex reads it)."""
     value: Any = list(responses)
     for step, kwargs in pipeline.steps:
         try:
-            value = apply_filter(step, kwargs, value)
-        except TypeError as exc:
-            raise LmevalError(f"filter {step!r} in {pipeline.name!r}: {exc}") from None
+            value = apply_filter(step, kwargs, value, doc)
+        except (TypeError, IndexError, AttributeError) as exc:
+            raise LmevalError(f"filter {step!r} in {pipeline.name!r}: {type(exc).__name__}: {exc}") from None
     return value
 
 
@@ -198,7 +267,10 @@ def aggregate(name: Any, items: Sequence[Any]) -> float:
         from sklearn.metrics import f1_score, matthews_corrcoef
 
         golds, preds = zip(*items)
-        return float(f1_score(golds, preds) if name == "f1" else matthews_corrcoef(golds, preds))
+        try:
+            return float(f1_score(golds, preds) if name == "f1" else matthews_corrcoef(golds, preds))
+        except ValueError as exc:  # sklearn's binary f1 of labels it cannot take: lm-eval fails the same way
+            raise LmevalError(f"aggregate {name!r}: {(str(exc).splitlines() or [''])[0]}") from None
     if name in ("bleu", "chrf", "ter"):
         import sacrebleu
 

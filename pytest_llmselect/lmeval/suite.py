@@ -111,6 +111,8 @@ def lmeval_suite(task: str | Path, *, data: Any = None, metric: str | None = Non
         marker = {"metric": chosen.metric.name, "higher_is_better": chosen.metric.higher_is_better,
                   "score_range": sentence_scores(chosen.metric), "min_quality": min_quality, "weight": weight,
                   "budgets": budgets or {}, "requests": _requests}
+        if config is not None and config.sampled:  # do_sample: the run's seeded samples, repeats per document
+            marker.update(samples=config.repeats, temperature=config.temperature, top_p=config.top_p)
     imported = ImportedTask(source, config, chosen, mapping, limit, error, task_name, marker, demos)
 
     def record(llm_record: Any, case: LmevalCase, results: list[Any]) -> None:
@@ -123,12 +125,17 @@ def lmeval_suite(task: str | Path, *, data: Any = None, metric: str | None = Non
             extra["fewshot_ids"] = list(case.demo_ids)
         llm_record(out.score, output=out.output, **extra)
 
+    def run(llm: Any, requests: tuple[Any, ...]) -> list[Any]:
+        if config is not None and config.sampled:  # each seeded from the run seed, the case id and its index
+            return llm.samples(requests[0])
+        return llm.run_many(list(requests))
+
     if demos is None:
         def test_lmeval(llm: Any, llm_record: Any, case: LmevalCase) -> None:
-            record(llm_record, case, llm.run_many(list(case.requests)))
+            record(llm_record, case, run(llm, case.requests))
     else:
         def test_lmeval(llm: Any, llm_record: Any, llm_demos: Any, case: LmevalCase) -> None:  # type: ignore[misc]
-            record(llm_record, case, llm.run_many(list(case.with_demos(llm_demos.text))))
+            record(llm_record, case, run(llm, case.with_demos(llm_demos.text)))
 
     test_lmeval.__doc__ = f"lm-eval task {task_name} from {source.name}"
     setattr(test_lmeval, ATTRIBUTE, imported)

@@ -114,3 +114,32 @@ def test_a_tasks_few_shot_documents_become_a_demonstration_pool(pytester: pytest
     assert all(ids == [] for ids in by_config["none"])
     lls = {c["demos"]["config"]: c["extra"]["responses"] for c in report["cases"] if c["case_id"] == "0"}
     assert lls["first:2"] != lls["none"]  # the demonstrations are in the prompt
+
+
+SAMPLED_TASK = HUB_TASK.replace("  max_gen_toks: 5\n", "  max_gen_toks: 4\n  do_sample: true\n  temperature: 1.5\n") + """repeats: 3
+filter_list:
+  - name: vote
+    filter:
+      - function: majority_vote
+      - function: take_first
+"""
+
+
+@pytest.mark.slow
+def test_a_sampling_task_draws_its_repeats_seeded_per_case_and_sample(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("torch")
+    make(pytester, args=', data={"someorg/sums test": "data/sums.jsonl"}', task=SAMPLED_TASK)
+    common = ("-p", "no:cacheprovider", "--llm-candidates=zoo:tiny", "--llm-cpu-threads=1", "--llm-run-log=",
+              "--llm-benchmark-rounds=1", "--llm-cache=off")
+
+    def responses(seed: int, name: str) -> dict[str, list[str]]:
+        result = pytester.runpytest_subprocess(*common, f"--llm-seed={seed}", f"--llm-report={name}")
+        result.assert_outcomes(passed=4)
+        report = json.loads(Path(pytester.path / name).read_text())
+        return {c["case_id"]: c["extra"]["responses"] for c in report["cases"]}
+
+    first, again, other = responses(1, "a.json"), responses(1, "b.json"), responses(2, "c.json")
+    assert all(len(r) == 3 for r in first.values())  # repeats: 3 samples per document
+    assert first == again  # the same seed draws the same samples
+    assert first != other  # another seed, other samples
+    assert any(len(set(r)) > 1 for r in first.values())  # sampled, not three greedy copies

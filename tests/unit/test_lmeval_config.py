@@ -72,7 +72,11 @@ def test_defaults_are_lm_evals(tmp_path: Path) -> None:
     ("task: t\nmetric_list:\n  - metric: rouge1\n", "metric 'rouge1' is not supported"),
     ("task: t\nmetric_list:\n  - metric: exact_match\n    ignore_spaces: true\n", "option 'ignore_spaces' is not supported"),
     ("task: t\nfilter_list:\n  - name: f\n    filter:\n      - function: custom\n", "filter 'custom' (in 'f') is not supported"),
-    ("task: t\ngeneration_kwargs:\n  do_sample: true\n", "sampling (do_sample: true or temperature > 0) is not supported"),
+    ("task: t\ngeneration_kwargs:\n  num_beams: 4\n", "num_beams: 4 (beam search) is not supported"),
+    ("task: t\ngeneration_kwargs:\n  temperature: 0.7\n", "temperature > 0 without do_sample"),
+    ("task: t\ngeneration_kwargs:\n  do_sample: true\n  temperature: 0\n", "do_sample: true needs temperature > 0"),
+    ("task: t\ngeneration_kwargs:\n  do_sample: true\n  top_k: 5\n", "top_k sampling is not supported"),
+    ("task: t\nmetric_list:\n  - metric: acc\n", "metric 'acc' on generate_until: aggregation 'mean' of (gold, output) pairs"),
     ("task: t\noutput_type: multiple_choice\nfewshot_config:\n  sampler: balanced\n", "sampler 'balanced' is not supported"),
     ("task: [a, b]\n", "not a single task: a group"),
     ("task: t\noutput_type: rank\n", "output_type 'rank' is not supported"),
@@ -184,3 +188,24 @@ def test_a_task_module_that_exits_on_import_is_one_line(tmp_path: Path) -> None:
     path = write(tmp_path, "t.yaml", "task: t\nprocess_docs: !function utils.f\n")
     with pytest.raises(LmevalError, match=r"utils.py: importing it failed: SystemExit: Error: a tool this task needs"):
         load_task(path)
+
+
+@pytest.mark.parametrize("kwargs, expected", [
+    # lm-eval's HF model: do_sample decides; a temperature without it is greedy when do_sample is false
+    ("do_sample: true\n  temperature: 0.8\n  top_p: 0.95\n", (0.8, 0.95, 256)),
+    ("do_sample: true\n", (1.0, 1.0, 256)),  # transformers' default temperature
+    ("do_sample: false\n  temperature: 0.7\n  top_p: 0.9\n", (0.0, 1.0, 256)),
+    ("do_sample: false\n  num_beams: 1\n  max_new_tokens: 16\n  max_gen_toks: 99\n", (0.0, 1.0, 16)),
+])
+def test_generation_kwargs_follow_lm_evals_hf_model(tmp_path: Path, kwargs: str, expected: tuple) -> None:
+    task = load_task(write(tmp_path, "t.yaml", f"task: t\ntest_split: test\nrepeats: 3\ngeneration_kwargs:\n  {kwargs}"))
+    assert (task.temperature, task.top_p, task.max_gen_toks) == expected
+    assert task.sampled == (expected[0] > 0) and task.repeats == 3
+
+
+def test_acc_and_f1_on_a_generation_take_pair_aggregations(tmp_path: Path) -> None:
+    task = load_task(write(tmp_path, "t.yaml", "task: t\ntest_split: test\nmetric_list:\n"
+                                               "  - metric: acc\n    aggregation: matthews_corrcoef\n"))
+    assert [(m.name, m.aggregation) for m in task.metrics] == [("acc", "matthews_corrcoef")]
+    with pytest.raises(LmevalError, match="metric 'f1' on generate_until: aggregation 'f1' of"):
+        load_task(write(tmp_path, "f.yaml", "task: t\ntest_split: test\nmetric_list:\n  - metric: f1\n"))

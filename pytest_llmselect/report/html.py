@@ -26,6 +26,7 @@ from .sections.overall import confident_overall, overall_heading, overall_table,
 from .sections.per_task import task_heading, task_tables
 from .sections.prices import candidates_by_name, is_default_price
 from .sections.selection_notes import selection_notes
+from .sections.summary import summary_table
 
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
@@ -233,11 +234,13 @@ def render_html(report: Report) -> str:
     by_task: dict[str, list[Mapping[str, Any]]] = {}
     for case in report.get("cases") or []:
         by_task.setdefault(str(case.get("task")), []).append(case)
+    picks = summary_table(report)
     nav = "".join(f'<a href="#task-{i}">{e(t.get("name"))}</a>' for i, t in enumerate(tasks))
     body = [
         "<h1>pytest-llmselect report</h1>",
         f'<p class="{"selected" if confident_overall(report) else "unsure"}">{e(selected_overall(report))}'
         f'{"" if confident_overall(report) else " (no clear pick)"}</p>',
+        _table_html(picks) if picks is not None else "",
         _notes_html(header_notes(report)),
         f'<nav><a href="#overall">Overall</a>{nav}</nav>',
         f'<section id="overall"><h2>{e(overall_heading(report))}</h2><div class="row">',

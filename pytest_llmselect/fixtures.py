@@ -107,6 +107,7 @@ def llm(request: pytest.FixtureRequest) -> LLM:
     """The candidate model under test (parametrized over ``--llm-candidates``)."""
     cand = getattr(request, "param", None)
     if not isinstance(cand, Candidate):
+        # Reached only where collection let it through (pytest --collect-only, then a direct call).
         pytest.skip("no LLM candidates: pass --llm-candidates=... or set llm_candidates in the ini file")
     session = _session(request.config)
     load_errors = session.pool.load_errors

@@ -166,7 +166,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     session = metafunc.config.stash.get(SESSION_KEY, None)
     if session is None or not session.settings.candidates:
-        return  # the llm fixture skips with a clear reason
+        return  # pytest_collection_modifyitems makes this a usage error
     cands = list(session.settings.candidates)
     metafunc.parametrize("llm", cands, ids=[c.name for c in cands], indirect=True)
 
@@ -174,6 +174,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     llm_session = config.stash.get(SESSION_KEY, None)
+    if llm_session is not None and not llm_session.settings.candidates:
+        _no_silent_green(config, items)
     if llm_session is None or not llm_session.settings.candidates:
         return
     from pytest_llmselect.checks import make_check_items, rerun_groups_of_failed_checks
@@ -186,6 +188,19 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         if candidate_of(item) is not None:
             item.own_markers[:] = [m for m in item.own_markers if not (
                 m.name == "skip" and "--benchmark-only" in str(m.kwargs.get("reason", "")))]
+
+
+def _no_silent_green(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that use the llm fixture with no candidate to run them on would all skip, and a
+    CI job would pass having evaluated nothing: a usage error instead (exit 4). Collecting
+    only (an IDE listing tests) is left alone."""
+    if config.option.collectonly:
+        return
+    using = [item for item in items if "llm" in getattr(item, "fixturenames", ())]
+    if using:
+        raise pytest.UsageError(
+            f"{len(using)} test(s) use the llm fixture (e.g. {using[0].nodeid}) but no candidates are "
+            "configured: pass --llm-candidates=zoo:tiny,... or set the ini key llm_candidates")
 
 
 def pytest_deselected(items: list[pytest.Item]) -> None:

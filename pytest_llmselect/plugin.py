@@ -245,6 +245,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     llm_session = item.config.stash.get(SESSION_KEY, None)
     if llm_session is not None and llm_session.plan.cases:
         llm_session.ledger.observe(item, report, call.excinfo)
+        from pytest_llmselect.run.one_cause import condense_capability_error
+
+        condense_capability_error(item, report, call.excinfo, llm_session.plan.cases.get(item.nodeid))
     return report
 
 
@@ -308,7 +311,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if llm_session is None:
         return
     tr = terminalreporter
-    for line in dict.fromkeys(llm_session.warnings):
+    from pytest_llmselect.run.one_cause import repeated_causes
+
+    for line in dict.fromkeys([*repeated_causes(config).lines(), *llm_session.warnings]):
         tr.write_line(f"llmselect: warning: {line}", yellow=True)
     for path, error in llm_session.report_errors:
         tr.write_line(f"llmselect: ERROR cannot write the report {path}: {error}", red=True)

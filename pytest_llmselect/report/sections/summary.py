@@ -72,7 +72,13 @@ def summary_table(report: Report) -> Table | None:
 def summary_warnings(report: Report) -> list[Note]:
     """The warnings that change the reading: partial run, subset, candidates not evaluated,
     errors, crashes, assumed prices, a busy machine."""
-    return [n for n in header_notes(report) if n.warning]
+    notes = [n for n in header_notes(report) if n.warning]
+    for task in report.get("tasks") or []:
+        excluded = ((task.get("selection") or {}).get("excluded") or {}) if isinstance(task, Mapping) else {}
+        for name, why in excluded.items():
+            if str(why).startswith("every case errored"):  # one cause for a whole group: named here
+                notes.append(Note("Could not run", f"{name} on {task.get('name')}: {why}", warning=True))
+    return notes
 
 
 def objective_note(report: Report) -> Note | None:

@@ -172,13 +172,16 @@ def test_html_is_self_contained_and_escapes_report_strings() -> None:
     # No reference to anything outside the file: only data: URIs and in-page anchors.
     assert not re.findall(r"""(?:src|href)\s*=\s*["'](?!data:|#)""", page)
     assert not re.findall(r"""(?:src|href)\s*=\s*[^"'\s]""", page)
-    assert "url(" not in page and "@import" not in page
+    # The inline plots' clip paths point inside the page (url(#id)); nothing else may.
+    assert not re.findall(r"url\((?!#)", page) and "@import" not in page
     assert "Content-Security-Policy" in page
 
 
 def test_html_has_one_plot_per_task_and_overall_and_the_tables() -> None:
     page = render_html(sample_report())
-    assert page.count('<img src="data:image/png;base64,') == 3
+    # Plots are inline SVG whose text stays text: searchable, and measurable in a browser.
+    assert page.count("<svg") == 3 and "<img" not in page
+    assert page.count('-label-0"') == 3
     assert page.count("<table") == 7 + 2  # the Markdown tables plus one per-case table per task
     assert page.count("<details>") == 2
     assert "Selected overall: zoo:small" in page
@@ -189,7 +192,7 @@ def test_html_has_one_plot_per_task_and_overall_and_the_tables() -> None:
 def test_html_plot_survives_awkward_names(name: str) -> None:
     # "$...$" would switch matplotlib to mathtext and fail to parse without parse_math=False.
     page = render_html(_rename(sample_report(), HOSTILE_NAME, name))
-    assert page.count("data:image/png;base64,") == 3
+    assert page.count("<svg") == 3
 
 
 def test_html_non_finite_values_are_listed_not_plotted() -> None:
@@ -198,6 +201,17 @@ def test_html_non_finite_values_are_listed_not_plotted() -> None:
     report["tasks"][1]["results"][1]["cost"] = math.inf
     page = render_html(report)
     assert "Not plotted (no finite cost or quality): zoo:tiny, zoo:small." in page
+
+
+def test_html_captions_name_the_axes_they_sit_under() -> None:
+    # Found by a new-user trial: "Quality against cost" over an axis of weighted loss.
+    report = sample_report()
+    for r in report["overall"]["results"]:
+        r["quality"] = None  # no common quality scale: the overall plot shows the weighted loss
+    page = render_html(report)
+    assert "Weighted loss (lower is better) against cost (USD per 1,000 cases)" in page
+    assert "Exact_match (higher is better) against cost" in page
+    assert "Quality against cost" not in page
 
 
 def test_all_renderers_handle_a_minimal_report() -> None:
@@ -222,7 +236,11 @@ def test_every_format_shows_objective_and_quality_comparisons_and_pick_probabili
     import html
 
     # Read the text as a reader sees it: Markdown and HTML escapes undone.
-    flat = " ".join(html.unescape(render(sample_report()).replace("\\", "")).split())
+    # Markup off first (an HTML cell wraps its value and interval in spans), then the escapes.
+    text = render(sample_report())
+    text = text if render is render_terminal else re.sub(r"<[^>]+>", " ", text)  # its "<1%" is no tag
+    flat = " ".join(html.unescape(text.replace("\\", "")).split())
+    flat = flat.replace("[ ", "[").replace(" ]", "]")
     # The quality side is named by the task's metric (exact_match, rouge_l), never "quality".
     assert "objective (decides) and exact_match" in flat
     assert "\u0394 objective" in flat and "\u0394 exact_match" in flat

@@ -65,3 +65,33 @@ def test_help_names_every_options_default(pytester):
         assert "default" in entry, entry.split()[0]
     flat = " ".join(group.split())
     assert re.search(r"is worth \(default: 10\)", flat) and "tests (default: 0.95)" in flat
+
+
+def test_progress_under_xdist_comes_through_the_controller(suite):
+    pt = suite(n_addition=6, n_largest=4)
+    result = pt.runpytest_subprocess(TWO, "--llm-alpha=50", "-n", "2", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2 * (6 + 4))
+    lines = result.outlines
+    # The header once, from the controller, before any worker's line.
+    headers = [i for i, ln in enumerate(lines) if ln.startswith("llmselect: 2 candidates (zoo:tiny, zoo:small)")]
+    assert len(headers) == 1, lines[:40]
+    # Each candidate's load and each of its groups' final lines, relayed with the worker's id.
+    for cand in ("zoo:tiny", "zoo:small"):
+        assert any(re.fullmatch(rf"\[gw\d\] llmselect: loading {cand}", ln) for ln in lines), cand
+        for task in ("addition", "largest"):
+            assert any(re.match(rf"\[gw\d\] llmselect: {task} · {cand}: \d+ requests in \d+ batch", ln)
+                       for ln in lines), (task, cand)
+    assert headers[0] < min(i for i, ln in enumerate(lines) if ln.startswith("[gw"))
+
+
+def test_load_lines_name_the_model_not_the_configuration(pytester):
+    import shutil
+
+    from suitekit import REPO
+
+    shutil.copytree(REPO / "examples" / "fewshot", pytester.path / "fewshot")
+    result = pytester.runpytest_subprocess("fewshot", "--llm-candidates=zoo:lookup", "--llm-demos=first:2,random:2",
+                                           "-k", "lookup-000 or lookup-001", "-p", "no:cacheprovider")
+    assert result.ret == 0, result.stdout.str()[-3000:]
+    loads = [ln for ln in result.outlines if ln.startswith("llmselect: loading")]
+    assert loads == ["llmselect: loading zoo:lookup"]

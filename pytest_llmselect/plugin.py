@@ -145,11 +145,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
         if is_controller(config):
             s = llm_session
-            config.pluginmanager.register(XdistController(s.ledger, s.plan, s.pool, s.runner, s.log_state),
-                                          "llmselect-xdist-controller")
+            controller = XdistController(s.ledger, s.plan, s.pool, s.runner, s.log_state)
+            config.pluginmanager.register(controller, "llmselect-xdist-controller")
             from pytest_llmselect.run.progress_relay import ProgressRelay
 
-            config.pluginmanager.register(ProgressRelay(s.events), "llmselect-progress-relay")
+            config.pluginmanager.register(ProgressRelay(s.events, s.plan, controller.scopes),
+                                          "llmselect-progress-relay")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -260,12 +261,6 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     llm_session = session.config.stash.get(SESSION_KEY, None)
     if llm_session is not None and llm_session.settings.candidates:
         llm_session.start(session)
-        from pytest_llmselect.run.xdist import is_controller
-
-        if is_controller(session.config) and not session.config.option.collectonly:
-            from pytest_llmselect.run.startup import announce
-
-            announce(llm_session.plan, llm_session.events)  # the header the workers cannot print
 
 
 def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:

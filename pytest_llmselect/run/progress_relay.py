@@ -8,7 +8,7 @@ worker's id. The controller also prints the header line the workers would have p
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
@@ -18,8 +18,22 @@ KEY = "llmselect.progress"
 class ProgressRelay:
     """Registered on the xdist controller only."""
 
-    def __init__(self, events: Any) -> None:
+    def __init__(self, events: Any, plan: Any, scopes: Callable[[], dict[str, Any]]) -> None:
         self.events = events  # its progress is made on first use, once the terminal exists
+        self.plan = plan
+        self.scopes = scopes  # the llm items the workers collected (run/xdist.py)
+        self.announced = False
+
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        """The header, once, as soon as a worker has collected llm items (none: no header)."""
+        if self.announced:
+            return
+        scopes = self.scopes()
+        if any(i in scopes for i in ids):
+            self.announced = True
+            from pytest_llmselect.run.startup import announce
+
+            announce(self.plan, self.events)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "teardown":  # the teardown report carries every property of the item

@@ -148,6 +148,11 @@ def test_plain():
     # Listing tests (an IDE) stays possible without candidates.
     listed = pytester.runpytest_inprocess("--collect-only", "-q")
     assert listed.ret == pytest.ExitCode.OK and "test_x.py::test_x" in listed.stdout.str()
+    # Under -n a worker cannot end the session: each such test errors, naming the option; never a skip.
+    spread = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider")
+    assert spread.ret == pytest.ExitCode.TESTS_FAILED
+    spread.assert_outcomes(passed=1, errors=1)
+    spread.stdout.fnmatch_lines(["*no LLM candidates: pass --llm-candidates=*"])
 
 
 def test_xdist_each_candidate_on_one_worker_with_cost_figures(suite):

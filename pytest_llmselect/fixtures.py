@@ -107,7 +107,10 @@ def llm(request: pytest.FixtureRequest) -> LLM:
     """The candidate model under test (parametrized over ``--llm-candidates``)."""
     cand = getattr(request, "param", None)
     if not isinstance(cand, Candidate):
-        pytest.skip("no LLM candidates: pass --llm-candidates=... or set llm_candidates in the ini file")
+        # Reached only where collection could not stop the session (an xdist worker): never a
+        # skip, or a CI job would pass having evaluated nothing.
+        pytest.fail("no LLM candidates: pass --llm-candidates=... or set the ini key llm_candidates",
+                    pytrace=False)
     session = _session(request.config)
     load_errors = session.pool.load_errors
     if cand.name in load_errors:  # the first case failed with the error, in one line

@@ -25,6 +25,8 @@ from typing import Any
 
 import pytest
 
+from pytest_llmselect.option_help import with_default
+
 from pytest_llmselect.errors import LLMSelectError, SpecError
 from pytest_llmselect.gate import GateResult, GateSettings, compare_runs, resolve_incumbent, verdict_line
 from pytest_llmselect.run.session import SESSION_KEY
@@ -82,7 +84,8 @@ GATE_KEY = pytest.StashKey[GateState]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("llmselect", "pytest-llmselect: evaluate and select language models")
     for opt, ini, help_text, ini_type, default in OPTIONS:
-        kwargs: dict[str, Any] = {"dest": ini, "default": None, "help": f"{help_text} [ini: {ini}]"}
+        kwargs: dict[str, Any] = {"dest": ini, "default": None,
+                                  "help": f"{with_default(help_text, default)} [ini: {ini}]"}
         if ini_type == "bool":
             kwargs["action"] = "store_true"
         elif opt == "--llm-save":

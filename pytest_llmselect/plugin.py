@@ -9,6 +9,7 @@ import pytest
 
 from pytest_llmselect.errors import LLMSelectError
 from pytest_llmselect.fixtures import llm, llm_cost, llm_demos, llm_judge, llm_record  # noqa: F401  (fixtures registered via this module)
+from pytest_llmselect.option_help import with_default
 from pytest_llmselect.run.configure import settings_from_config
 from pytest_llmselect.run.plan import candidate_of
 from pytest_llmselect.run.session import SESSION_KEY, InterruptedStop, LLMSession
@@ -73,8 +74,10 @@ OPTIONS: list[tuple[str, str, str, str, Any]] = [
     ("--llm-seed", "llm_seed", "seed of bootstrap resampling and of each (case, sample) generation", "string", "0"),
     ("--llm-judge", "llm_judge", "the judge model (llm_judge fixture): any candidate spec; a task's "
      "llm_task(judge=...) wins", "string", ""),
-    ("--llm-samples", "llm_samples", "samples per generation where a sampling task declares none", "string", ""),
-    ("--llm-temperature", "llm_temperature", "sampling temperature where a task declares none (1.0)", "string", ""),
+    ("--llm-samples", "llm_samples", "samples per generation where a sampling task declares none "
+     "(default: none: greedy decoding)", "string", ""),
+    ("--llm-temperature", "llm_temperature", "sampling temperature where a task declares none (default 1.0)",
+     "string", ""),
     ("--llm-top-p", "llm_top_p", "nucleus sampling top_p where a task declares none (default 1.0)", "string", ""),
     ("--llm-demos", "llm_demos",
      "few-shot demonstration configurations, each run with every candidate as its own configuration "
@@ -119,7 +122,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("llmselect", "pytest-llmselect: evaluate and select language models")
     for opt, ini, help_text, ini_type, default in OPTIONS:
         action = "append" if ini_type == "args" else "store"
-        group.addoption(opt, action=action, dest=ini, default=None, help=f"{help_text} [ini: {ini}]")
+        group.addoption(opt, action=action, dest=ini, default=None,
+                        help=f"{with_default(help_text, default)} [ini: {ini}]")
         parser.addini(ini, help_text, type=ini_type, default=default)
 
 
@@ -163,8 +167,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
         if is_controller(config):
             s = llm_session
-            config.pluginmanager.register(XdistController(s.ledger, s.plan, s.pool, s.runner, s.log_state),
-                                          "llmselect-xdist-controller")
+            controller = XdistController(s.ledger, s.plan, s.pool, s.runner, s.log_state)
+            config.pluginmanager.register(controller, "llmselect-xdist-controller")
+            from pytest_llmselect.run.progress_relay import ProgressRelay
+
+            config.pluginmanager.register(ProgressRelay(s.events, s.plan, controller.scopes),
+                                          "llmselect-progress-relay")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -184,7 +192,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     session = metafunc.config.stash.get(SESSION_KEY, None)
     if session is None or not session.settings.candidates:
-        return  # the llm fixture skips with a clear reason
+        return  # pytest_collection_modifyitems makes this a usage error
     cands = list(session.settings.candidates)
     metafunc.parametrize("llm", cands, ids=[c.name for c in cands], indirect=True)
 
@@ -192,6 +200,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     llm_session = config.stash.get(SESSION_KEY, None)
+    if llm_session is not None and not llm_session.settings.candidates:
+        _no_silent_green(config, items)
     if llm_session is None or not llm_session.settings.candidates:
         return
     from pytest_llmselect.checks import make_check_items, rerun_groups_of_failed_checks
@@ -207,6 +217,21 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         if candidate_of(item) is not None:
             item.own_markers[:] = [m for m in item.own_markers if not (
                 m.name == "skip" and "--benchmark-only" in str(m.kwargs.get("reason", "")))]
+
+
+def _no_silent_green(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that use the llm fixture with no candidate to run them on would all skip, and a
+    CI job would pass having evaluated nothing: a usage error instead (exit 4). Collecting
+    only (an IDE listing tests) is left alone."""
+    if config.option.collectonly:
+        return
+    using = [item for item in items if "llm" in getattr(item, "fixturenames", ())]
+    if hasattr(config, "workerinput"):
+        return  # an xdist worker cannot end the session cleanly here: the llm fixture fails each test
+    if using:
+        raise pytest.UsageError(
+            f"{len(using)} test(s) use the llm fixture (e.g. {using[0].nodeid}) but no candidates are "
+            "configured: pass --llm-candidates=zoo:tiny,... or set the ini key llm_candidates")
 
 
 def pytest_deselected(items: list[pytest.Item]) -> None:
@@ -251,6 +276,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     llm_session = item.config.stash.get(SESSION_KEY, None)
     if llm_session is not None and llm_session.plan.cases:
         llm_session.ledger.observe(item, report, call.excinfo)
+        from pytest_llmselect.run.one_cause import condense_capability_error
+
+        condense_capability_error(item, report, call.excinfo, llm_session.plan.cases.get(item.nodeid))
     return report
 
 
@@ -282,6 +310,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if llm_session.records:
             llm_session.log_state()
         from pytest_llmselect.run.finish import build_session_report, stop_reason, truncation_warnings, write_reports
+        from pytest_llmselect.timing import hide_llm_benchmark_tables
 
         events = llm_session.events
         if events.logged_anything:  # with what never ran: a report rebuilt from the log says so
@@ -296,6 +325,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
             llm_session.warnings.append("no case ran before the session stopped: no report written")
             return
 
+        if config.get_verbosity() <= 0:
+            hide_llm_benchmark_tables(config)  # the report shows these timings; -v shows their tables too
         llm_session.report = build_session_report(llm_session, stop_reason(session, exitstatus))
         llm_session.warnings.extend(truncation_warnings(llm_session.report))
         write_reports(llm_session, config)
@@ -305,24 +336,26 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a report asked for and not written fails the job
 
 
+@pytest.hookimpl(trylast=True)  # after other plugins' summaries: a CI log ends on the decision
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     llm_session = config.stash.get(SESSION_KEY, None)
     if llm_session is None:
         return
-    for line in dict.fromkeys(llm_session.warnings):
-        terminalreporter.write_line(f"llmselect: warning: {line}", yellow=True)
-    if llm_session.report is None and not llm_session.report_errors:
-        return
-    from pytest_llmselect.report import render_terminal
-
     tr = terminalreporter
-    if llm_session.report is not None:
-        tr.write_sep("=", "LLM selection report")
-        try:
-            tr.write_line(render_terminal(llm_session.report))
-        except Exception as exc:  # never lose pytest's own summary to a rendering fault
-            tr.write_line(f"llmselect: could not render the report: {type(exc).__name__}: {exc}", red=True)
+    from pytest_llmselect.run.one_cause import repeated_causes
+
+    for line in dict.fromkeys([*repeated_causes(config).lines(), *llm_session.warnings]):
+        tr.write_line(f"llmselect: warning: {line}", yellow=True)
     for path, error in llm_session.report_errors:
         tr.write_line(f"llmselect: ERROR cannot write the report {path}: {error}", red=True)
     for path in llm_session.written:
         tr.write_line(f"llmselect: wrote {path}")
+    if llm_session.report is None:
+        return
+    from pytest_llmselect.report import render_terminal
+
+    tr.write_sep("=", "LLM selection report")
+    try:
+        tr.write_line(render_terminal(llm_session.report, verbose=config.get_verbosity() > 0).rstrip("\n"))
+    except Exception as exc:  # never lose pytest's own summary to a rendering fault
+        tr.write_line(f"llmselect: could not render the report: {type(exc).__name__}: {exc}", red=True)

@@ -79,6 +79,11 @@ class Progress:
         if self.verbosity >= 0:
             self._line(PREFIX + text)
 
+    def relay(self, line: str) -> None:
+        """A whole line another process wrote (an xdist worker's), shown as it came; hidden with ``-q``."""
+        if self.verbosity >= 0:
+            self._line(line)
+
     def _fit(self, text: str) -> str:
         return text if len(text) < self.width else text[: self.width - 2] + "…"
 
@@ -123,6 +128,9 @@ def for_pytest(config: Any) -> Progress:
                     reporter.write("\r" + " " * (width - 1) + "\r")
                     reporter.currentfspath = None
                     drawing = False
+                elif getattr(getattr(reporter, "_tw", None), "width_of_current_line", 0):
+                    # A line of results pytest does not track (xdist's dots): end it first.
+                    reporter.currentfspath = status_marker
                 reporter.write_line(text)
                 reporter.flush()
 

@@ -93,11 +93,14 @@ def _empty_row(cname: str, tally: Mapping[str, int], m: Mapping[str, Any]) -> di
             "min_quality_passed": None, "comparison": None}
 
 
-def _no_estimate_reason(tally: Mapping[str, int], status: Any) -> str:
+def _no_estimate_reason(tally: Mapping[str, int], status: Any, errors: Sequence[Any] = ()) -> str:
     if status == "load_failed":
         return "not evaluated: failed to load"
     if tally.get("errored") and not tally.get("scored"):
-        return f"every case errored ({tally['errored']}): no output was scored"
+        causes = {str(e) for e in errors if e}
+        # One cause for every case (a capability the candidate lacks): name it beside the exclusion.
+        cause = f": {causes.pop()}" if len(causes) == 1 and len(errors) == tally["errored"] else ""
+        return f"every case errored ({tally['errored']}): no output was scored{cause}"
     if tally.get("errored"):
         return f"no case in the estimate ({tally['errored']} errored, excluded)"
     return f"not evaluated: no case ran ({tally.get('missing', 0)} not run)"
@@ -126,7 +129,9 @@ def _task_block(task: Mapping[str, Any], cases: Sequence[Mapping[str, Any]], can
             # was scored and no work measured (cost 0), so it could win a tie at the worst
             # quality with the lowest cost. A candidate that produced nothing is not a choice.
             results.append(_empty_row(cname, tally, m))
-            excluded[cname] = _no_estimate_reason(tally, cand.get("status"))
+            errors = [c.get("error") for c in cases if c.get("task") == name and c.get("candidate") == cname
+                      and c.get("status") == "errored"]
+            excluded[cname] = _no_estimate_reason(tally, cand.get("status"), errors)
             continue
         scores = [r["score"] for r in rows.values()]
         all_binary = all_binary and all(v in (0.0, 1.0) for v in scores)

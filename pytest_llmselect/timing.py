@@ -80,3 +80,23 @@ def timed_by_benchmark(
         return result
     finally:
         fixture._cleanup()
+
+
+LOAD_GROUP = "llm-load"
+TASK_GROUP_PREFIX = "llm: "
+
+
+def hide_llm_benchmark_tables(config: pytest.Config) -> None:
+    """Leave this plugin's groups (``llm-load``, ``llm: TASK``) out of pytest-benchmark's
+    terminal tables, so a CI log ends on the selection report, which shows these timings
+    with their intervals. Their figures stay in ``--benchmark-json``, ``--benchmark-save``
+    and ``--benchmark-compare`` (saved before this runs), and other benchmarks keep their tables.
+
+    Call after pytest-benchmark's ``finish`` (its ``pytest_sessionfinish`` wrapper runs it
+    before any plain ``pytest_sessionfinish``) and before its terminal summary."""
+    bs = benchmark_session(config)
+    groups = getattr(bs, "groups", None)
+    if not groups:
+        return
+    bs.groups = [(name, benches) for name, benches in groups
+                 if not (name == LOAD_GROUP or str(name or "").startswith(TASK_GROUP_PREFIX))]

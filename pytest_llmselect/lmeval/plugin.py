@@ -20,7 +20,7 @@ HELP = ("lm-eval task data offline: 'DATASET [CONFIG] SPLIT = FILE' (a Hub datas
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("llmselect", "pytest-llmselect: evaluate and select language models")
     group.addoption(OPTION, action="append", default=[], dest="llm_lmeval_data", metavar="MAPPING",
-                    help=HELP + f" [ini: {INI}]")
+                    help=HELP + f" (default: none) [ini: {INI}]")
     parser.addini(INI, HELP + " (one per line, relative FILE from the ini file's folder)", type="linelist",
                   default=[])
 

@@ -1,6 +1,6 @@
 """One self-contained HTML file: cost-versus-quality plots, the tables, per-case outputs.
 
-Self-contained means no URL at all (CSS inline, plots as base64 PNG), so the file can be
+Self-contained means no URL at all (CSS inline, plots as inline SVG), so the file can be
 archived as a CI artifact and opened offline. Every string from the report goes through
 ``html.escape``: model outputs are arbitrary text and must never become markup. The page
 has no script, and its Content-Security-Policy forbids scripts anyway, as a second line of
@@ -10,7 +10,6 @@ so importing the report package stays cheap.
 
 from __future__ import annotations
 
-import base64
 import html
 import io
 import math
@@ -26,6 +25,7 @@ from .sections.overall import confident_overall, overall_heading, overall_table,
 from .sections.per_task import task_heading, task_tables
 from .sections.prices import candidates_by_name, is_default_price
 from .sections.selection_notes import selection_notes
+from .sections.summary import metric_label, summary_table
 
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
@@ -41,12 +41,13 @@ li.warn{background:#fff8c5;border-left:4px solid #d4a72c;padding:2px 6px;list-st
 nav a{margin-right:12px}
 .row{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}
 .row figure{margin:0;flex:0 0 auto}.row .tables{flex:1 1 520px;min-width:0}
-figure img{max-width:100%;height:auto;border:1px solid #d0d7de;border-radius:6px}
+figure svg{max-width:100%;height:auto;border:1px solid #d0d7de;border-radius:6px}
 figcaption{font-size:12px;color:#57606a;max-width:640px}
 .scroll{overflow-x:auto}
 table{border-collapse:collapse;margin:4px 0 6px;font-size:13px}
 th,td{border:1px solid #d0d7de;padding:3px 8px;vertical-align:top;text-align:left}
-th{background:#f6f8fa}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+th{background:#f6f8fa}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+td.num span{white-space:nowrap}
 tr.sel td{background:#dafbe1;font-weight:600}
 .foot{font-size:12px;color:#57606a;margin:0 0 8px}
 details{margin:10px 0;border:1px solid #d0d7de;border-radius:6px;padding:4px 10px}
@@ -69,13 +70,20 @@ def _table_html(table: Table, css_class: str = "") -> str:
                    for h, n in zip(table.headers, table.numeric))
     body = []
     for row, hi in zip(table.rows, highlight):
-        cells = "".join(f'<td class="num">{e(c)}</td>' if n else f"<td>{e(c)}</td>"
+        cells = "".join(f'<td class="num">{_num_cell(c)}</td>' if n else f"<td>{e(c)}</td>"
                         for c, n in zip(row, table.numeric))
         body.append(f'<tr class="sel">{cells}</tr>' if hi else f"<tr>{cells}</tr>")
     cls = f' class="{css_class}"' if css_class else ""
     foot = "".join(f'<p class="foot">{e(f)}</p>' for f in table.footnotes)
     return (f"<h3>{e(table.title)}</h3><div class=\"scroll\"><table{cls}><thead><tr>{head}</tr></thead>"
             f"<tbody>{''.join(body)}</tbody></table></div>{foot}")
+
+
+def _num_cell(text: str) -> str:
+    """A value and its interval may wrap between the two, never inside either: a narrow
+    window gets a taller row rather than a table wider than the page."""
+    value, sep, rest = str(text).partition(" [")
+    return f"<span>{e(value)}</span>" + (f" <span>[{e(rest)}</span>" if sep else "")
 
 
 def _notes_html(notes: Sequence[Note]) -> str:
@@ -89,9 +97,25 @@ def _finite(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
+def _place_labels(ax: Any, texts: list[Any], xs: list[float], ys: list[float]) -> None:
+    """Move the point labels apart so no two overlap (adjustText, from the html extra); without
+    it they stay beside their points, which may overlap where points crowd."""
+    if len(texts) < 2:
+        return
+    try:
+        from adjustText import adjust_text
+    except ImportError:
+        return
+    adjust_text(texts, x=xs, y=ys, ax=ax, expand=(1.15, 1.4), ensure_inside_axes=True,
+                arrowprops={"arrowstyle": "-", "color": "#8c959f", "lw": 0.6})
+
+
 def _plot(results: Sequence[Mapping[str, Any]], *, title: str, ylabel: str, pareto: Sequence[str],
-          selected: Any, excluded: Iterable[str], cost_label: str) -> tuple[str, list[str]]:
-    """A PNG data URI of quality against cost, and the names that could not be placed."""
+          selected: Any, excluded: Iterable[str], cost_label: str, key: str) -> tuple[str, list[str]]:
+    """An inline SVG of ``ylabel`` against cost, and the names that could not be placed. Text
+    stays text (``svg.fonttype: none``) so the page can be searched and measured; each point
+    label is a group ``{key}-label-N``."""
+    from matplotlib import rc_context
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
@@ -108,9 +132,8 @@ def _plot(results: Sequence[Mapping[str, Any]], *, title: str, ylabel: str, pare
     costs = [float(r["cost"]) for r in points.values()]
     # Costs spanning orders of magnitude would crowd the cheap models into one corner.
     log_x = bool(costs) and min(costs) > 0 and max(costs) / min(costs) >= 50
-    scale = (lambda c: math.log10(c)) if log_x else (lambda c: c)
-    span = (scale(min(costs)), scale(max(costs))) if costs else (0.0, 0.0)
-    for name, r in points.items():
+    texts, xs, ys = [], [], []
+    for i, (name, r) in enumerate(points.items()):
         x, y = float(r["cost"]), float(r["quality"])
         lo, hi = r.get("lo"), r.get("hi")
         yerr = [[max(0.0, y - lo)], [max(0.0, hi - y)]] if _finite(lo) and _finite(hi) else None
@@ -121,11 +144,12 @@ def _plot(results: Sequence[Mapping[str, Any]], *, title: str, ylabel: str, pare
                     zorder=3 if is_sel else 2)
         label = name if len(name) <= 40 else name[:39] + "\u2026"
         # parse_math=False: a "$" in a model name must not switch matplotlib to mathtext.
-        # Labels of the costliest points go to their left so they stay inside the axes.
-        right = span[1] > span[0] and (scale(x) - span[0]) / (span[1] - span[0]) > 0.6
-        ax.annotate(label, (x, y), xytext=(-7 if right else 7, 5), textcoords="offset points", fontsize=8.5,
-                    ha="right" if right else "left", parse_math=False,
-                    fontweight="bold" if is_sel else "normal", color="#1f2328")
+        text = ax.text(x, y, label, fontsize=8.5, parse_math=False, fontweight="bold" if is_sel else "normal",
+                       color="#1f2328", ha="left", va="bottom", zorder=4)
+        text.set_gid(f"{key}-label-{i}")
+        texts.append(text)
+        xs.append(x)
+        ys.append(y)
     front = sorted((points[n] for n in pareto if n in points), key=lambda r: float(r["cost"]))
     if len(front) > 1:
         ax.plot([float(r["cost"]) for r in front], [float(r["quality"]) for r in front], "-", color="#0969da",
@@ -137,7 +161,8 @@ def _plot(results: Sequence[Mapping[str, Any]], *, title: str, ylabel: str, pare
     ax.set_ylabel(ylabel)
     ax.set_title(title, fontsize=11, loc="left")
     ax.grid(True, alpha=0.3)
-    # Legend entries only for the kinds of point this plot shows.
+    # Legend entries only for the kinds of point this plot shows; outside the axes, so no
+    # point label can fall under it.
     handles = [h for h, shown in (
         (Line2D([], [], color="#0969da", marker="o", lw=1.5, label="Pareto front"), bool(set(pareto) & set(points))),
         (Line2D([], [], color="#cf222e", marker="*", ms=12, lw=0, label="selected"), selected in points),
@@ -145,31 +170,39 @@ def _plot(results: Sequence[Mapping[str, Any]], *, title: str, ylabel: str, pare
          any(n not in pareto and n != selected and n not in excluded for n in points)),
         (Line2D([], [], color="#6e7781", marker="o", mfc="white", lw=0, label="excluded"),
          bool(excluded & set(points)))) if shown]
-    ax.legend(handles=handles, fontsize=8, loc="best", framealpha=0.85)
-    buf = io.BytesIO()
-    with warnings.catch_warnings():
+    if handles:
+        legend = ax.legend(handles=handles, fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0),
+                           framealpha=0.85, borderaxespad=0.0)
+        legend.set_gid(f"{key}-legend")
+    fig.tight_layout()
+    _place_labels(ax, texts, xs, ys)
+    buf = io.StringIO()
+    with warnings.catch_warnings(), rc_context({"svg.fonttype": "none", "svg.hashsalt": key}):
         # A name in a script the bundled font lacks draws as boxes in the plot (the tables
         # show it properly); that is no reason to put a warning in the user's test summary.
         warnings.filterwarnings("ignore", message="Glyph .* missing from", category=UserWarning)
-        fig.savefig(buf, format="png", dpi=100, bbox_inches="tight", metadata={"Software": None})
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii"), missing
+        fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": None})
+    svg = buf.getvalue()
+    return svg[svg.index("<svg"):], missing
 
 
 def _figure(results: Sequence[Mapping[str, Any]], block: Mapping[str, Any], *, title: str, ylabel: str,
-            report: Report) -> str:
+            report: Report, key: str) -> str:
     sel = block.get("selection") or {}
     excluded = set(sel.get("excluded") or {}) | set(block.get("excluded") or {})
     cands = candidates_by_name(report)
     assumed = any(is_default_price(cands.get(str(r.get("candidate")))) for r in results)
     cost_label = "cost, USD per 1,000 cases" + (" (some prices ASSUMED defaults)" if assumed else "")
-    uri, missing = _plot(results, title=title, ylabel=ylabel, pareto=[str(p) for p in block.get("pareto") or []],
-                         selected=sel.get("selected"), excluded=[str(x) for x in excluded], cost_label=cost_label)
+    svg, missing = _plot(results, title=title, ylabel=ylabel, pareto=[str(p) for p in block.get("pareto") or []],
+                         selected=sel.get("selected"), excluded=[str(x) for x in excluded], cost_label=cost_label,
+                         key=key)
     bars = any(_finite(r.get("lo")) and _finite(r.get("hi")) for r in results)
-    caption = ("Quality against cost" + ("; bars are the quality intervals" if bars else "")
-               + "; the line joins the Pareto front.")
+    # The caption names the axes the plot has (a weighted loss is not "quality").
+    caption = (f"{ylabel[:1].upper()}{ylabel[1:]} against cost (USD per 1,000 cases)"
+               + ("; bars are the intervals" if bars else "") + "; the line joins the Pareto front.")
     if missing:
         caption += f" Not plotted (no finite cost or quality): {', '.join(missing)}."
-    return (f'<figure><img src="{uri}" alt="{e("cost versus quality: " + title)}" width="640">'
+    return (f'<figure role="img" aria-label="{e(ylabel + " against cost: " + title)}">{svg}'
             f"<figcaption>{e(caption)}</figcaption></figure>")
 
 
@@ -233,11 +266,13 @@ def render_html(report: Report) -> str:
     by_task: dict[str, list[Mapping[str, Any]]] = {}
     for case in report.get("cases") or []:
         by_task.setdefault(str(case.get("task")), []).append(case)
+    picks = summary_table(report)
     nav = "".join(f'<a href="#task-{i}">{e(t.get("name"))}</a>' for i, t in enumerate(tasks))
     body = [
         "<h1>pytest-llmselect report</h1>",
         f'<p class="{"selected" if confident_overall(report) else "unsure"}">{e(selected_overall(report))}'
         f'{"" if confident_overall(report) else " (no clear pick)"}</p>',
+        _table_html(picks) if picks is not None else "",
         _notes_html(header_notes(report)),
         f'<nav><a href="#overall">Overall</a>{nav}</nav>',
         f'<section id="overall"><h2>{e(overall_heading(report))}</h2><div class="row">',
@@ -250,22 +285,21 @@ def render_html(report: Report) -> str:
         else:  # no common quality scale: plot the loss the objective uses (lower is better)
             ylabel = "weighted loss (lower is better)"
             points = [{**r, "quality": r.get("loss")} for r in overall["results"]]
-        body.append(_figure(points, overall, title="Overall", ylabel=ylabel, report=report))
+        body.append(_figure(points, overall, title="Overall", ylabel=ylabel, report=report, key="overall"))
         body.append(f'<div class="tables">{_table_html(overall_table(report))}'
                     f'{_notes_html(selection_notes(overall, overall.get("excluded"), show_selected=False))}</div>')
     else:
         body.append(_notes_html(selection_notes(overall, overall.get("excluded"), show_selected=False)))
     body.append("</div></section>")
     for i, task in enumerate(tasks):
-        direction = "higher" if task.get("higher_is_better", True) else "lower"
         tables = task_tables(task, report)
         # The results table is the widest (verdicts), so it gets the full width; the plot sits
         # beside the notes; comparison and measures share the next row, wrapping when narrow.
         first = _table_html(tables[0]) if tables else ""
         body.append(f'<section id="task-{i}"><h2>{e(task_heading(task))}</h2>{first}<div class="row">')
         if task.get("results"):
-            body.append(_figure(task["results"], task, title=str(task.get("name")), report=report,
-                                ylabel=f"{task.get('metric', 'quality')} ({direction} is better)"))
+            body.append(_figure(task["results"], task, title=str(task.get("name")), report=report, key=f"task{i}",
+                                ylabel=metric_label(task)))
         body.append(f'<div class="tables">{_notes_html(selection_notes(task))}</div></div>')
         body.append('<div class="row">' + "".join(f"<div>{_table_html(t)}</div>" for t in tables[1:]) + "</div>")
         body.append(_cases_html(str(task.get("name")), by_task.get(str(task.get("name")), []), order))

@@ -18,6 +18,7 @@ from .sections.model import Note, Report, Table
 from .sections.overall import overall_heading, overall_table, selected_overall
 from .sections.per_task import task_heading, task_tables
 from .sections.selection_notes import selection_notes
+from .sections.summary import summary_line, summary_table
 
 # Characters with a meaning in GFM inline syntax or in table rows (`$` opens GitHub math).
 # Backslash goes first so the escapes added for the others are not themselves doubled.
@@ -62,8 +63,9 @@ def _notes(notes: Sequence[Note]) -> str:
 def render_markdown(report: Report) -> str:
     """The report as GitHub-flavoured Markdown; the overall selection comes first and last."""
     report = inert_report(report)
-    parts = ["## pytest-llmselect report", f"**{md_escape(selected_overall(report))}**",
-             _notes(header_notes(report))]
+    picks = summary_table(report)
+    parts = ["## pytest-llmselect report", f"**{md_escape(summary_line(report))}**",
+             md_table(picks) if picks is not None else "", _notes(header_notes(report))]
     for task in report.get("tasks") or []:
         parts.append(f"### {md_escape(task_heading(task))}")
         parts.extend(md_table(t) for t in task_tables(task, report))

@@ -32,6 +32,14 @@ from .sections.overall import overall_heading, overall_table, selected_overall
 from .sections.per_task import task_heading, task_tables
 from .sections.prices import candidates_by_name, is_default_price, price_text
 from .sections.selection_notes import pick_note, selection_notes
+from .sections.summary import (
+    context_notes,
+    method_notes,
+    objective_note,
+    summary_line,
+    summary_table,
+    summary_warnings,
+)
 
 __all__ = [
     "COST_MODEL_TEXT", "DASH", "DEFAULT_PRICE_MARK", "DEFAULT_UNITS", "INF", "LEGEND", "MEMORY_METHOD_TEXT",
@@ -86,10 +94,24 @@ def _rule(title: str, char: str = "=") -> str:
     return f"{char * 3} {title} ".ljust(WIDTH, char)[: max(WIDTH, len(title) + 5)]
 
 
-def render_terminal(report: Report) -> str:
-    """The whole report as plain text, readable at 120 columns; ends with ``Selected overall: X``."""
+def render_terminal(report: Report, verbose: bool = False) -> str:
+    """The whole report as plain text, readable at 120 columns: the answer first (picks, how
+    sure, the alpha range each holds for, the warnings that change the reading), then the
+    tables; method text and the legend only when ``verbose`` (pytest -v), since the Markdown
+    and HTML files always hold them. Ends with ``Selected overall: X``."""
     report = inert_report(report)
-    parts = [_rule("pytest-llmselect report"), _render_notes(header_notes(report))]
+    parts = [_rule("pytest-llmselect report"), summary_line(report)]
+    objective = objective_note(report)
+    if objective is not None:
+        parts[-1] += "\n" + _render_notes([objective])
+    picks = summary_table(report)
+    if picks is not None:
+        parts.append(_render_table(picks))
+    parts.append(_render_notes(summary_warnings(report)))
+    details = context_notes(report) + (method_notes(report) if verbose else [])
+    if details or report.get("tasks"):
+        parts.append(_rule("Details", "-"))
+        parts.append(_render_notes(details))
     for task in report.get("tasks") or []:
         parts.append(_rule(task_heading(task), "-"))
         parts.extend(_render_table(t) for t in task_tables(task, report))
@@ -99,7 +121,11 @@ def render_terminal(report: Report) -> str:
     if overall.get("results"):
         parts.append(_render_table(overall_table(report)))
     parts.append(_render_notes(selection_notes(overall, overall.get("excluded"), show_selected=False)))
-    parts.append(_rule("Legend", "-"))
-    parts.append(_render_notes(legend_notes(report)))
+    if verbose:
+        parts.append(_rule("Legend", "-"))
+        parts.append(_render_notes(legend_notes(report)))
+    else:
+        parts.append("(pytest -v adds how each figure is made and a legend; the Markdown and HTML reports "
+                     "always have them)")
     parts.append(selected_overall(report))
     return "\n\n".join(p for p in parts if p) + "\n"

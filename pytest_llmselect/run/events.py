@@ -37,9 +37,18 @@ class RunEvents:
     def progress(self) -> Progress:
         # Made on first use: the terminal reporter registers after this session is created.
         if self._progress is None:
-            from pytest_llmselect.progress import for_pytest
+            from pytest_llmselect.progress import Progress, for_pytest
 
-            self._progress = for_pytest(self.config)
+            if self.is_worker:
+                # No terminal here: whole lines go to the controller with the next report
+                # (run/progress_relay.py); redraw-in-place lines would be stale on arrival.
+                def to_controller(text: str, in_place: bool) -> None:
+                    if not in_place:
+                        self.send("progress", text)
+
+                self._progress = Progress(to_controller, tty=False, verbosity=self.config.get_verbosity())
+            else:
+                self._progress = for_pytest(self.config)
         return self._progress
 
     def send(self, kind: str, value: Any) -> None:

@@ -98,7 +98,7 @@ class ModelPool:
             loaded = load_backend(cand, device=self.settings.device, dtype=self.settings.dtype, source=source)
             return loaded, time.perf_counter() - start
 
-        self.events.progress.note(f"loading {cand.name}")
+        self.events.progress.note(f"loading {cand.model_name}")  # the model, not a configuration of it
         self.events.log_timed("load_start", candidate=cand.name)
         try:
             # Outside the timed load: importing torch is paid once per process, and a zoo

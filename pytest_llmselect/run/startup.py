@@ -52,7 +52,8 @@ def start(plan: Plan, pool: ModelPool, events: RunEvents) -> None:
                 torch.set_num_threads(threads)
         except LLMSelectError:
             pass  # each local candidate's load reports it
-    announce(plan, events)
+    if not events.is_worker:  # under xdist the controller prints it, once
+        announce(plan, events)
     build_zoo(plan, pool, events)
 
 

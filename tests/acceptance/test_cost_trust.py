@@ -38,7 +38,8 @@ def test_tokens_and_flops_cost_models_give_identical_figures_on_two_runs_in_both
     rounds = {"tokens": ("--llm-benchmark-rounds=2",), "flops": ()}
     for order, model in (("zoo:tiny,zoo:small", "tokens"), ("zoo:small,zoo:tiny", "flops")):
         result = pt.runpytest_subprocess(f"--llm-candidates={order}", f"--llm-cost-model={model}",
-                                         f"--llm-report={model}.json", *rounds[model], *FAST)
+                                         f"--llm-report={model}.json", *rounds[model], *FAST,
+                                         "-v")  # the method text and the legend: in the terminal with -v
         result.assert_outcomes(passed=20)
         result.stdout.fnmatch_lines([f"Cost model: {model}: *", "*--- Legend ---*", "MDE: *", "p adj: *",
                                      "McNemar: *", "Tango: *", "p < 0.0005: *", "TTFT: *"])
@@ -71,7 +72,8 @@ def test_time_cost_has_an_interval_memory_is_the_candidates_and_latency_is_named
     pt = suite(n_addition=6, n_largest=4)
     result = pt.runpytest_subprocess("--llm-candidates=zoo:tiny,zoo:small", "--llm-latency-sample=3",
                                      "--llm-cpu-threads=1",
-                                     "--llm-report=run.json", "--llm-report=run.md", "-p", "no:cacheprovider")
+                                     "--llm-report=run.json", "--llm-report=run.md", "-p", "no:cacheprovider",
+                                     "-v")  # the energy line is method text: in the terminal with -v
     result.assert_outcomes(passed=20)
     result.stdout.fnmatch_lines(["Energy: *", "*batch p95 s*req p50 s*",
                                  "*peak MiB: the candidate's own memory: weights + *"])

@@ -132,14 +132,27 @@ def test_b(tmp_path):
     assert "LLM selection report" not in result.stdout.str()
 
 
-def test_llm_test_without_candidates_skips_clearly(pytester):
+def test_llm_test_without_candidates_is_a_usage_error_not_a_green_run(pytester):
+    # Found by a new-user trial: a suite run without candidates printed "60 skipped", exit 0.
     pytester.makepyfile(test_x='''
 def test_x(llm):
     pass
+def test_plain():
+    pass
 ''')
     result = pytester.runpytest_inprocess("-rs")
-    result.assert_outcomes(skipped=1)
-    result.stdout.fnmatch_lines(["*no LLM candidates: pass --llm-candidates*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*1 test(s) use the llm fixture (e.g. test_x.py::test_x) but no candidates are "
+                                 "configured: pass --llm-candidates=* or set the ini key llm_candidates"])
+    assert "skipped" not in result.stdout.str()
+    # Listing tests (an IDE) stays possible without candidates.
+    listed = pytester.runpytest_inprocess("--collect-only", "-q")
+    assert listed.ret == pytest.ExitCode.OK and "test_x.py::test_x" in listed.stdout.str()
+    # Under -n a worker cannot end the session: each such test errors, naming the option; never a skip.
+    spread = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider")
+    assert spread.ret == pytest.ExitCode.TESTS_FAILED
+    spread.assert_outcomes(passed=1, errors=1)
+    spread.stdout.fnmatch_lines(["*no LLM candidates: pass --llm-candidates=*"])
 
 
 def test_xdist_each_candidate_on_one_worker_with_cost_figures(suite):

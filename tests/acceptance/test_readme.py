@@ -95,7 +95,7 @@ def test_headline_command_selects_on_the_zoo_with_every_report_format(tmp_path: 
     md = (tmp_path / "run.md").read_text(encoding="utf-8")
     assert f"Selected overall: {report['selected']}" in md.replace("**", "")
     html = (tmp_path / "run.html").read_text(encoding="utf-8")
-    assert html.lstrip().lower().startswith("<!doctype html") and "data:image/png;base64," in html
+    assert html.lstrip().lower().startswith("<!doctype html") and "<svg" in html
 
     # The HTML in the browser, with the browser test's helpers and its skip/require rule.
     import test_html_browser as browser
@@ -111,7 +111,7 @@ def test_headline_command_selects_on_the_zoo_with_every_report_format(tmp_path: 
     text = "".join(dom.text)
     assert dom.tags.get("table", 0) >= 4 and "script" not in dom.tags
     assert f"Selected overall: {report['selected']}" in text
-    assert all(s.startswith("data:image/png;base64,") for s in dom.img_src) and dom.img_src
+    assert dom.tags.get("svg", 0) == 1 + 3 and dom.img_src == []  # inline plots: overall and one per task
 
 
 def example_suite() -> str:

@@ -108,7 +108,8 @@ def test_a_candidate_whose_every_case_errored_is_never_selected(policy):
     report = analyze(inputs, AnalysisSettings(alpha=1.0, errors=policy))
     task = report["tasks"][0]
     assert task["selection"]["selected"] == "works" and report["selected"] == "works"
-    assert task["selection"]["excluded"]["broken"] == "every case errored (6): no output was scored"
+    # One cause for all six: the reason names it beside the excluded candidate.
+    assert task["selection"]["excluded"]["broken"] == "every case errored (6): no output was scored: RuntimeError: boom"
     row = {r["candidate"]: r for r in task["results"]}["broken"]
     assert (row["n_errors"], row["quality"]) == (6, None)
     # One scored case is enough to be a choice again (it is then judged on its cases).

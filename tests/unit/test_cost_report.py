@@ -39,12 +39,15 @@ def _with_cost_uncertainty() -> dict:
 def test_every_format_shows_cost_interval_noise_boundaries_energy_memory_method_and_legend():
     report = _with_cost_uncertainty()
     small = next(r for r in report["tasks"][0]["results"] if r["candidate"] == "zoo:small")
-    texts = {"terminal": render_terminal(report), "md": render_markdown(report), "html": render_html(report)}
+    # The terminal shows method text and the legend with -v (verbose); the files always.
+    texts = {"terminal": render_terminal(report, verbose=True), "md": render_markdown(report),
+             "html": render_html(report)}
     for fmt, text in texts.items():
         if fmt != "terminal":  # markup off first, then the entities it escaped
             text = _html.unescape(re.sub(r"<[^>]+>", " ", text).replace("\\", "").replace("**", ""))
         flat = " ".join(text.split())
-        assert f"[{small['cost'] * 0.5:.3g}, {small['cost'] * 1.5:.3g}]" in flat, fmt
+        # Costs in thousandths of a dollar (m$), the whole column at the decimals its values need.
+        assert f"[{small['cost'] * 0.5e3:.2f}, {small['cost'] * 1.5e3:.2f}]" in flat, fmt
         assert "within measurement noise" in flat and "UNCERTAIN: cost difference within its interval" in flat, fmt
         assert "not available on this machine (cpu: no RAPL counter here)" in flat, fmt
         assert "resident-set peak during its work" in flat and "req p50 s" in flat, fmt
@@ -55,6 +58,18 @@ def test_every_format_shows_cost_interval_noise_boundaries_energy_memory_method_
             assert " ".join(f"{note.label}: {note.text}".split())[:60] in flat, (fmt, note.label)
         for term in ("CI", "MDE", "p adj", "p < 0.0005", "TTFT", "batch p50/p95", "req p50/p95", "alpha boundary"):
             assert term in [n.label for n in legend_notes(report)]
+
+
+def test_terminal_leaves_method_text_and_legend_to_verbose():
+    report = _with_cost_uncertainty()
+    short, full = render_terminal(report), render_terminal(report, verbose=True)
+    for text in ("Cost model: time", "Quality intervals:", "--- Legend", "MDE: minimum detectable effect"):
+        assert text not in short and text in full, text
+    assert "pytest -v adds how each figure is made" in short
+    # Everything else is the same: the verbose text only adds lines.
+    assert set(short.splitlines()) - set(full.splitlines()) <= {
+        "(pytest -v adds how each figure is made and a legend; the Markdown and HTML reports always have them)"}
+    assert short.rstrip().endswith("Selected overall: zoo:small") and full.rstrip().endswith("Selected overall: zoo:small")
 
 
 def test_legend_explains_exactly_the_tests_the_report_used():

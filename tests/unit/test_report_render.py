@@ -56,19 +56,23 @@ def test_terminal_states_selection_units_prices_and_alpha_ranges() -> None:
     assert f"{HOSTILE_NAME} never" in text
     # The assumed price is named as such, and the numbers it produced carry the mark.
     assert "DEFAULT price ($1/hour), not a quote" in text
-    assert "0.0041*" in text and "0.0518*" not in text
+    # One notation for the cost column: thousandths of a dollar, said in the header and a footnote.
+    assert "cost m$/1k" in text and "m$: thousandths of a US dollar" in text
+    assert "4.10*" in text and "12.30*" in text and "51.80*" not in text and "51.80" in text
     assert "Near ties: zoo:tiny" in text
     assert "Excluded: evil|model <b>& (quality 0.167 below min_quality 0.5)" in text
 
 
 def test_terminal_tables_and_measures() -> None:
     text = render_terminal(sample_report())
-    for header in ("candidate", "quality [95% CI]", "cost $/1k", "objective", "min quality", "verdict"):
+    for header in ("candidate", "exact_match [95% CI]", "cost m$/1k", "objective", "min quality", "verdict"):
         assert header in text
     assert "0.500 [0.190, 0.810]" in text
     assert "FAIL" in text and "pass" in text
-    # the verdict column wraps to fit 120 columns
-    assert "EXCLUDED; significantly worse on the objective" in " ".join(text.split())
+    # Verdicts are short words; the long reason is a footnote, the exclusion's naming its candidate.
+    assert "excluded, worse" in text and "unclear" in text
+    assert "worse: significantly worse on the objective" in text
+    assert "excluded (evil|model <b>&): quality 0.167 below min_quality 0.5" in text
     # Measures only for the task that has them (addition), with memory in MiB.
     assert text.count("Measures (") == 1
     assert "1152.0" in text and "13.9k" in text
@@ -128,8 +132,8 @@ def test_markdown_contains_selection_units_and_alpha_ranges() -> None:
 
 
 def test_markdown_tables_are_well_formed() -> None:
-    # addition: results, comparison, measures; summary: results, comparison; overall
-    assert _assert_well_formed(render_markdown(sample_report())) == 6
+    # picks; addition: results, comparison, measures; summary: results, comparison; overall
+    assert _assert_well_formed(render_markdown(sample_report())) == 7
 
 
 def test_markdown_escapes_pipes_html_and_newlines_in_names() -> None:
@@ -168,14 +172,17 @@ def test_html_is_self_contained_and_escapes_report_strings() -> None:
     # No reference to anything outside the file: only data: URIs and in-page anchors.
     assert not re.findall(r"""(?:src|href)\s*=\s*["'](?!data:|#)""", page)
     assert not re.findall(r"""(?:src|href)\s*=\s*[^"'\s]""", page)
-    assert "url(" not in page and "@import" not in page
+    # The inline plots' clip paths point inside the page (url(#id)); nothing else may.
+    assert not re.findall(r"url\((?!#)", page) and "@import" not in page
     assert "Content-Security-Policy" in page
 
 
 def test_html_has_one_plot_per_task_and_overall_and_the_tables() -> None:
     page = render_html(sample_report())
-    assert page.count('<img src="data:image/png;base64,') == 3
-    assert page.count("<table") == 6 + 2  # the Markdown tables plus one per-case table per task
+    # Plots are inline SVG whose text stays text: searchable, and measurable in a browser.
+    assert page.count("<svg") == 3 and "<img" not in page
+    assert page.count('-label-0"') == 3
+    assert page.count("<table") == 7 + 2  # the Markdown tables plus one per-case table per task
     assert page.count("<details>") == 2
     assert "Selected overall: zoo:small" in page
     assert "[0.0164, \u221e)" in page
@@ -185,7 +192,7 @@ def test_html_has_one_plot_per_task_and_overall_and_the_tables() -> None:
 def test_html_plot_survives_awkward_names(name: str) -> None:
     # "$...$" would switch matplotlib to mathtext and fail to parse without parse_math=False.
     page = render_html(_rename(sample_report(), HOSTILE_NAME, name))
-    assert page.count("data:image/png;base64,") == 3
+    assert page.count("<svg") == 3
 
 
 def test_html_non_finite_values_are_listed_not_plotted() -> None:
@@ -194,6 +201,17 @@ def test_html_non_finite_values_are_listed_not_plotted() -> None:
     report["tasks"][1]["results"][1]["cost"] = math.inf
     page = render_html(report)
     assert "Not plotted (no finite cost or quality): zoo:tiny, zoo:small." in page
+
+
+def test_html_captions_name_the_axes_they_sit_under() -> None:
+    # Found by a new-user trial: "Quality against cost" over an axis of weighted loss.
+    report = sample_report()
+    for r in report["overall"]["results"]:
+        r["quality"] = None  # no common quality scale: the overall plot shows the weighted loss
+    page = render_html(report)
+    assert "Weighted loss (lower is better) against cost (USD per 1,000 cases)" in page
+    assert "Exact_match (higher is better) against cost" in page
+    assert "Quality against cost" not in page
 
 
 def test_all_renderers_handle_a_minimal_report() -> None:
@@ -218,13 +236,20 @@ def test_every_format_shows_objective_and_quality_comparisons_and_pick_probabili
     import html
 
     # Read the text as a reader sees it: Markdown and HTML escapes undone.
-    flat = " ".join(html.unescape(render(sample_report()).replace("\\", "")).split())
-    assert "objective (decides) and quality" in flat
-    assert "\u0394 objective" in flat and "\u0394 quality" in flat
+    # Markup off first (an HTML cell wraps its value and interval in spans), then the escapes.
+    text = render(sample_report())
+    text = text if render is render_terminal else re.sub(r"<[^>]+>", " ", text)  # its "<1%" is no tag
+    flat = " ".join(html.unescape(text.replace("\\", "")).split())
+    flat = flat.replace("[ ", "[").replace(" ]", "]")
+    # The quality side is named by the task's metric (exact_match, rouge_l), never "quality".
+    assert "objective (decides) and exact_match" in flat
+    assert "\u0394 objective" in flat and "\u0394 exact_match" in flat
     # The objective interval and the quality interval of the same row, side by side.
     assert "-0.5 [-0.9, 0.1]" in flat or "-0.500 [-0.900, +0.100]" in flat
-    assert "+25 [-5, 45]" in flat or "25 [-5, 45]" in flat
-    assert "not distinguishable" in flat and "lower quality" in flat
+    assert "25.0 [-5.0, 45.0]" in flat
+    # The metric moved down for the excluded model (its row: interval, p adj, then the direction).
+    assert "not distinguishable" in flat
+    assert re.search(r"-0\.500\]\W+(?:/?\w+\W+)*?0\.06\W+(?:/?\w+\W+)*?lower\b", flat)
     assert "bonferroni x2" in flat
     # Pick probability: a column in the task and overall tables, and a note per block.
     assert "wins" in flat and "62%" in flat and "38%" in flat and "96%" in flat
@@ -233,10 +258,13 @@ def test_every_format_shows_objective_and_quality_comparisons_and_pick_probabili
     # Why it is no clear pick, on the line itself (a new user read "NO CLEAR PICK ... 100%" as a
     # contradiction), and the MDE the legend explains, shown beside the objective comparison.
     assert "not significantly worse on the objective than zoo:small: " in flat
-    assert re.search(r"p adj\W+(?:/?\w+\W+)*?MDE\W+(?:/?\w+\W+)*?\u0394 quality", flat)
+    assert re.search(r"p adj\W+(?:/?\w+\W+)*?MDE\W+(?:/?\w+\W+)*?\u0394 exact_match", flat)
     # 0.9995 must not read as certain, 0.0005 not as never.
     assert ">99%" in flat and "<1%" in flat
     assert "clear pick (zoo:small)" in flat
+    # Method text: always in the files, in the terminal with -v.
+    if render is render_terminal:
+        flat = " ".join(render_terminal(sample_report(), verbose=True).split())
     assert "Pick probability" in flat and "Comparisons" in flat
 
 

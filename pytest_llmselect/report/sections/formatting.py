@@ -110,3 +110,60 @@ def percent(share: Any) -> str:
     if text == "100%" and share < 1:
         return ">99%"
     return text
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def decimals_for(values: Sequence[Any], digits: int = 4, smallest_digits: int = 2, most: int = 6) -> int:
+    """Decimals that give the column's largest value ``digits`` significant figures and its
+    smallest non-zero one at least ``smallest_digits`` (up to ``most`` decimals), so every row
+    of a column has one notation (no mix of ``48.5`` and ``7.501``, no exponents) and no
+    figure rounds away to zero."""
+    sizes = [abs(float(v)) for v in values if _finite(v) and v != 0]
+    if not sizes:
+        return min(most, digits - 1)
+    need = max(digits - 1 - math.floor(math.log10(max(sizes))),
+               smallest_digits - 1 - math.floor(math.log10(min(sizes))))
+    return max(0, min(most, need))
+
+
+def fixed(x: Any, decimals: int) -> str:
+    """``12,345.68``: fixed decimals with thousands separators; unknown as a dash, inf as ``∞``."""
+    if x is None:
+        return DASH
+    if not _finite(x):
+        return num(x)
+    return f"{float(x):,.{decimals}f}"
+
+
+def fixed_interval(value: Any, lo: Any, hi: Any, decimals: int) -> str:
+    """A value with its interval in one column's notation; an exact one (lo == hi == value) alone."""
+    if (lo is None and hi is None) or (lo == hi == value):
+        return fixed(value, decimals)
+    return f"{fixed(value, decimals)} [{fixed(lo, decimals)}, {fixed(hi, decimals)}]"
+
+
+# SI prefixes for a column of US dollar amounts: the unit goes in the header (m$ = $0.001).
+_SI = ((1.0, ""), (1e-3, "m"), (1e-6, "\u00b5"), (1e-9, "n"))
+
+
+def money_scale(values: Sequence[Any]) -> tuple[float, str]:
+    """The factor and prefix that bring the column's largest amount to at least 1 (``m`` for
+    thousandths of a dollar), one for the whole column so its numbers compare at a glance."""
+    largest = max((abs(float(v)) for v in values if _finite(v) and v != 0), default=1.0)
+    for factor, prefix in _SI:
+        if largest >= factor:
+            return factor, prefix
+    return _SI[-1]
+
+
+def sorted_alpha_ranges(ranges: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """Alpha ranges in alpha order (lowest lower end first); candidates that never win last."""
+    def key(kv: tuple[str, Any]) -> tuple[int, float, str]:
+        r = kv[1]
+        if isinstance(r, (list, tuple)) and len(r) == 2 and _finite(r[0]):
+            return (0, float(r[0]), kv[0])
+        return (1, 0.0, kv[0])
+    return sorted(ranges.items(), key=key)

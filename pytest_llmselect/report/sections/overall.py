@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Sequence
 
-from .formatting import num, percent, qual, spread
+from .formatting import decimals_for, fixed_interval, num, percent, qual
 from .model import Report, Table
-from .prices import candidates_by_name, cost_cell, default_footnote
+from .prices import CostColumn, candidates_by_name, default_footnote
 
 
 def _by_objective(results: Sequence[Mapping[str, Any]], selected: Any) -> list[Mapping[str, Any]]:
@@ -31,18 +31,20 @@ def overall_table(report: Report) -> Table:
     # when the losses are normalised, and absent when they are not.
     show_quality = any(r.get("quality") is not None for r in results)
     label = "1 - loss" if isinstance(basis, str) and basis.startswith("1 - ") else "quality"
+    cost = CostColumn.of(results)
+    o_dec = decimals_for([r.get(k) for r in results for k in ("objective", "objective_lo", "objective_hi")])
     rows = tuple((str(r.get("candidate")), *((qual(r.get("quality")),) if show_quality else ()),
                   qual(r.get("loss")),
-                  cost_cell(r.get("cost"), cands.get(str(r.get("candidate"))), r.get("cost_lo"), r.get("cost_hi")),
-                  spread(r.get("objective"), r.get("objective_lo"), r.get("objective_hi")),
+                  cost.cell(r, cands.get(str(r.get("candidate")))),
+                  fixed_interval(r.get("objective"), r.get("objective_lo"), r.get("objective_hi"), o_dec),
                   percent(shares.get(r.get("candidate"))))
                  for r in results)
     notes = (f"{label}: {basis}",) if show_quality and label != "quality" else ()
     return Table(title="Overall",
-                 headers=("candidate", *((label,) if show_quality else ()), "loss", "cost $/1k", "objective", "wins"),
+                 headers=("candidate", *((label,) if show_quality else ()), "loss", cost.header, "objective", "wins"),
                  rows=rows, numeric=(False, *((True,) if show_quality else ()), True, True, True, True),
                  highlight=tuple(r.get("candidate") == selected for r in results),
-                 footnotes=notes + default_footnote([row[0] for row in rows], report))
+                 footnotes=notes + cost.footnotes() + default_footnote([row[0] for row in rows], report))
 
 
 def overall_heading(report: Report) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from .formatting import alpha_range, names, num, percent
+from .formatting import alpha_range, names, num, percent, sorted_alpha_ranges
 from .judging import judge_notes
 from .model import Note
 
@@ -44,7 +44,7 @@ def selection_notes(block: Mapping[str, Any], extra_excluded: Mapping[str, Any] 
                           "apart; a deterministic --llm-cost-model (tokens, flops) can"))
     ranges = block.get("alpha_ranges") or {}
     if ranges:
-        notes.append(Note("Selected for alpha in", "; ".join(f"{k} {alpha_range(v)}" for k, v in ranges.items())))
+        notes.append(Note("Selected for alpha in", "; ".join(f"{k} {alpha_range(v)}" for k, v in sorted_alpha_ranges(ranges))))
     bounds = block.get("alpha_boundaries") or []
     if bounds:
         notes.append(Note("Alpha boundaries", "; ".join(_boundary(b) for b in bounds),

@@ -81,7 +81,13 @@ def run_until_answered_then(pytester: pytest.Pytester, sig: int) -> tuple[FaultS
         while proc.poll() is None and stored(cache) < K and time.monotonic() < bound:
             time.sleep(0.05)
         proc.send_signal(sig)
-        out, _ = proc.communicate(timeout=300)
+        try:
+            out, _ = proc.communicate(timeout=300)
+        except subprocess.TimeoutExpired:  # the signal did not end the run: show how far it got
+            proc.kill()
+            out, _ = proc.communicate()
+            pytest.fail(f"the run did not end within 300 s of signal {sig}; stored {stored(cache)}, "
+                        f"server answered {server.answered}:\n{out.decode('utf-8', 'replace')[-3000:]}")
     return server, out.decode("utf-8", "replace")
 
 

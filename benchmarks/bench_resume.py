@@ -22,24 +22,15 @@ import json
 import os
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from pytest_llmselect.cache import stored_answers
+
 REPO = Path(__file__).resolve().parents[1]
-
-
-def stored(path: Path) -> int:
-    if not path.exists():
-        return 0
-    try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
-            return db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
-    except sqlite3.Error:
-        return 0
 
 
 def pytest_cmd(candidates: str, *extra: str) -> list[str]:
@@ -71,7 +62,7 @@ def main() -> int:
                    cwd=work, env=env, check=False, capture_output=True)
     first_wall = time.perf_counter() - start
     reference = json.loads((work / "reference.json").read_text())
-    total = stored(work / "reference.sqlite")
+    total = stored_answers(work / "reference.sqlite")
     print(f"reference run: {total} requests, {len(reference['cases'])} cases, {first_wall:.1f} s wall")
 
     cache = work / ".llmselect" / "cache.sqlite"
@@ -80,17 +71,17 @@ def main() -> int:
         target = total * k // (args.kills + 1)
         proc = subprocess.Popen(pytest_cmd(args.candidates), cwd=work, env=env, stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
-        while proc.poll() is None and stored(cache) < target:
+        while proc.poll() is None and stored_answers(cache) < target:
             time.sleep(0.05)
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         events = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
         run = events[-1]["run_id"]
         cases = sum(1 for e in events if e["run_id"] == run and e["event"] == "case")
-        print(f"kill {k}: exit {proc.returncode}, {stored(cache)} of {total} requests stored, "
+        print(f"kill {k}: exit {proc.returncode}, {stored_answers(cache)} of {total} requests stored, "
               f"{cases} cases recorded by the killed run")
 
-    before = stored(cache)
+    before = stored_answers(cache)
     start = time.perf_counter()
     subprocess.run(pytest_cmd(args.candidates, "--llm-report=resumed.json"), cwd=work, env=env, check=False,
                    capture_output=True)

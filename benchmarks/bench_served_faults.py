@@ -31,7 +31,6 @@ import argparse
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -42,6 +41,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from pytest_llmselect.cache import stored_answers  # noqa: E402
 from tests.fault_server import FaultServer, after, at_random  # noqa: E402
 
 NOISE = ("Task was destroyed but it is pending", "Event loop is closed", "Exception ignored",
@@ -92,13 +92,7 @@ class Project:
         return subprocess.run(self.command(), cwd=self.folder, env=self.env(), capture_output=True, text=True)
 
     def stored(self) -> int:
-        if not self.cache.exists():
-            return 0
-        try:
-            with sqlite3.connect(f"{self.cache.as_uri()}?mode=ro", uri=True, timeout=5) as db:
-                return db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
-        except sqlite3.Error:
-            return 0
+        return stored_answers(self.cache)
 
     def report(self) -> dict[str, Any] | None:
         path = self.folder / "run.json"

@@ -55,7 +55,7 @@ from pytest_llmselect.engine import Request, Result
 from pytest_llmselect.errors import SpecError
 from pytest_llmselect.identity import RACY_S, VOLATILE_CARD_FIELDS, fingerprint_dir, model_identity
 
-__all__ = ["Cached", "RACY_S", "ResponseCache", "VOLATILE_CARD_FIELDS", "check_mode", "fingerprint_dir",
+__all__ = ["Cached", "RACY_S", "ResponseCache", "VOLATILE_CARD_FIELDS", "check_mode", "fingerprint_dir", "stored_answers",
            "model_identity", "parse_max_age", "request_json"]
 
 MODES = ("off", "read", "readwrite")
@@ -134,6 +134,18 @@ class Cached:
     peak_memory_bytes: int | None = None
     memory_method: str | None = None
     created: float | None = None  # unix time it was stored
+
+
+def stored_answers(path: Path) -> int:
+    """How many answers the cache file at ``path`` holds now, read-only (a run writing it at the
+    same time is not disturbed); 0 while the file does not exist or cannot be read yet."""
+    if not path.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5) as db:
+            return db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
+    except sqlite3.Error:
+        return 0
 
 
 def _sha256(text: str) -> str:

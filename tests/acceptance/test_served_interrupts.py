@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import pytest
 pytest.importorskip("httpx")
 pytest.importorskip("tenacity")
 
+from pytest_llmselect.cache import stored_answers  # noqa: E402
 from tests.fault_server import FaultServer, after  # noqa: E402
 
 
@@ -57,17 +57,6 @@ def candidates(pytester: pytest.Pytester, server: FaultServer, **settings: objec
 ARGS = ("-p", "no:cacheprovider", "--llm-candidates=@served.toml", "--llm-report=run.json", "--llm-run-log=")
 
 
-def stored(path: Path) -> int:
-    """Answers in the response cache file now (0 while it does not exist)."""
-    if not path.exists():
-        return 0
-    try:
-        with sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=5) as db:
-            return db.execute("SELECT COUNT(*) FROM results").fetchone()[0]
-    except sqlite3.Error:
-        return 0
-
-
 def run_until_answered_then(pytester: pytest.Pytester, sig: int) -> tuple[FaultServer, str]:
     """Start the run against a server that answers K requests and holds the rest; once the K
     answers are in the cache (or the run ended), send ``sig``. Returns the server and the output."""
@@ -78,7 +67,7 @@ def run_until_answered_then(pytester: pytest.Pytester, sig: int) -> tuple[FaultS
         proc = pytester.popen([sys.executable, "-m", "pytest", *ARGS], stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         bound = time.monotonic() + 240  # a bound on waiting (a busy machine starts slowly), not a measured figure
-        while proc.poll() is None and stored(cache) < K and time.monotonic() < bound:
+        while proc.poll() is None and stored_answers(cache) < K and time.monotonic() < bound:
             time.sleep(0.05)
         proc.send_signal(sig)
         try:
@@ -86,7 +75,7 @@ def run_until_answered_then(pytester: pytest.Pytester, sig: int) -> tuple[FaultS
         except subprocess.TimeoutExpired:  # the signal did not end the run: show how far it got
             proc.kill()
             out, _ = proc.communicate()
-            pytest.fail(f"the run did not end within 300 s of signal {sig}; stored {stored(cache)}, "
+            pytest.fail(f"the run did not end within 300 s of signal {sig}; stored {stored_answers(cache)}, "
                         f"server answered {server.answered}:\n{out.decode('utf-8', 'replace')[-3000:]}")
     return server, out.decode("utf-8", "replace")
 
@@ -102,7 +91,7 @@ def rerun(pytester: pytest.Pytester, port: int) -> tuple[FaultServer, pytest.Run
 def test_sigkill_loses_only_the_requests_in_flight_and_the_rerun_sends_only_what_is_missing(pytester):
     pytester.makepyfile(test_echo=SUITE)
     killed, _ = run_until_answered_then(pytester, signal.SIGKILL)
-    assert killed.answered == K and stored(pytester.path / ".llmselect" / "cache.sqlite") == K
+    assert killed.answered == K and stored_answers(pytester.path / ".llmselect" / "cache.sqlite") == K
     server, result = rerun(pytester, killed.port)
     result.assert_outcomes(passed=N)
     assert server.received == N - killed.answered  # requests sent by the rerun = not answered before the kill
@@ -124,7 +113,7 @@ def test_ctrl_c_cancels_cleanly_writes_the_partial_report_and_the_rerun_sends_on
     # Only the answered cases ran after Ctrl-C, and the one in hand when it came (it fails, not run).
     summary = output.splitlines()[-1]
     assert f"{K} passed" in summary and ("failed" not in summary or "1 failed" in summary), summary
-    assert stored(pytester.path / ".llmselect" / "cache.sqlite") == K == interrupted.answered
+    assert stored_answers(pytester.path / ".llmselect" / "cache.sqlite") == K == interrupted.answered
     server, result = rerun(pytester, interrupted.port)
     result.assert_outcomes(passed=N)
     assert server.received == N - K

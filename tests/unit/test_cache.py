@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_llmselect.backends.base import GenerateRequest, GenerateResult, LoglikelihoodRequest, LoglikelihoodResult
-from pytest_llmselect.cache import ResponseCache, check_mode, fingerprint_dir, model_identity, request_json
+from pytest_llmselect.cache import ResponseCache, check_mode, fingerprint_dir, model_identity, request_json, stored_answers
 from pytest_llmselect.errors import SpecError
 
 IDENTITY = {"files_sha256": "abc", "backend": "hf", "implementation": "t", "dtype": "float32", "device_type": "cpu"}
@@ -34,6 +34,18 @@ def test_results_round_trip_with_their_batch_measurements(tmp_path: Path):
                                                      ll: LoglikelihoodResult(-1.2345678901234567, 1, 2, True, 3)}
     assert got[reqs[0]].batch_seconds == 0.25 and got[reqs[0]].batch_size == 2
     assert got[reqs[0]].batch_id == got[reqs[1]].batch_id != got[ll].batch_id
+
+
+def test_stored_answers_counts_a_cache_file_read_only(tmp_path: Path):
+    path = tmp_path / "c.sqlite"
+    assert stored_answers(path) == 0  # not there yet
+    cache = ResponseCache(path)
+    key = cache.model_key(IDENTITY)
+    cache.put_batch(key, IDENTITY, "m", [(_gen("1+1="), GenerateResult("2", 4, 1)), (_gen("2+2="), GenerateResult("4", 4, 1))],
+                    seconds=0.1)
+    assert stored_answers(path) == 2
+    (tmp_path / "junk.sqlite").write_bytes(b"not a database")
+    assert stored_answers(tmp_path / "junk.sqlite") == 0
 
 
 def test_another_model_or_setting_is_a_miss(tmp_path: Path):

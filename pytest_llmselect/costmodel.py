@@ -150,15 +150,20 @@ def cost_difference(a: tuple[float, float | None, float | None, int],
     quantile; the difference uses Welch's t with Welch-Satterthwaite degrees of freedom
     (Welch 1947). Two exact costs differ exactly: never within noise (equal ones are a tie,
     which the selection reports as such).
-    Returns None when a measured cost has no interval (one round: nothing to say).
+    A measured cost of one round has a normal interval (the run-level drift allowance alone,
+    ``with_run_drift``), so its standard error comes back through the normal quantile.
+    Returns None when a measured cost has no interval.
     """
+    from pytest_llmselect.stats import normal_quantile
+
     def se(c: tuple[float, float | None, float | None, int]) -> float | None:
         cost, lo, hi, n = c
         if lo is None or hi is None:
             return None
         if hi == lo:
             return 0.0
-        return (hi - lo) / 2 / t_quantile((1 + level) / 2, max(n - 1, 1))
+        q = t_quantile((1 + level) / 2, n - 1) if n >= 2 else normal_quantile((1 + level) / 2)
+        return (hi - lo) / 2 / q
 
     sa, sb = se(a), se(b)
     diff = a[0] - b[0]
@@ -172,7 +177,12 @@ def cost_difference(a: tuple[float, float | None, float | None, int],
     scale = max(sa, sb)
     terms = [((s / scale) ** 2, n - 1) for s, n in ((sa, a[3]), (sb, b[3])) if s > 0 and n > 1]
     rel_var = (sa / scale) ** 2 + (sb / scale) ** 2
-    df = max(1, int(rel_var * rel_var / math.fsum(v * v / d for v, d in terms))) if terms else 1
+    if not terms:  # one round each (or one exact): normal intervals from the drift allowance
+        half = normal_quantile((1 + level) / 2) * math.hypot(sa, sb)
+        lo, hi = diff - half, diff + half
+        return CostDifference(diff, lo, hi, lo <= 0 <= hi, "normal interval from the run-level drift allowance")
+    # A one-round cost's normal interval has infinite degrees of freedom: no term of its own.
+    df = max(1, int(rel_var * rel_var / math.fsum(v * v / d for v, d in terms)))
     half = t_quantile((1 + level) / 2, df) * math.hypot(sa, sb)
     lo, hi = diff - half, diff + half
     return CostDifference(diff, lo, hi, lo <= 0 <= hi, f"Welch t interval (df {df}) over timing rounds")
@@ -260,8 +270,9 @@ def group_cost(n: int, m: Mapping[str, Any], price: Price, level: float, cost_mo
     interval is the cost at the ends of the t interval of the round seconds (``mean_interval``)
     shifted to ``model_seconds`` and widened by a run-level ``drift`` (``with_run_drift``;
     default ``RUN_DRIFT``; 0 for none): the rounds of one run share the machine's state, so
-    their spread alone misses a load that slows the whole run. Otherwise the cost is exact
-    (lo == hi == cost). With one round there is no interval (None, None)."""
+    their spread alone misses a load that slows the whole run. With one round (the default
+    where cost cannot change the pick, run/retiming.py) the interval is that drift allowance
+    alone. Otherwise the cost is exact (lo == hi == cost)."""
     seconds = float(m.get("model_seconds") or 0.0)
     flops = m.get("flops")
     energy = m.get("energy_joules")
@@ -279,12 +290,16 @@ def group_cost(n: int, m: Mapping[str, Any], price: Price, level: float, cost_mo
         method_extra += "; energy priced but not measured on this machine, so not charged"
     if cost_model != "time" or price.usd_per_hour is None:
         return cost, cost, cost, f"exact: deterministic ({cost_model} cost model){method_extra}"
-    rounds = [float(x) for x in m.get("round_seconds") or []]
-    if len(rounds) < 2:
-        if m.get("cache_hits") and m.get("cache_hits") == m.get("requests"):
-            return cost, None, None, f"from the response cache, as first measured: no interval{method_extra}"
-        return cost, None, None, f"one timing round: no interval{method_extra}"
+    rounds = [float(x) for x in m.get("round_seconds") or []] or ([seconds] if seconds > 0 else [])
+    if not rounds:
+        return cost, None, None, f"no model work timed: no interval{method_extra}"
+    if not all(math.isfinite(x) for x in rounds):
+        return cost, None, None, f"timing rounds not finite: no interval{method_extra}"
     est = with_run_drift(mean_interval(rounds, level), level, RUN_DRIFT if drift is None else drift)
+    if est.lo is None:  # one round and no drift allowance: nothing to say
+        return cost, None, None, f"{est.method}{method_extra}"
+    if len(rounds) < 2 and m.get("cache_hits") and m.get("cache_hits") == m.get("requests"):
+        method_extra = f"; from the response cache, as first measured{method_extra}"
     half = est.mean - est.lo if est.lo is not None else 0.0
     return cost, at(max(0.0, seconds - half)), at(seconds + half), est.method + method_extra
 
@@ -319,15 +334,32 @@ def normalised_rounds(rounds: Sequence[float], reference: Sequence[float], nomin
 RUN_DRIFT = 0.2
 
 
+#: ``cost_method`` of a cost timed in one round: its interval is the drift allowance alone.
+ONE_ROUND_METHOD = "one timing round; interval from the {drift:.0f}% run-level drift allowance only"
+
+
 def with_run_drift(mean: MeanInterval, level: float = 0.95, drift: float = RUN_DRIFT) -> MeanInterval:
     """``mean``'s interval widened by a run-level drift: its half-width and ``z * drift *
     mean`` added in quadrature (independent errors: which rounds were drawn, and the state
-    of the machine over the whole run). With one round there is no interval to widen."""
-    if mean.lo is None or mean.hi is None or not (math.isfinite(drift) and drift > 0):
+    of the machine over the whole run).
+
+    With one round (no spread of rounds) the interval is ``mean +- z * drift * mean``, the
+    drift allowance alone. That leaves out the spread between rounds of one run, which is
+    small beside it: the allowance is 20% of the mean (twice the largest run-to-run variation
+    measured, benchmarks/README.md, bench_cost_load.py), while three rounds of one run varied
+    by a few percent (benchmarks/README.md, "Timing that follows the decision"). Where the
+    cost can change the pick, run/retiming.py times more rounds, and their spread is added."""
+    if not (math.isfinite(drift) and drift > 0):
         return mean
     from pytest_llmselect.stats import normal_quantile
 
-    half = math.hypot(mean.hi - mean.mean, normal_quantile((1 + level) / 2) * drift * abs(mean.mean))
+    allowance = normal_quantile((1 + level) / 2) * drift * abs(mean.mean)
+    if mean.lo is None or mean.hi is None:
+        if mean.n != 1:
+            return mean
+        return MeanInterval(mean.mean, mean.mean - allowance, mean.mean + allowance, 1, None,
+                            ONE_ROUND_METHOD.format(drift=100 * drift))
+    half = math.hypot(mean.hi - mean.mean, allowance)
     return MeanInterval(mean.mean, mean.mean - half, mean.mean + half, mean.n, mean.sd,
                         f"{mean.method}, widened by a {100 * drift:.0f}% run-level drift")
 

@@ -282,8 +282,19 @@ def test_cost_uncertainty_from_the_row_widens_the_objective_interval() -> None:
         report = analyze(inputs, AnalysisSettings(alpha=1.0, n_resamples=200))
         return {r["candidate"]: r for r in report["tasks"][0]["results"]}["b"]["comparison"]
 
-    known = compare({})
+    def exact() -> dict:  # token-priced: an exact cost (one timing round of a time-priced cost is not)
+        inputs = _inputs(scores, {"a": 1.0, "b": 1.5})
+        for c in inputs["candidates"]:
+            c["price"] = {"usd_per_million_input_tokens": 1000.0, "source": "configured"}
+        for (_, cand), m in inputs["measures"].items():
+            m["input_tokens"] = {"a": 20, "b": 30}[cand]  # $1.0 and $1.5 per 1,000 cases
+        report = analyze(inputs, AnalysisSettings(alpha=1.0, n_resamples=200))
+        return {r["candidate"]: r for r in report["tasks"][0]["results"]}["b"]["comparison"]
+
+    known = exact()
     assert known["cost_se"] == 0.0 and known["verdict"].startswith("significantly worse")
+    one_round = compare({})  # one timing round each: the run-level drift allowance alone
+    assert one_round["cost_se"] > 0 and one_round["verdict"].startswith("not distinguishable")
     noisy = compare({"a": {"round_seconds": [10.0, 30.0, 20.0]}, "b": {"round_seconds": [12.0, 36.0, 24.0]}})
     assert noisy["cost_se"] > 0 and noisy["lo"] < 0 < noisy["hi"]
     assert noisy["verdict"].startswith("not distinguishable")

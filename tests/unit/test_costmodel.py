@@ -72,7 +72,20 @@ def test_clearly_different_costs_are_not_noise_and_exact_costs_differ_exactly():
     assert diff is not None and not diff.within_noise and diff.hi < 0
     exact = cost_difference((1.0, 1.0, 1.0, 0), (1.0, 1.0, 1.0, 0))
     assert exact is not None and not exact.within_noise and exact.method.startswith("exact")
-    assert cost_difference((1.0, None, None, 1), (a.mean, a.lo, a.hi, 4)) is None  # one round: no claim
+    assert cost_difference((1.0, None, None, 1), (a.mean, a.lo, a.hi, 4)) is None  # no interval: no claim
+
+
+def test_cost_difference_of_one_round_costs_uses_their_normal_drift_intervals():
+    """A one-round cost's interval is z * drift * mean (with_run_drift): its standard error is
+    half-width / z, not half-width / t(1) (12.7, which made two 20%-uncertain costs look exact)."""
+    z = 1.959963984540054
+    a, b = (1.0, 1.0 - z * 0.2, 1.0 + z * 0.2, 1), (1.5, 1.5 - z * 0.3, 1.5 + z * 0.3, 1)
+    got = cost_difference(a, b)
+    half = z * math.hypot(0.2, 0.3)
+    assert (got.lo, got.hi) == pytest.approx((-0.5 - half, -0.5 + half))
+    assert got.within_noise and "drift" in got.method
+    far = cost_difference((1.0, 1.0 - z * 0.2, 1.0 + z * 0.2, 1), (5.0, 5.0 - z, 5.0 + z, 1))
+    assert not far.within_noise
 
 
 def test_objective_interval_adds_the_two_half_widths_in_quadrature():

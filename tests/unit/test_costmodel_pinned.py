@@ -118,10 +118,24 @@ def test_time_cost_interval_is_the_t_interval_of_the_rounds() -> None:
     assert cost == pytest.approx(12.0 * 0.001 * 1000 / 20)
     assert (lo, hi) == pytest.approx(((12.0 - half) * 0.05, (12.0 + half) * 0.05))
     assert method == "t interval over 4 timing rounds"
-    # Two rounds are enough for an interval; one is not.
+    # Two rounds are enough for a rounds interval; one gives none without a drift allowance...
     assert group_cost(20, {**m, "round_seconds": [11.0, 13.0]}, price, 0.9, "time")[1] is not None
-    assert group_cost(20, {**m, "round_seconds": [12.0]}, price, 0.9, "time")[1:] == (
+    assert group_cost(20, {**m, "round_seconds": [12.0]}, price, 0.9, "time", drift=0.0)[1:] == (
         None, None, "one timing round: no interval")
+
+
+def test_one_timing_round_gets_the_run_level_drift_allowance_alone() -> None:
+    """One round has no spread; its interval is mean +- z * RUN_DRIFT * mean, said in cost_method."""
+    price = Price(usd_per_hour=3.6)  # $0.001 per second
+    cost, lo, hi, method = group_cost(20, {"model_seconds": 12.0, "round_seconds": [12.0]}, price, 0.9, "time")
+    half = float(sps.norm.ppf(0.95)) * RUN_DRIFT * 12.0
+    assert (lo, hi) == pytest.approx(((12.0 - half) * 0.05, (12.0 + half) * 0.05))
+    assert cost == pytest.approx(12.0 * 0.05)
+    assert method == f"one timing round; interval from the {100 * RUN_DRIFT:.0f}% run-level drift allowance only"
+    # Served whole from the cache, timed in one round when computed: the same interval, and said.
+    cached = {"model_seconds": 12.0, "requests": 4, "cache_hits": 4}
+    _, lo2, hi2, method2 = group_cost(20, cached, price, 0.9, "time")
+    assert (lo2, hi2) == pytest.approx((lo, hi)) and method2 == f"{method}; from the response cache, as first measured"
 
 
 def test_time_cost_interval_allows_for_run_level_drift_by_default() -> None:
@@ -166,10 +180,11 @@ def test_energy_is_charged_where_measured_and_said_where_not() -> None:
     price = Price(usd_per_hour=3.6, usd_per_kwh=0.36)  # $0.001 per second; 3.6e6 J = 1 kWh
     cost, _, _, method = group_cost(1, {"model_seconds": 1.0, "energy_joules": 3.6e6}, price, 0.95, "time")
     assert cost == pytest.approx((0.001 + 0.36) * 1000)
-    assert method == "one timing round: no interval"
+    assert method == "one timing round; interval from the 20% run-level drift allowance only"
     cost, _, _, method = group_cost(1, {"model_seconds": 1.0}, price, 0.95, "time")
     assert cost == pytest.approx(0.001 * 1000)
-    assert method == "one timing round: no interval; energy priced but not measured on this machine, so not charged"
+    assert method == ("one timing round; interval from the 20% run-level drift allowance only; energy priced but "
+                      "not measured on this machine, so not charged")
     _, _, _, method = group_cost(1, {"flops": 1e15}, Price(usd_per_pflop=1.0, usd_per_kwh=0.1), 0.95, "flops")
     assert method.endswith("; energy priced but not measured on this machine, so not charged")
 
@@ -286,15 +301,15 @@ def test_cost_difference_two_rounds_against_five_counts_both_in_the_degrees_of_f
     assert (got.lo, got.hi) == pytest.approx((1.0 - half, 1.0 + half), rel=1e-12)
 
 
-def test_cost_difference_with_an_interval_from_one_round_has_one_degree_of_freedom() -> None:
-    # An interval given with n = 1 (no rounds to count): its standard error is its half-width
-    # over t(0.975, 1), and the difference falls back to one degree of freedom, so the
-    # interval is the measured one's half-width around the difference.
+def test_cost_difference_with_an_interval_from_one_round_is_a_normal_interval() -> None:
+    # An interval given with n = 1 is the run-level drift allowance alone (with_run_drift), a
+    # normal interval: its standard error is its half-width over z, and against an exact cost
+    # the difference's interval is the measured one's half-width around the difference.
     from pytest_llmselect.costmodel import cost_difference
 
     got = cost_difference((2.0, 1.5, 2.5, 1), (1.0, 1.0, 1.0, 3))
     assert (got.diff, got.lo, got.hi) == pytest.approx((1.0, 0.5, 1.5), rel=1e-12)
-    assert got.method == "Welch t interval (df 1) over timing rounds"
+    assert got.method == "normal interval from the run-level drift allowance"
 
 
 def test_cost_difference_is_exact_only_when_both_sides_are() -> None:
@@ -326,7 +341,7 @@ def test_boundary_bounds_take_each_candidates_wider_side_whichever_it_is() -> No
 
 def test_missing_seconds_and_tokens_cost_nothing() -> None:
     price = Price(usd_per_hour=3.6, usd_per_million_input_tokens=1e6, usd_per_million_output_tokens=2e6)
-    assert group_cost(1, {}, price, 0.95, "time") == (0.0, None, None, "one timing round: no interval")
+    assert group_cost(1, {}, price, 0.95, "time") == (0.0, None, None, "no model work timed: no interval")
     # each part alone: $0.001 per second, $1 per input token, $2 per output token (per case x 1000)
     assert group_cost(1, {"model_seconds": 1.0}, price, 0.95, "time")[0] == pytest.approx(1.0)
     assert group_cost(1, {"input_tokens": 1}, price, 0.95, "time")[0] == pytest.approx(1000.0)

@@ -177,8 +177,11 @@ def test_run_drift_widens_a_cost_interval_in_quadrature() -> None:
     half = est.hi - est.mean
     assert wide.hi - wide.mean == pytest.approx(math.hypot(half, 1.959963984540054 * 0.2 * 1.0))
     assert with_run_drift(est, 0.95, 0.0).hi == pytest.approx(est.hi)
-    one = mean_interval([1.0], 0.95)
-    assert with_run_drift(one, 0.95, 0.2) is one  # one round: no interval to widen
+    one = mean_interval([2.0], 0.95)
+    alone = with_run_drift(one, 0.95, 0.2)  # one round: the drift allowance alone
+    assert (alone.lo, alone.hi) == pytest.approx((2.0 - 1.959963984540054 * 0.4, 2.0 + 1.959963984540054 * 0.4))
+    assert "drift allowance only" in alone.method
+    assert with_run_drift(one, 0.95, 0.0) is one  # and no allowance: no interval
 
 
 @pytest.mark.parametrize(("requested", "load", "cores", "threads"), [

@@ -55,6 +55,8 @@ class Measures:
     # Each request's latency and time to first token are its own (a served model), not its
     # batch's: independent draws, so their percentiles get order-statistic intervals.
     requests_timed_alone: bool = False
+    # Why this group was timed again after its first pass (run/retiming.py); None: it was not.
+    timing_rounds_reason: str | None = None
 
     def merge(self, other: "Measures") -> None:
         self.model_seconds += other.model_seconds

@@ -306,10 +306,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         llm_session.pool.release()
         return
     try:
+        from pytest_llmselect.run.finish import build_session_report, stop_reason, truncation_warnings, write_reports
+
+        llm_session.follow_up_timing(session, exitstatus, stop_reason(session, exitstatus))
         llm_session.pool.release()
         if llm_session.records:
             llm_session.log_state()
-        from pytest_llmselect.run.finish import build_session_report, stop_reason, truncation_warnings, write_reports
         from pytest_llmselect.timing import hide_llm_benchmark_tables
 
         events = llm_session.events

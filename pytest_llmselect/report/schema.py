@@ -66,6 +66,7 @@ class Measures(_Model):
     flops: Optional[NonNegative] = None
     parallel: Optional[bool] = None
     round_seconds: Optional[list[NonNegative]] = None
+    timing_rounds_reason: Optional[str] = None  # why the group was timed again (null: one pass)
     warmup_seconds: Optional[NonNegative] = None
     cost_model: Optional[CostModel] = None
     request_latency_p50: Optional[NonNegative] = None

@@ -122,6 +122,8 @@ def settings_from_config(config: pytest.Config) -> Settings:
         run_log=(base / run_log) if run_log else None,
         bench_rounds=None if str(_value(config, "llm_benchmark_rounds")).strip() == "auto"
         else _number(config, "llm_benchmark_rounds", int, low=1),
+        # Under pytest-xdist no process sees every candidate of a task: the old default there.
+        rounds_follow_decision=not (getattr(config.option, "numprocesses", None) or hasattr(config, "workerinput")),
         bench_warmup=warm_rounds,
         warmup_batch=warm_batch,
         cost_model=cost_model,

@@ -99,6 +99,19 @@ class LLMSession:
             item.session.shouldstop = reason
         return True
 
+    def follow_up_timing(self, session: pytest.Session, exitstatus: int | pytest.ExitCode, stop: str) -> None:
+        """Before the report: more timed rounds for the groups whose cost can change a pick
+        (run/retiming.py); not after Ctrl-C, -x or --maxfail, nor without a case recorded."""
+        stopped = exitstatus == pytest.ExitCode.INTERRUPTED or session.shouldstop or session.shouldfail
+        if self.records and not stopped and self.runner.interrupted is None:
+            from pytest_llmselect.run.retiming import follow_up
+
+            try:
+                follow_up(self, stop)
+            except Exception as exc:  # noqa: BLE001  the first pass's figures still make the report
+                self.events.warnings.append(f"timing again where cost can change the pick failed: "
+                                            f"{type(exc).__name__}: {exc}; one timed round each stands")
+
     def figures(self, task: str, candidate: str) -> dict[str, Any]:
         return figures(self, task, candidate)
 

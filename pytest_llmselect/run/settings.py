@@ -26,6 +26,9 @@ class Settings:
     run_log: Path | None = None
     constraints: Any = None  # selection.Constraints; filters before the argmin
     bench_rounds: int | None = None  # timed rounds of each group's model work (None: rounds_for decides)
+    # With bench_rounds None: one timed round of each group first, more later only where cost can
+    # change the pick (run/retiming.py). False under pytest-xdist, where no process sees a whole task.
+    rounds_follow_decision: bool = True
     bench_warmup: int = 0         # whole untimed rounds before them
     warmup_batch: bool = True     # one untimed batch of each kind first (lazy init, first allocations)
     cost_model: str = "time"      # costmodel.COST_MODELS
@@ -54,12 +57,25 @@ class Settings:
         return effective_price(by_name[candidate].price, self.price, self.cost_model)
 
     def rounds_for(self, candidate: str, *, served: bool = False) -> int:
-        """Timed rounds of ``candidate``'s model work: ``--llm-benchmark-rounds`` when set; by
-        default 3 where its cost is priced by time on a local model (the interval needs the
-        spread of rounds), and 1 where its cost is exact (tokens, flops, a token-priced API)
-        or the model is served (``served``): more rounds would repeat, and pay for, the same
-        requests."""
+        """Timed rounds of ``candidate``'s model work in its first pass: ``--llm-benchmark-rounds``
+        when set; else 1 where its cost is exact (tokens, flops, a token-priced API) or the model
+        is served (``served``: more rounds would repeat, and pay for, the same requests); else,
+        priced by time on a local model, 1 now and ``AUTO_ROUNDS`` in all where the cost turns
+        out able to change the pick (``rounds_follow_decision``, run/retiming.py), or
+        ``AUTO_ROUNDS`` at once where no process sees a whole task (pytest-xdist)."""
         if self.bench_rounds is not None:
             return self.bench_rounds
-        return 3 if self.price_of(candidate).usd_per_hour is not None and not served else 1
+        if self.price_of(candidate).usd_per_hour is None or served:
+            return 1
+        return 1 if self.rounds_follow_decision else AUTO_ROUNDS
+
+    def retimable(self, candidate: Candidate) -> bool:
+        """Whether ``candidate``'s groups may be timed again where cost can change the pick."""
+        return (self.bench_rounds is None and self.rounds_follow_decision and self.cost_model == "time"
+                and not candidate.is_served and self.price_of(candidate.name).usd_per_hour is not None)
+
+
+#: Timed rounds of a local, time-priced group where cost can change the pick (and, under
+#: pytest-xdist, of every such group): the interval then also carries the spread of rounds.
+AUTO_ROUNDS = 3
 

@@ -13,14 +13,30 @@ rebuilds the same rounds instead of timing again.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pytest_llmselect.engine import Measures, RequestFailed, run_requests, warm_up
-from pytest_llmselect.run.settings import AUTO_ROUNDS
+from pytest_llmselect.run.events import RunEvents
+from pytest_llmselect.run.plan import Plan
+from pytest_llmselect.run.pool import ModelPool
+from pytest_llmselect.run.records import Ledger
+from pytest_llmselect.run.runner import Runner
+from pytest_llmselect.run.settings import AUTO_ROUNDS, Settings
 from pytest_llmselect.timing_need import TimingNeed, groups_to_retime
 
-if TYPE_CHECKING:
-    from pytest_llmselect.run.session import LLMSession
+
+class LLMSession(Protocol):
+    """What timing again needs of a session (``run.session.LLMSession`` has it)."""
+
+    config: Any
+    settings: Settings
+    events: RunEvents
+    plan: Plan
+    pool: ModelPool
+    runner: Runner
+    ledger: Ledger
+
+    def log_state(self) -> None: ...
 
 
 def retimable(s: LLMSession) -> set[tuple[str, str]]:

@@ -47,7 +47,8 @@ def test_measured_fields_units_and_relations(suite):
     entries = {(b["group"], b["param"]): b for b in bench["benchmarks"]}
     assert {("llm: addition", "zoo:tiny"), ("llm: addition", "zoo:base"), ("llm: largest", "zoo:tiny"),
             ("llm-load", "zoo:base")} <= set(entries)
-    assert entries[("llm: addition", "zoo:tiny")]["stats"]["rounds"] == 3  # the default timed rounds
+    # The default: one timed pass (more rounds, where cost can change the pick, come at session end).
+    assert entries[("llm: addition", "zoo:tiny")]["stats"]["rounds"] == 1
     compare = subprocess.run([sys.executable, "-m", "pytest_benchmark", "compare", str(pt.path / "bench.json")],
                              capture_output=True, text=True, timeout=120)
     assert compare.returncode == 0, compare.stderr

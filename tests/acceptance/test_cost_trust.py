@@ -71,7 +71,7 @@ def test_tokens_and_flops_cost_models_give_identical_figures_on_two_runs_in_both
 def test_time_cost_has_an_interval_memory_is_the_candidates_and_latency_is_named(suite):
     pt = suite(n_addition=6, n_largest=4)
     result = pt.runpytest_subprocess("--llm-candidates=zoo:tiny,zoo:small", "--llm-latency-sample=3",
-                                     "--llm-cpu-threads=1",
+                                     "--llm-cpu-threads=1", "--llm-benchmark-rounds=3",
                                      "--llm-report=run.json", "--llm-report=run.md", "-p", "no:cacheprovider",
                                      "-v")  # the energy line is method text: in the terminal with -v
     result.assert_outcomes(passed=20)

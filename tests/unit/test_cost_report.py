@@ -159,3 +159,23 @@ def test_busy_machine_warning_reaches_every_format():
         assert "--llm-cpu-threads=1" not in text  # already one thread: no such advice
     report["machine"]["load_average_1min"] = 1.0
     assert "load average" not in render_terminal(report)
+
+
+def test_groups_timed_again_are_named_with_their_reason_in_their_task_and_listed_with_v():
+    report = _with_cost_uncertainty()
+    task = report["tasks"][0]
+    first, second = task["results"][0], task["results"][1]
+    for r in (first, second):
+        r["measures"]["timing_rounds_reason"] = f"task {task['name']!r}: cost could make it the pick over X"
+    footnote = (f"rounds: one timed pass, more where cost could change the pick: {first['candidate']} "
+                f"(task {task['name']!r}: cost could make it the pick over X); {second['candidate']} (")
+    terminal, verbose = (" ".join(render_terminal(report, verbose=v).split()) for v in (False, True))
+    assert footnote in terminal and "Timing:" not in terminal  # the summary stays short
+    listed = f"timed again, 2 in all, where cost could change a pick: {task['name']} \u00b7 {first['candidate']}, "
+    assert listed in verbose
+    md = " ".join(render_markdown(report).split())
+    assert footnote in md and listed in md
+    for r in task["results"]:
+        r["measures"]["timing_rounds_reason"] = None
+    for text in (render_terminal(report, verbose=True), render_markdown(report)):
+        assert "Timing:" not in text and "more where cost could" not in text

@@ -8,13 +8,15 @@ from typing import Mapping
 from .accounting import accounting_notes
 from .formatting import names, num
 from .judging import evaluation_cost_notes
+from .measures import timing_notes
 from .model import DEFAULT_PRICE_MARK, DEFAULT_UNITS, Note, Report
 from .prices import is_default_price, price_text
 from .race import race_notes
 
 COST_MODEL_TEXT = {
     "time": "time: measured model seconds x USD per hour (plus token prices where set), the mean of the "
-            "timed rounds after an untimed warm-up; its interval comes from the rounds' spread",
+            "timed rounds after an untimed warm-up; its interval comes from the rounds' spread and a run-level "
+            "drift allowance (one round, where cost could not change the pick: the allowance alone)",
     "tokens": "tokens: input and output tokens x USD per million tokens; exactly reproducible (no interval)",
     "flops": "flops: 2 x parameters x tokens FLOPs x USD per PFLOP; hardware-independent and exactly "
              "reproducible (no interval)",
@@ -61,6 +63,7 @@ def header_notes(report: Report) -> list[Note]:
     ]
     notes.extend(accounting_notes(report))
     notes.extend(race_notes(report))
+    notes.extend(timing_notes(report))
     crashed = report.get("crashed") or []
     if crashed:
         notes.append(Note("Lost to crashes", f"{len(crashed)} case(s) killed their pytest-xdist worker and have "

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping, Sequence
 
 from .formatting import count, decimals_for, fixed, fixed_interval, mib, num
-from .model import DASH, Table
+from .model import DASH, Note, Table
 
 
 Raw = Callable[[Mapping[str, Any], Mapping[str, Any], Mapping[str, Any]], Any]
@@ -86,6 +86,11 @@ def measures_table(results: Sequence[Mapping[str, Any]], cands: Mapping[str, Map
     if any((r.get("measures") or {}).get("cache_hits") for r in results):
         footnotes = (*footnotes, "cached: requests served from the response cache, of all requests; their "
                      "latency, model seconds and tokens are those measured when they were computed")
+    retimed = [(r.get("candidate"), m["timing_rounds_reason"]) for r in results
+               if isinstance(m := r.get("measures") or {}, Mapping) and m.get("timing_rounds_reason")]
+    if retimed:
+        footnotes = (*footnotes, "rounds: one timed pass, more where cost could change the pick: " + "; ".join(
+            f"{c} ({why})" for c, why in retimed))
     methods = sorted({str(m) for r in results if (m := (r.get("measures") or {}).get("memory_method"))})
     footnotes += tuple(f"peak MiB: the candidate's own memory: {MEMORY_METHOD_TEXT.get(m, m)}" for m in methods)
     return Table(
@@ -94,3 +99,15 @@ def measures_table(results: Sequence[Mapping[str, Any]], cands: Mapping[str, Map
         rows=tuple((str(r.get("candidate")), *(row[i] or DASH for i in keep)) for r, row in zip(results, cells)),
         numeric=(False, *(True for _ in keep)),
         footnotes=footnotes)
+
+
+def timing_notes(report: Mapping[str, Any]) -> list[Note]:
+    """One line naming the groups timed again because their cost could change a pick (run/retiming.py);
+    none when no group was."""
+    retimed = [f"{t.get('name')} \u00b7 {r.get('candidate')}" for t in report.get("tasks") or [] if isinstance(t, Mapping)
+               for r in t.get("results") or [] if isinstance(r, Mapping)
+               and isinstance(r.get("measures"), Mapping) and r["measures"].get("timing_rounds_reason")]
+    if not retimed:
+        return []
+    return [Note("Timing", f"one timed round per group; timed again, {len(retimed)} in all, where cost could "
+                 f"change a pick: {', '.join(retimed)} (why: the measures' rounds)")]

@@ -15,7 +15,7 @@ from .model import DASH, Note, Report, Table
 # Header lines that explain how a figure was made: in the Markdown and HTML files, and in
 # the terminal only with -v (they do not change which candidate is picked).
 METHOD_LABELS = frozenset({"Quality intervals", "Comparisons", "Cost intervals", "Pick probability",
-                           "Cost model", "Energy"})
+                           "Cost model", "Energy", "Timing"})
 
 
 def metric_label(task: Mapping[str, Any]) -> str:

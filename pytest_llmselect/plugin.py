@@ -51,9 +51,10 @@ OPTIONS: list[tuple[str, str, str, str, Any]] = [
      "usd_per_million_input_tokens / usd_per_million_output_tokens / usd_per_pflop / usd_per_kwh", "string", ""),
     ("--llm-benchmark-rounds", "llm_benchmark_rounds",
      "timed rounds of each (task, candidate) group's model work (pytest-benchmark pedantic rounds); "
-     "the cost interval comes from their spread (1: no interval); 'auto' (default): 3 where cost is "
-     "priced by time, 1 where it is exact (tokens, flops, token-priced APIs), so a paid API is not "
-     "called once per round for nothing", "string", "auto"),
+     "N: every group N times; 'auto' (default): one timed pass, then 3 rounds in all only for the local "
+     "time-priced groups whose cost can change a pick (under pytest -n: 3 for every such group), and 1 "
+     "where cost is exact (tokens, flops, token-priced APIs) or the model is served, so a paid API is "
+     "not called once per round for nothing", "string", "auto"),
     ("--llm-benchmark-warmup", "llm_benchmark_warmup",
      "untimed warm-up before the timed rounds: 'batch' (one batch of each kind of request), "
      "N whole rounds, or 0 for none", "string", "batch"),

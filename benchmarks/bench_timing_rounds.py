@@ -37,8 +37,12 @@ def run_once(tree: Path, args: list[str], report: Path) -> dict[str, Any]:
     groups = [(t["name"], r) for t in data["tasks"] for r in t["results"] if r.get("measures")]
     timed = [sum(r["measures"].get("round_seconds") or []) for _, r in groups]
     warm = [r["measures"].get("warmup_seconds") or 0.0 for _, r in groups]
+    spreads = [statistics.stdev(x) / statistics.fmean(x) for _, r in groups
+               if len(x := r["measures"].get("round_seconds") or []) > 1 and statistics.fmean(x) > 0]
     return {
         "status": os.waitstatus_to_exitcode(status), "cpu_s": cpu,
+        # each several-round group's coefficient of variation between its rounds (within one run)
+        "round_cv": sorted(spreads),
         "model_seconds_spent": sum(timed), "warmup_seconds": sum(warm), "groups": len(groups),
         "multi_round_groups": sum(1 for _, r in groups if len(r["measures"].get("round_seconds") or []) > 1),
         "retimed": [f"{t} · {r['candidate']}: {r['measures'].get('timing_rounds_reason')}" for t, r in groups
@@ -78,6 +82,12 @@ def main() -> None:
               f"{statistics.median(r['model_seconds_spent'] for r in rs):.2f} | "
               f"{rs[0]['multi_round_groups']} of {rs[0]['groups']} | "
               f"{', '.join(f'{k}: {v}' for k, v in picks.items())}{'' if same else ' (varied)'} |")
+    for side, rs in runs.items():
+        cvs = sorted(c for r in rs for c in r["round_cv"])
+        if cvs:
+            print(f"\n{side}: between-round coefficient of variation within a run, over {len(cvs)} groups: "
+                  f"median {statistics.median(cvs):.1%}, 90th percentile {cvs[int(0.9 * (len(cvs) - 1))]:.1%}, "
+                  f"largest {cvs[-1]:.1%}")
     for r in runs["after"][:1]:
         for line in r["retimed"]:
             print(f"- {line}")

@@ -18,7 +18,9 @@ Lines (``event`` names the kind):
 - ``build_start`` / ``build_end`` (``model``, ``steps`` / ``seconds``): a zoo model trained
   for this run; ``load_start`` / ``load_end`` (``candidate``, ``seconds`` or ``error``);
   ``group_start`` / ``group_end`` (``task``, ``candidate``, ``requests``, ``batches``,
-  ``seconds`` of model time): each carries ``time``, UNIX seconds when it happened.
+  ``seconds`` of model time): each carries ``time``, UNIX seconds when it happened;
+- ``retimed`` (``task``, ``candidate``, ``round_seconds``, ``reason``): a group timed again at the
+  session's end because its cost could change a pick (run/retiming.py; a ``state`` follows).
 
 ``report_inputs`` turns one run of a log back into report inputs, so
 ``python -m pytest_llmselect report run-log.jsonl`` can build a report of a run that never

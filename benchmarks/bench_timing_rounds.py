@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -86,7 +87,7 @@ def main() -> None:
         cvs = sorted(c for r in rs for c in r["round_cv"])
         if cvs:
             print(f"\n{side}: between-round coefficient of variation within a run, over {len(cvs)} groups: "
-                  f"median {statistics.median(cvs):.1%}, 90th percentile {cvs[int(0.9 * (len(cvs) - 1))]:.1%}, "
+                  f"median {statistics.median(cvs):.1%}, 90th percentile {cvs[math.ceil(0.9 * (len(cvs) - 1))]:.1%}, "
                   f"largest {cvs[-1]:.1%}")
     for r in runs["after"][:1]:
         for line in r["retimed"]:

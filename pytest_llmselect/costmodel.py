@@ -344,11 +344,13 @@ def with_run_drift(mean: MeanInterval, level: float = 0.95, drift: float = RUN_D
     of the machine over the whole run).
 
     With one round (no spread of rounds) the interval is ``mean +- z * drift * mean``, the
-    drift allowance alone. That leaves out the spread between rounds of one run, which is
-    small beside it: the allowance is 20% of the mean (twice the largest run-to-run variation
-    measured, benchmarks/README.md, bench_cost_load.py), while three rounds of one run varied
-    by a few percent (benchmarks/README.md, "Timing that follows the decision"). Where the
-    cost can change the pick, run/retiming.py times more rounds, and their spread is added."""
+    drift allowance alone. That leaves out the spread between rounds of one run, and honestly
+    so only in part: the allowance is 20% of the mean (twice the largest run-to-run variation
+    measured, bench_cost_load.py), while the rounds of one run on the shared two-core machine
+    varied by a median 10% (largest 25%; benchmarks/README.md, "Timing that follows the
+    decision"), so at the median spread a one-round interval is about a sixth narrower than a
+    three-round one. It is the larger part, not the whole. Where the cost can change the pick,
+    run/retiming.py times more rounds, and their spread is added."""
     if not (math.isfinite(drift) and drift > 0):
         return mean
     from pytest_llmselect.stats import normal_quantile

@@ -293,7 +293,7 @@ def test_cost_uncertainty_from_the_row_widens_the_objective_interval() -> None:
 
     known = exact()
     assert known["cost_se"] == 0.0 and known["verdict"].startswith("significantly worse")
-    one_round = compare({})  # one timing round each: the run-level drift allowance alone
+    one_round = compare({})  # one timing round each: the run-level drift allowance and the measured round spread
     assert one_round["cost_se"] > 0 and one_round["verdict"].startswith("not distinguishable")
     noisy = compare({"a": {"round_seconds": [10.0, 30.0, 20.0]}, "b": {"round_seconds": [12.0, 36.0, 24.0]}})
     assert noisy["cost_se"] > 0 and noisy["lo"] < 0 < noisy["hi"]

@@ -16,6 +16,7 @@ from pytest_llmselect.costmodel import (
     Estimate,
     alpha_boundaries,
     effective_price,
+    ROUND_SPREAD,
     RUN_DRIFT,
     group_cost,
 )
@@ -125,13 +126,15 @@ def test_time_cost_interval_is_the_t_interval_of_the_rounds() -> None:
 
 
 def test_one_timing_round_gets_the_run_level_drift_allowance_alone() -> None:
-    """One round has no spread; its interval is mean +- z * RUN_DRIFT * mean, said in cost_method."""
+    """One round has no spread; its interval is mean +- z * hypot(RUN_DRIFT, ROUND_SPREAD) * mean,
+    said in cost_method."""
     price = Price(usd_per_hour=3.6)  # $0.001 per second
     cost, lo, hi, method = group_cost(20, {"model_seconds": 12.0, "round_seconds": [12.0]}, price, 0.9, "time")
-    half = float(sps.norm.ppf(0.95)) * RUN_DRIFT * 12.0
+    half = float(sps.norm.ppf(0.95)) * math.hypot(RUN_DRIFT, ROUND_SPREAD) * 12.0
     assert (lo, hi) == pytest.approx(((12.0 - half) * 0.05, (12.0 + half) * 0.05))
     assert cost == pytest.approx(12.0 * 0.05)
-    assert method == f"one timing round; interval from the {100 * RUN_DRIFT:.0f}% run-level drift allowance only"
+    assert method == (f"one timing round; interval from the {100 * RUN_DRIFT:.0f}% run-level drift allowance "
+                      f"and the {100 * ROUND_SPREAD:.0f}% spread of rounds measured on a shared machine")
     # Served whole from the cache, timed in one round when computed: the same interval, and said.
     cached = {"model_seconds": 12.0, "requests": 4, "cache_hits": 4}
     _, lo2, hi2, method2 = group_cost(20, cached, price, 0.9, "time")
@@ -180,10 +183,11 @@ def test_energy_is_charged_where_measured_and_said_where_not() -> None:
     price = Price(usd_per_hour=3.6, usd_per_kwh=0.36)  # $0.001 per second; 3.6e6 J = 1 kWh
     cost, _, _, method = group_cost(1, {"model_seconds": 1.0, "energy_joules": 3.6e6}, price, 0.95, "time")
     assert cost == pytest.approx((0.001 + 0.36) * 1000)
-    assert method == "one timing round; interval from the 20% run-level drift allowance only"
+    assert method == ("one timing round; interval from the 20% run-level drift allowance and the 10% spread of rounds "
+                      "measured on a shared machine")
     cost, _, _, method = group_cost(1, {"model_seconds": 1.0}, price, 0.95, "time")
     assert cost == pytest.approx(0.001 * 1000)
-    assert method == ("one timing round; interval from the 20% run-level drift allowance only; energy priced but "
+    assert method == ("one timing round; interval from the 20% run-level drift allowance and the 10% spread of rounds measured on a shared machine; energy priced but "
                       "not measured on this machine, so not charged")
     _, _, _, method = group_cost(1, {"flops": 1e15}, Price(usd_per_pflop=1.0, usd_per_kwh=0.1), 0.95, "flops")
     assert method.endswith("; energy priced but not measured on this machine, so not charged")
@@ -302,7 +306,7 @@ def test_cost_difference_two_rounds_against_five_counts_both_in_the_degrees_of_f
 
 
 def test_cost_difference_with_an_interval_from_one_round_is_a_normal_interval() -> None:
-    # An interval given with n = 1 is the run-level drift allowance alone (with_run_drift), a
+    # An interval given with n = 1 is the run-level drift allowance and the measured round spread (with_run_drift), a
     # normal interval: its standard error is its half-width over z, and against an exact cost
     # the difference's interval is the measured one's half-width around the difference.
     from pytest_llmselect.costmodel import cost_difference

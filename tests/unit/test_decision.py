@@ -178,9 +178,10 @@ def test_run_drift_widens_a_cost_interval_in_quadrature() -> None:
     assert wide.hi - wide.mean == pytest.approx(math.hypot(half, 1.959963984540054 * 0.2 * 1.0))
     assert with_run_drift(est, 0.95, 0.0).hi == pytest.approx(est.hi)
     one = mean_interval([2.0], 0.95)
-    alone = with_run_drift(one, 0.95, 0.2)  # one round: the drift allowance alone
-    assert (alone.lo, alone.hi) == pytest.approx((2.0 - 1.959963984540054 * 0.4, 2.0 + 1.959963984540054 * 0.4))
-    assert "drift allowance only" in alone.method
+    alone = with_run_drift(one, 0.95, 0.2)  # one round: the drift allowance and the measured round spread
+    want = 1.959963984540054 * math.hypot(0.2, 0.1) * 2.0
+    assert (alone.lo, alone.hi) == pytest.approx((2.0 - want, 2.0 + want))
+    assert "20% run-level drift allowance and the 10% spread of rounds" in alone.method
     assert with_run_drift(one, 0.95, 0.0) is one  # and no allowance: no interval
 
 

@@ -8,7 +8,7 @@ from .model import Note, Report
 # (term, explanation, shown when): "always", or the comparison method names / report keys it explains.
 LEGEND: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("CI", "confidence interval at the report's level (quality: see Quality intervals; cost: Student t over the "
-           "timed rounds widened by a run-level drift allowance, or that allowance alone after one round; "
+           "timed rounds widened by a run-level drift allowance, or that allowance and the measured 10% spread of rounds after one round; "
            "objective: the two combined in quadrature)", ("always",)),
     ("MDE", "minimum detectable effect: the smallest difference the comparison would detect with 80% power "
             "at its (adjusted) level", ("always",)),

@@ -299,3 +299,14 @@ def test_pool_rows_fuzz_either_load_or_name_the_problem(rows, template):
         assert len(pool) == len(rows) > 0
         assert len({ex.id for ex in pool.examples}) == len(rows)
         assert pool.render(range(len(pool))) == "".join(template.format(**r) for r in rows)
+
+
+def test_a_missing_hub_model_is_named_once_for_all_its_configurations(monkeypatch):
+    from pytest_llmselect.preflight import check_hub_candidates
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cands = with_demo_configs(parse_candidates("nobody-here/no-such-model"), parse_demo_configs("random:4,knn:4"))
+    with pytest.raises(SpecError) as caught:
+        check_hub_candidates(cands)
+    assert str(caught.value).startswith("nobody-here/no-such-model: not in the local Hugging Face cache")
+    assert str(caught.value).count("no-such-model") == 1

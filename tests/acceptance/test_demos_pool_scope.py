@@ -80,3 +80,15 @@ def test_a_task_without_a_pool_runs_once_per_model(pytester: pytest.Pytester):
     text = result.stdout.str()
     assert "addition · zoo:tiny+" not in text
     result.stdout.fnmatch_lines(["llmselect: addition · zoo:tiny: 3 requests in 1 batch, *"])
+
+
+def test_under_xdist_the_header_names_only_what_runs(pytester: pytest.Pytester):
+    """Every task has a pool: the bare model runs nothing, so the controller's header leaves it out."""
+    write_lookup_suite(pytester, 2, pool_contains_cases=False)
+    result = pytester.runpytest_subprocess("--llm-candidates=zoo:lookup", f"--llm-demos={','.join(CONFIGS)}",
+                                           "--llm-benchmark-rounds=1", "-n", "2", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2 * 2)
+    headers = [ln for ln in result.outlines if ln.startswith("llmselect: ") and "candidate" in ln]
+    assert headers == [f"llmselect: 2 candidates (zoo:lookup+first:1, zoo:lookup+random:2); " + headers[0].split("; ", 1)[1]]
+    loads = [ln for ln in result.outlines if "llmselect: loading" in ln]
+    assert loads and all(ln.endswith("llmselect: loading zoo:lookup") for ln in loads)

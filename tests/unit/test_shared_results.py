@@ -96,3 +96,26 @@ def test_shared_cases_pair_configurations_of_one_model():
         mine = [c["score"] for c in plain if c["candidate"] == name]
         assert mine == [float(s) for s in PLAIN[name.split("+")[0]]]
     assert view.replaced == frozenset(MODELS)
+
+
+def as_report(inputs: dict) -> dict:
+    derived = analyze(inputs, AnalysisSettings(alpha=10.0))
+    return {**derived, "candidates": inputs["candidates"], "cases": inputs["cases"],
+            "suite": {"fingerprint": "v1"}, "machine": {"platform": "linux", "cpu_count": 2}}
+
+
+def test_the_gate_compares_a_task_without_a_pool_with_the_incumbents_model():
+    from pytest_llmselect.gate import GateSettings, compare_runs
+
+    baseline = as_report(make_inputs(PLAIN, POOLED, SECONDS))
+    assert baseline["selected"] == "m2+first:1"
+    current = as_report(make_inputs({"m1": PLAIN["m1"], "m2": PLAIN["m1"]}, POOLED, SECONDS))
+    result = compare_runs(baseline, current, GateSettings(margin=0.05))
+    # The incumbent configuration's result on "plain" is its model's: m2's 40 cases.
+    plain = {v.candidate: v for v in result.verdicts if v.task == "plain"}
+    assert set(plain) == set(MODELS)  # each model once: the configurations ran nothing there
+    assert all(v.n_shared == 40 and v.incumbent == "m2+first:1" for v in plain.values())
+    assert plain["m2"].quality == pytest.approx(0.75) and plain["m2"].incumbent_quality == pytest.approx(0.25)
+    assert plain["m2"].verdict == "PASS"
+    assert plain["m2"].cost_ratio == pytest.approx(1.0)  # the same seconds as the incumbent's model
+    assert {(v.task, v.candidate) for v in result.verdicts if v.task == "pooled"} == {("pooled", c) for c in POOLED}

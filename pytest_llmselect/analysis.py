@@ -21,6 +21,7 @@ from pytest_llmselect.overall_pick import partial_reason, tie_break_text, unit_r
 from pytest_llmselect.pick_confidence import overall_confidence, overall_scale
 from pytest_llmselect.selection import Point
 from pytest_llmselect.selection import overall as combine_tasks
+from pytest_llmselect.shared_results import share_model_results
 from pytest_llmselect.task_results import _selection_block, _task_block, _trade_offs, price_of
 
 __all__ = [
@@ -67,10 +68,13 @@ def analyze(inputs: Mapping[str, Any], settings: AnalysisSettings) -> dict[str, 
     task_blocks = [_task_block(t, cases, candidates, measures, settings, tallies) for t in inputs["tasks"]]
     task_blocks = [b for b in task_blocks if b["results"]]
     weights = dict(settings.weights) if settings.weights else {b["name"]: float(b["weight"]) for b in task_blocks}
-    ranges_of, left_out = overall_scale(task_blocks, cases, weights, settings.errors)
+    # A task without a demonstration pool ran once per model: in the overall each configuration
+    # of the model counts that result (shared_results.py).
+    view = share_model_results(task_blocks, cases, candidates)
+    ranges_of, left_out = overall_scale(view.blocks, view.cases, weights, settings.errors)
     # Several weighted tasks: each task's loss on the [0, 1] scale of its score range, never raw units.
     unit = sum(1 for b in task_blocks if weights.get(b["name"], 0.0) > 0) > 1
-    in_overall = [b for b in task_blocks if b["name"] not in left_out]
+    in_overall = [b for b in view.blocks if b["name"] not in left_out]
     per_task = {b["name"]: [Point(name=r["candidate"], cost=r["cost"], quality=r["quality"],
                                   loss=unit_row_loss(r, b, ranges_of[b["name"]]) if unit and ranges_of.get(b["name"])
                                   else r["loss"])
@@ -81,13 +85,13 @@ def analyze(inputs: Mapping[str, Any], settings: AnalysisSettings) -> dict[str, 
     overall_points = [replace(p, quality=p.quality if basis == QUALITY_MEAN else
                               (1.0 - p.loss) if basis == ONE_MINUS_LOSS else None)
                       for p in (combined.points if combined else [])]
-    failed_somewhere = {c: f"{reason} on task {b['name']!r}" for b in task_blocks
+    failed_somewhere = {c: f"{reason} on task {b['name']!r}" for b in view.blocks
                         for c, reason in b["selection"]["excluded"].items()}
     # A candidate with no scored case on some task is not in the overall comparison; say why.
     failed_somewhere.update({c: r for c, r in (combined.excluded if combined else {}).items()
                              if c not in failed_somewhere})
     for c in candidates:  # never evaluated anywhere: still named, with the reason
-        if c.get("status") == "load_failed" and c["name"] not in failed_somewhere:
+        if c.get("status") == "load_failed" and c["name"] not in failed_somewhere and c["name"] not in view.replaced:
             failed_somewhere[c["name"]] = f"not evaluated: failed to load ({c.get('load_error')})"
     partial = partial_reason([b for b in in_overall if overall_weights.get(b["name"], 0.0) > 0], candidates)
     if partial:  # a partial run never picks the survivors
@@ -111,7 +115,8 @@ def analyze(inputs: Mapping[str, Any], settings: AnalysisSettings) -> dict[str, 
         "excluded": {c: r for c, r in selection["excluded"].items()},
         "selection": selection,
         **_trade_offs(overall_points, ranges, overall_rows),
-        **overall_confidence(in_overall, cases, overall_weights, selection, candidates, settings),
+        **overall_confidence(in_overall, view.cases, overall_weights, selection, candidates, settings),
+        **({"shared": dict(view.shared)} if view.shared else {}),
     }
     return {
         "alpha": settings.alpha,

@@ -75,11 +75,22 @@ class Candidate:
 
 
 def with_demo_configs(candidates: Sequence[Candidate], configs: Sequence[DemoConfig]) -> list[Candidate]:
-    """Each (candidate, configuration) as a candidate named ``MODEL+CONFIG`` (``zoo:base+knn:4``),
-    model-major so each model's configurations run together after one load. No configs: unchanged."""
+    """Each model, then each (model, configuration) as a candidate named ``MODEL+CONFIG``
+    (``zoo:base+knn:4``), model-major so a model's rows run together after one load. The bare
+    model serves the tasks without a demonstration pool (``has_pool``), where a configuration
+    would change nothing; the configurations serve those with one. No configs: unchanged."""
     if not configs:
         return list(candidates)
-    return [replace(c, name=f"{c.name}+{cfg.name}", demos=cfg, model=c.name) for c in candidates for cfg in configs]
+    return [x for c in candidates
+            for x in (c, *(replace(c, name=f"{c.name}+{cfg.name}", demos=cfg, model=c.name) for cfg in configs))]
+
+
+def for_task(candidates: Sequence[Candidate], has_pool: bool) -> list[Candidate]:
+    """The candidates a task runs on: with ``--llm-demos``, a task with a demonstration pool runs
+    each configuration and a task without one each model once; without it, every candidate."""
+    if not any(c.demos is not None for c in candidates):
+        return list(candidates)
+    return [c for c in candidates if (c.demos is not None) == has_pool]
 
 
 def _is_pathlike(spec: str) -> bool:

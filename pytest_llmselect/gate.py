@@ -26,6 +26,7 @@ from pytest_llmselect.run_pairing import (
     _machine_note,
     _tasks,
     _unmatched,
+    model_of,
     partial_note,
     resolve_incumbent,
 )
@@ -104,7 +105,9 @@ def compare_runs(baseline_report: Mapping[str, Any], current_report: Mapping[str
     selected nothing or no case of this run matches the baseline at all.
     """
     inc = resolve_incumbent(baseline_report, incumbent, baseline_label)
-    base_cases = _cases_by_task(baseline_report, inc)
+    # A configuration incumbent's result on a task without a demonstration pool is its model's.
+    base_cases = _cases_by_task(baseline_report, inc, with_model=True)
+    inc_model = model_of(baseline_report, inc)
     base_tasks, cur_tasks = _tasks(baseline_report), _tasks(current_report)
     fp_b, fp_c = _fingerprint(baseline_report), _fingerprint(current_report)
     fp_differs = fp_b is not None and fp_c is not None and fp_b != fp_c
@@ -124,7 +127,7 @@ def compare_runs(baseline_report: Mapping[str, Any], current_report: Mapping[str
     for cand in _candidate_names(current_report):
         for task, cur in _cases_by_task(current_report, cand).items():
             verdicts.append(_verdict_for(task, cand, inc, cur, base_cases.get(task), base_tasks.get(task),
-                                         cur_tasks.get(task), fp_differs, settings))
+                                         cur_tasks.get(task), fp_differs, settings, inc_model))
     cur_ids = {(str(c["task"]), str(c["case_id"])) for c in current_report.get("cases") or []}
     base_ids = {(t, c) for t, cs in base_cases.items() for c in cs}
     if cur_ids and not cur_ids & base_ids:
@@ -144,7 +147,7 @@ def compare_runs(baseline_report: Mapping[str, Any], current_report: Mapping[str
 
 def _verdict_for(task: str, cand: str, inc: str, cur: Mapping[str, float], base: Mapping[str, float] | None,
                  base_task: Mapping[str, Any] | None, cur_task: Mapping[str, Any] | None, fp_differs: bool,
-                 s: GateSettings) -> GateVerdict:
+                 s: GateSettings, inc_model: str | None = None) -> GateVerdict:
     hib = bool((cur_task or {}).get("higher_is_better", True))
     common: dict[str, Any] = {"task": task, "candidate": cand, "incumbent": inc, "higher_is_better": hib}
 
@@ -170,7 +173,7 @@ def _verdict_for(task: str, cand: str, inc: str, cur: Mapping[str, float], base:
         v = not_compared(f"no case of task {task!r} is in both runs", len(base))
         return replace(v, unmatched_reasons=tuple(reasons) or v.unmatched_reasons)
     a, b = [cur[c] for c in shared], [base[c] for c in shared]
-    cost_c, cost_b = _cost(cur_task, cand), _cost(base_task, inc)
+    cost_c, cost_b = _cost(cur_task, cand), _cost(base_task, inc, inc_model)
     ratio = cost_c / cost_b if cost_c is not None and cost_b else None
     judged = _judge(inc, hib, a, b, ratio, s)
     return GateVerdict(

@@ -82,7 +82,8 @@ OPTIONS: list[tuple[str, str, str, str, Any]] = [
     ("--llm-top-p", "llm_top_p", "nucleus sampling top_p where a task declares none (default 1.0)", "string", ""),
     ("--llm-demos", "llm_demos",
      "few-shot demonstration configurations, each run with every candidate as its own configuration "
-     "(zoo:base+knn:4): STRATEGY:K[:ORDER] comma-separated, strategies none, first, random, balanced, "
+     "(zoo:base+knn:4) on the tasks with a demonstration pool (a task without one runs each model "
+     "once): STRATEGY:K[:ORDER] comma-separated, strategies none, first, random, balanced, "
      "knn, bm25, mmr; ORDER similar_last or as_drawn (e.g. 'random:4,knn:4,knn:8')", "string", ""),
     ("--llm-cache", "llm_cache",
      "response cache keyed by model identity, request and settings: off, read (use, never store) or "
@@ -194,8 +195,22 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     session = metafunc.config.stash.get(SESSION_KEY, None)
     if session is None or not session.settings.candidates:
         return  # pytest_collection_modifyitems makes this a usage error
-    cands = list(session.settings.candidates)
+    from pytest_llmselect.candidates import for_task
+
+    cands = for_task(session.settings.candidates, _has_pool(metafunc))
     metafunc.parametrize("llm", cands, ids=[c.name for c in cands], indirect=True)
+
+
+def _has_pool(metafunc: pytest.Metafunc) -> bool:
+    """Whether the test's task declares a demonstration pool (``llm_task(demos=DemoPool(...))``)."""
+    from pytest_llmselect.lmeval.plugin import ATTRIBUTE
+    from pytest_llmselect.tasks import MARKER
+
+    imported = getattr(metafunc.function, ATTRIBUTE, None)
+    if imported is not None:  # an lmeval task, whose mark (and pool) its own hook adds during collection
+        return getattr(imported, "demos", None) is not None
+    marker = metafunc.definition.get_closest_marker(MARKER)
+    return marker is not None and marker.kwargs.get("demos") is not None
 
 
 @pytest.hookimpl(trylast=True)

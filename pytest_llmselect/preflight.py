@@ -77,7 +77,7 @@ def check_hub_candidates(candidates: Sequence[Candidate]) -> None:
     missing = [c for c in candidates if c.kind == "hub" and not _cached(c)]
     if not missing:
         return
-    names = ", ".join(c.spec for c in missing)
+    names = ", ".join(dict.fromkeys(c.spec for c in missing))  # a model and its configurations: once
     if _offline():
         raise SpecError(f"{names}: not in the local Hugging Face cache, and the hub is switched off "
                         "(HF_HUB_OFFLINE/TRANSFORMERS_OFFLINE); download it first or use a local directory")

@@ -92,14 +92,31 @@ class Progress:
             self.write(text, False)
 
 
-def meter(prefix: str, done: int, total: int, seconds: float, unit: str) -> str:
-    """``"addition · zoo:base: batch 5/12, 3.2s, 4.5s left"``, via tqdm's formatter."""
+def meter(prefix: str, done: int, total: int, seconds: float, unit: str, *, rounds_after: int = 0,
+          round_seconds: float | None = None, alone: int = 0) -> str:
+    """``"addition · zoo:base: batch 5/12, 00:10 elapsed, 00:14 left"``: ``done`` of ``total``
+    units of the current round after ``seconds``. The time left covers the whole group: the
+    rest of this round at its rate so far, then ``rounds_after`` more rounds of
+    ``round_seconds`` each (None: this round's projected length), then ``alone`` requests
+    timed one at a time (the latency sample), each counted as one unit's time."""
     from tqdm import tqdm
 
-    return tqdm.format_meter(
-        done, total, seconds, prefix=prefix, unit=unit,
-        bar_format="{desc}: " + unit + " {n_fmt}/{total_fmt}, {elapsed} elapsed, {remaining} left",
-    )
+    if done <= 0 or seconds <= 0 or total <= 0:
+        left = "?"
+    else:
+        per_unit = seconds / done
+        round_estimate = round_seconds if round_seconds is not None else per_unit * total
+        later = rounds_after * round_estimate + alone * round_estimate / total
+        left = tqdm.format_interval((total - done) * per_unit + later)
+    return f"{prefix}: {unit} {done}/{total}, {tqdm.format_interval(seconds)} elapsed, {left} left"
+
+
+def counted(n: int, noun: str) -> str:
+    """``"1 batch"``, ``"2 batches"``, ``"1,200 requests"``: a count and its noun, singular for one."""
+    if n == 1:
+        return f"1 {noun}"
+    plural = noun + ("es" if noun.endswith(("s", "x", "z", "ch", "sh")) else "s")
+    return f"{n:,} {plural}"
 
 
 def for_pytest(config: Any) -> Progress:

@@ -14,14 +14,29 @@ from typing import Any, Mapping, Sequence
 from pytest_llmselect.accounting import effective_scores
 from pytest_llmselect.errors import DataError, SpecError
 
-__all__ = ["partial_note", "resolve_incumbent"]
+__all__ = ["model_of", "partial_note", "resolve_incumbent"]
 
 _EXAMPLES = 3  # case ids quoted per unmatched-case explanation
 
 
-def _cases_by_task(report: Mapping[str, Any], candidate: str) -> dict[str, dict[str, float]]:
+def model_of(report: Mapping[str, Any], candidate: str) -> str | None:
+    """The model a demonstration configuration (``zoo:tiny+knn:4``) runs on, from the report's
+    candidates; None for a model (or a report from before configurations)."""
+    for c in report.get("candidates") or []:
+        if isinstance(c, Mapping) and c.get("name") == candidate and c.get("demos") \
+                and c.get("model") and c.get("model") != candidate:
+            return str(c["model"])
+    return None
+
+
+def _cases_by_task(report: Mapping[str, Any], candidate: str, *, with_model: bool = False) -> dict[str, dict[str, float]]:
     """``{task: {case_id: score}}`` as the run's estimates use them: errored cases at the
-    metric's worst value unless that run excluded errors (accounting.effective_scores)."""
+    metric's worst value unless that run excluded errors (accounting.effective_scores).
+    ``with_model``: a configuration takes its model's cases on the tasks it did not run (a
+    task without a demonstration pool runs once per model, shared_results.py)."""
+    model = model_of(report, candidate) if with_model else None
+    if model is not None:
+        return {**_cases_by_task(report, model), **_cases_by_task(report, candidate)}
     policy = str((report.get("settings") or {}).get("errors", "worst"))
     cases = report.get("cases") or []
     tasks = {str(c["task"]): {"name": c["task"]} for c in cases}
@@ -49,12 +64,14 @@ def _tasks(report: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
     return {str(t["name"]): t for t in report.get("tasks") or []}
 
 
-def _cost(task: Mapping[str, Any] | None, candidate: str) -> float | None:
-    for r in (task or {}).get("results") or []:
-        if r.get("candidate") == candidate:
-            cost = r.get("cost")
-            return float(cost) if isinstance(cost, (int, float)) and math.isfinite(cost) else None
-    return None
+def _cost(task: Mapping[str, Any] | None, candidate: str, model: str | None = None) -> float | None:
+    """The candidate's cost on ``task``, else (a configuration on a task without a pool) its ``model``'s."""
+    rows = {r.get("candidate"): r for r in (task or {}).get("results") or []}
+    row = rows.get(candidate) or (rows.get(model) if model is not None else None)
+    if row is None:
+        return None
+    cost = row.get("cost")
+    return float(cost) if isinstance(cost, (int, float)) and math.isfinite(cost) else None
 
 
 def _candidate_names(report: Mapping[str, Any]) -> list[str]:

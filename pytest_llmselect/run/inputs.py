@@ -3,10 +3,11 @@ analysis takes (candidates, tasks, cases, measures, missing). Reads the parts; c
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Iterable, Mapping, Protocol, Sequence
 
 import pytest
 
+from pytest_llmselect.candidates import Candidate
 from pytest_llmselect.cost import PRICE_KEYS, dollars_per_1000_cases, inference_flops, percentile
 from pytest_llmselect.engine import Measures
 from pytest_llmselect.run.plan import Plan
@@ -99,12 +100,24 @@ def figures(run: RunParts, task: str, candidate: str) -> dict[str, Any]:
     return out
 
 
+def _listed(candidates: Sequence[Candidate], tasks: Iterable[Mapping[str, Any]]) -> list[Candidate]:
+    """The report's candidates: with ``--llm-demos``, the configurations where a task has a
+    demonstration pool and the bare models where one has none (candidates.for_task)."""
+    if not any(c.demos is not None for c in candidates):
+        return list(candidates)
+    pools = {bool(t.get("demos")) for t in tasks} or {True}
+    return [c for c in candidates if (c.demos is not None) in pools]
+
+
 def session_inputs(run: RunParts, stop: str = "not run") -> dict[str, Any]:
     """The analysis inputs of the run so far; ``stop``: why planned cases without a record did not run."""
     s, pool, ledger = run.settings, run.pool, run.ledger
     parallel = is_parallel(run.config)
+    tasks = {t.name: {**t.to_dict(), "generation": run.runner.generation_of(t.name)}
+             for t in run.plan.tasks.values()}
+    tasks.update({k: v for k, v in run.plan.remote_tasks.items() if k not in tasks})
     candidates = []
-    for c in s.candidates:
+    for c in _listed(s.candidates, tasks.values()):
         info = pool.model_info.get(c.name, {})
         price = s.price_of(c.name)
         candidates.append({
@@ -125,9 +138,6 @@ def session_inputs(run: RunParts, stop: str = "not run") -> dict[str, Any]:
                            s.level)
         for key, m in merged.items() if m.requests
     }
-    tasks = {t.name: {**t.to_dict(), "generation": run.runner.generation_of(t.name)}
-             for t in run.plan.tasks.values()}
-    tasks.update({k: v for k, v in run.plan.remote_tasks.items() if k not in tasks})
     return {
         "candidates": candidates,
         "tasks": list(tasks.values()),

@@ -69,9 +69,10 @@ class Plan:
         self.cases: dict[str, tuple[str, str, str]] = {}
         self.deselected: int = 0
 
-    def candidates_in_use(self) -> list[Candidate]:
-        """The candidates with items in this run (all of them before collection)."""
-        used = {key[1] for key in self.groups}
+    def candidates_in_use(self, named: set[str] | None = None) -> list[Candidate]:
+        """The candidates with items in this run (``named``: those an xdist controller learnt
+        from its workers, which it does not collect; all of them before collection)."""
+        used = {key[1] for key in self.groups} | (named or set())
         return [c for c in self.settings.candidates if c.name in used] or list(self.settings.candidates)
 
     # ---- collection -------------------------------------------------------------

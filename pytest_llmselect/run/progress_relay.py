@@ -33,7 +33,8 @@ class ProgressRelay:
             self.announced = True
             from pytest_llmselect.run.startup import announce
 
-            announce(self.plan, self.events)
+            # With --llm-demos a task without a pool runs the bare models: name only what runs.
+            announce(self.plan, self.events, {str(s.get("candidate")) for s in scopes.values()})
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "teardown":  # the teardown report carries every property of the item

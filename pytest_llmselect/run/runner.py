@@ -188,7 +188,7 @@ class Runner:
              item: pytest.Item | None = None, staged: bool = False) -> None:
         """Run ``requests``; with ``item`` (the group's prefetch) timed as ``_timed`` says;
         ``staged``: one stage of a race, timed in one pass (the stages give the spread)."""
-        from pytest_llmselect.progress import meter
+        from pytest_llmselect.progress import counted, meter
 
         label = f"{group.task.name} · {group.candidate.name}"
         key = f"group:{label}"
@@ -207,6 +207,10 @@ class Runner:
         warm = self.settings.bench_warmup if item is not None and not staged else 0
         rounds = self.settings.rounds_for(cand.name, served=backend.info.device == "remote") \
             if item is not None and not staged else 1
+        # The time left covers the whole group: the rounds after this one and the latency sample
+        # that follows them (requests timed one at a time, as ``_timed`` takes it).
+        sample = self.settings.latency_sample - (len(group.measures.request_latencies) if staged else 0)
+        alone = 0 if item is None or backend.info.device == "remote" else max(0, min(len(todo), sample))
 
         def work() -> tuple[dict[Request, Result], Measures]:
             fresh = Measures()  # per round: warm-up and extra rounds must not add up
@@ -216,7 +220,9 @@ class Runner:
                      else f"{label}, round {call - warm}/{rounds}")
 
             def show(done: int, total: int) -> None:
-                progress.status(key, meter(shown, done, total, time.perf_counter() - began, "batch"))
+                progress.status(key, meter(shown, done, total, time.perf_counter() - began, "batch",
+                                           rounds_after=warm + rounds - call, alone=alone,
+                                           round_seconds=calls[-1].model_seconds if calls else None))
 
             before = counter.read() if counter is not None else None
             out = run_requests(backend, todo, batch_size=batch_size, measures=fresh, on_batch=store,
@@ -255,8 +261,8 @@ class Runner:
             self.events.log_timed("group_end", task=group.task.name, candidate=group.candidate.name,
                                   requests=measured.requests, batches=measured.batches,
                                   seconds=round(measured.model_seconds, 3), cached=len(hits))
-            progress.finish(key, f"{label}: {measured.requests} requests in {measured.batches} batches, "
-                                 f"{measured.model_seconds:.1f}s of model time"
+            progress.finish(key, f"{label}: {counted(measured.requests, 'request')} in "
+                                 f"{counted(measured.batches, 'batch')}, {measured.model_seconds:.1f}s of model time"
                                  + (f", {len(hits)} from the cache" if hits else ""))
         measured.add_cached(list(hits.values()))
         self._say_age(cand.name, backend, measured)

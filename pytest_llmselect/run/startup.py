@@ -57,14 +57,15 @@ def start(plan: Plan, pool: ModelPool, events: RunEvents) -> None:
     build_zoo(plan, pool, events)
 
 
-def announce(plan: Plan, events: RunEvents) -> None:
-    """One line: the candidates, device, dtype and model cache folder."""
+def announce(plan: Plan, events: RunEvents, named: set[str] | None = None) -> None:
+    """One line: the candidates (``named``: those the xdist workers collected), device, dtype
+    and model cache folder."""
     from pytest_llmselect.zoo import cache_dir
 
     from pytest_llmselect.backends import _hf, is_local
 
     settings = plan.settings
-    wanted = plan.candidates_in_use()
+    wanted = plan.candidates_in_use(named)
     if not any(is_local(c) or c.kind == "vllm" for c in wanted):
         # Served models only: no device or dtype of ours applies, and resolving them would
         # import torch (seconds) in a run that never touches it.

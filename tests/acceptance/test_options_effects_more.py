@@ -2,7 +2,8 @@
 
 `--llm-demos`, `--llm-cache`, `--llm-cache-path`, `--llm-errors`, `--llm-truncation`,
 `--llm-cost-model`, `--llm-latency-sample` and `--llm-cpu-threads`, on the command line and as ini keys. Two pytest
-sessions on zoo:tiny, shared by every test of the module (one model load each, 14 cases):
+sessions on zoo:tiny, shared by every test of the module (one model load each, 10 cases: the
+task with a pool once per configuration, the task without one once):
 
 - ``ini``: every option as an ini key; the cache is written (``readwrite``) to the file named;
 - ``cli``: the same suite with every option on the command line, reading (``read``) a copy of
@@ -33,8 +34,8 @@ pytest.importorskip("transformers")
 
 pytestmark = pytest.mark.slow
 
-# Two tasks: one with a demonstration pool, one without (its requests are the same for every
-# demonstration configuration of a model, so the cache serves the second configuration).
+# Two tasks: one with a demonstration pool (run per configuration), one without (run once per
+# model: a configuration would change nothing there).
 LOOKUP_SUITE = '''
 from pathlib import Path
 import pytest
@@ -83,6 +84,7 @@ def test_arith(llm, llm_record, case):
 N_LOOKUP, N_ARITH = 3, 4
 CONFIGS = ("first:1", "random:2")
 CANDIDATES = [f"zoo:tiny+{c}" for c in CONFIGS]
+MODEL = "zoo:tiny"  # the task without a pool runs on the model alone
 SEED = 5
 
 COMMON = {
@@ -153,7 +155,7 @@ def _run(root: Path, mode: str) -> Run:
         args = []
     proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rA", *args], cwd=root,
                           env=_env(), capture_output=True, text=True, timeout=900, check=False)
-    # The "raises" and "long" cases fail (two per configuration); the rest pass.
+    # The "raises" and "long" cases fail; the rest pass.
     assert proc.returncode == 1, (proc.stdout + proc.stderr)[-4000:]
     return Run(root, mode, proc)
 
@@ -180,7 +182,7 @@ def run(request: pytest.FixtureRequest) -> Run:
 
 
 def test_demos_make_one_candidate_per_configuration(run: Run):
-    assert [c["name"] for c in run.report["candidates"]] == CANDIDATES
+    assert [c["name"] for c in run.report["candidates"]] == [MODEL, *CANDIDATES]
     pool_ids = [r["id"] for r in POOL_ROWS]
     for config, cand in zip(CONFIGS, CANDIDATES):
         cases = run.cases("lookup", cand)
@@ -192,8 +194,9 @@ def test_demos_make_one_candidate_per_configuration(run: Run):
                 assert ids == pool_ids[:1]
             else:
                 assert len(set(ids)) == 2 and set(ids) <= set(pool_ids)
-        # The task without a pool runs with every configuration too.
-        assert len(run.cases("arith", cand)) == N_ARITH
+        # The task without a pool runs once, on the model: no configuration of it runs there.
+        assert run.cases("arith", cand) == []
+    assert len(run.cases("arith", MODEL)) == N_ARITH and run.cases("lookup", MODEL) == []
 
 
 def test_random_demos_follow_the_seed(ini_run: Run, cli_run: Run):
@@ -208,7 +211,7 @@ def test_random_demos_follow_the_seed(ini_run: Run, cli_run: Run):
 
 def test_errors_exclude_leaves_errored_cases_out_of_the_estimate(run: Run):
     assert run.report["settings"]["errors"] == "exclude"
-    for cand in CANDIDATES:
+    for cand in [MODEL]:
         cases = {c["case_id"]: c for c in run.cases("arith", cand)}
         assert {k: c["status"] for k, c in cases.items()} == {
             "a1": "scored", "a2": "scored", "long": "errored", "raises": "errored"}
@@ -221,24 +224,23 @@ def test_errors_exclude_leaves_errored_cases_out_of_the_estimate(run: Run):
 
 
 def test_truncation_error_fails_the_overlong_case(run: Run):
-    for cand in CANDIDATES:
+    for cand in [MODEL]:
         long = next(c for c in run.cases("arith", cand) if c["case_id"] == "long")
         assert long["status"] == "errored"
         assert "would be dropped (--llm-truncation=error)" in long["error"]
         assert "context window" in long["error"]
 
 
-def test_cache_readwrite_stores_at_the_path_and_serves_the_next_configuration(ini_run: Run):
+def test_cache_readwrite_stores_at_the_path(ini_run: Run):
     path = ini_run.path / "cache" / "responses.sqlite"
     assert path.is_file() and not (ini_run.path / ".llmselect" / "cache.sqlite").exists()
     rows = _results(path)
-    # Distinct requests: arith's 4 (shared by both configurations) + each configuration's lookup prompts.
+    # Distinct requests: arith's 4 (run once, by the model) + each configuration's lookup prompts.
     prompts = {c["demos"]["config"] + c["case_id"] for cand in CANDIDATES for c in ini_run.cases("lookup", cand)}
     assert len(rows) == N_ARITH + len(prompts)
-    # The task without demonstrations asks the same requests for both configurations of the
-    # one model: whichever ran second was served from the cache the first one filled.
-    hits = sorted(ini_run.row("arith", cand)["measures"]["cache_hits"] for cand in CANDIDATES)
-    assert hits == [0, N_ARITH]
+    # The task without demonstrations ran its requests once: nothing was there to serve them.
+    assert ini_run.row("arith", MODEL)["measures"]["requests"] == N_ARITH
+    assert ini_run.row("arith", MODEL)["measures"]["cache_hits"] == 0
     assert all(ini_run.row("lookup", cand)["measures"]["cache_hits"] == 0 for cand in CANDIDATES)
 
 
@@ -250,9 +252,9 @@ def test_cache_read_serves_what_it_has_and_stores_nothing(cli_run: Run, ini_run:
         assert m["requests"] == N_LOOKUP and m["cache_hits"] == N_LOOKUP, (cand, m)
         # Served, not recomputed: the outputs are the ones the ini run computed.
         assert [c["output"] for c in cli_run.cases("lookup", cand)] == [c["output"] for c in ini_run.cases("lookup", cand)]
-        # The other sums are computed, by each configuration: the first one's are not stored.
-        m = cli_run.row("arith", cand)["measures"]
-        assert m["requests"] == N_ARITH and m["cache_hits"] == 0, (cand, m)
+    # The other sums are computed, once, by the model.
+    m = cli_run.row("arith", MODEL)["measures"]
+    assert m["requests"] == N_ARITH and m["cache_hits"] == 0, m
     # Read never writes: not even the last-used times change.
     assert _results(path) == cli_run.cache_before  # type: ignore[attr-defined]
 
@@ -266,8 +268,8 @@ def test_cost_model_and_latency_sample(run: Run):
     model = ONLY[run.mode]["llm_cost_model"]
     sample = int(ONLY[run.mode]["llm_latency_sample"])
     assert run.report["settings"]["cost_model"] == model
-    for task in ("lookup", "arith"):
-        for cand in CANDIDATES:
+    for task, cands in (("lookup", CANDIDATES), ("arith", [MODEL])):
+        for cand in cands:
             row = run.row(task, cand)
             m = row["measures"]
             assert m["cost_model"] == model and model in row["cost_method"]
@@ -281,7 +283,8 @@ def test_cost_model_and_latency_sample(run: Run):
             assert row["cost_lo"] == row["cost_hi"] == pytest.approx(row["cost"])  # exact: no interval
             # Requests timed alone at batch size 1: a sample of the group's computed requests.
             assert m["request_latency_n"] == min(sample, m["requests"] - m["cache_hits"]), (task, cand, m)
-    assert any(run.row(t, c)["measures"]["request_latency_n"] == sample for t in ("lookup", "arith") for c in CANDIDATES)
+    assert any(run.row(t, c)["measures"]["request_latency_n"] == sample
+               for t, cands in (("lookup", CANDIDATES), ("arith", [MODEL])) for c in cands)
 
 
 def test_cpu_threads_set_torch_threads(run: Run):

@@ -29,9 +29,9 @@ def test_progress_lines_run_log_events_and_lf_after_a_failed_minimum(suite):
     result.stdout.fnmatch_lines([
         "llmselect: 1 candidate (zoo:tiny); device *, dtype *; model cache *",
         "llmselect: loading zoo:tiny",
-        "llmselect: addition · zoo:tiny: 4 requests in 1 batches, *s of model time",
+        "llmselect: addition · zoo:tiny: 4 requests in 1 batch, *s of model time",
     ])
-    result.stdout.fnmatch_lines(["llmselect: largest · zoo:tiny: * requests in 1 batches, *"])
+    result.stdout.fnmatch_lines(["llmselect: largest · zoo:tiny: * requests in 1 batch, *"])
     assert sum("llmselect: 1 candidate" in line for line in result.outlines) == 1
 
     log = events(pt.path / "log.jsonl")

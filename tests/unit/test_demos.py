@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_llmselect.candidates import parse_candidates, with_demo_configs
+from pytest_llmselect.candidates import for_task, parse_candidates, with_demo_configs
 from pytest_llmselect.demos import DemoPool, choose_shots, normalize_input, parse_demo_config, parse_demo_configs
 from pytest_llmselect.demos.config import DemoConfig, missing_extra
 from pytest_llmselect.demos.strategies import ordered
@@ -52,9 +52,19 @@ def test_config_parser_fuzz_raises_only_spec_errors(text):
 
 def test_configurations_are_model_major_candidates():
     cands = with_demo_configs(parse_candidates("zoo:tiny,zoo:base"), parse_demo_configs("random:4,knn:4"))
-    assert [c.name for c in cands] == ["zoo:tiny+random:4", "zoo:tiny+knn:4", "zoo:base+random:4", "zoo:base+knn:4"]
-    assert [c.model_name for c in cands] == ["zoo:tiny", "zoo:tiny", "zoo:base", "zoo:base"]
-    assert cands[1].demos == DemoConfig("knn", 4)
+    assert [c.name for c in cands] == ["zoo:tiny", "zoo:tiny+random:4", "zoo:tiny+knn:4",
+                                       "zoo:base", "zoo:base+random:4", "zoo:base+knn:4"]
+    assert [c.model_name for c in cands] == ["zoo:tiny"] * 3 + ["zoo:base"] * 3
+    assert cands[2].demos == DemoConfig("knn", 4) and cands[0].demos is None
+
+
+def test_a_task_without_a_pool_runs_each_model_once():
+    cands = with_demo_configs(parse_candidates("zoo:tiny,zoo:base"), parse_demo_configs("random:4,knn:4"))
+    assert [c.name for c in for_task(cands, has_pool=False)] == ["zoo:tiny", "zoo:base"]
+    assert [c.name for c in for_task(cands, has_pool=True)] == [
+        "zoo:tiny+random:4", "zoo:tiny+knn:4", "zoo:base+random:4", "zoo:base+knn:4"]
+    plain = parse_candidates("zoo:tiny,zoo:base")  # no --llm-demos: every task runs every candidate
+    assert for_task(plain, has_pool=True) == for_task(plain, has_pool=False) == plain
 
 
 def test_missing_extra_is_one_line_naming_the_extra(monkeypatch):
@@ -289,3 +299,14 @@ def test_pool_rows_fuzz_either_load_or_name_the_problem(rows, template):
         assert len(pool) == len(rows) > 0
         assert len({ex.id for ex in pool.examples}) == len(rows)
         assert pool.render(range(len(pool))) == "".join(template.format(**r) for r in rows)
+
+
+def test_a_missing_hub_model_is_named_once_for_all_its_configurations(monkeypatch):
+    from pytest_llmselect.preflight import check_hub_candidates
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cands = with_demo_configs(parse_candidates("nobody-here/no-such-model"), parse_demo_configs("random:4,knn:4"))
+    with pytest.raises(SpecError) as caught:
+        check_hub_candidates(cands)
+    assert str(caught.value).startswith("nobody-here/no-such-model: not in the local Hugging Face cache")
+    assert str(caught.value).count("no-such-model") == 1

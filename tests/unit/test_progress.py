@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_llmselect.progress import PLAIN_INTERVAL_S, Progress, meter
+from pytest_llmselect.progress import PLAIN_INTERVAL_S, Progress, counted, meter
 
 
 class Clock:
@@ -83,3 +83,28 @@ def test_meter_says_counts_and_time_left() -> None:
     text = meter("addition · zoo:base", 5, 12, 10.0, "batch")
     assert text.startswith("addition · zoo:base: batch 5/12")
     assert "00:10 elapsed" in text and "00:14 left" in text  # 2 s a batch, 7 to go
+
+
+def test_time_left_covers_the_rounds_after_this_one_and_the_latency_sample() -> None:
+    # Round 1 of 3: 5 of 10 batches in 10 s (2 s a batch). Left: 5 batches of this round (10 s),
+    # two more rounds projected at 20 s each (40 s), 4 requests timed alone at a batch's time (8 s).
+    text = meter("addition · zoo:base, round 1/3", 5, 10, 10.0, "batch", rounds_after=2, alone=4)
+    assert text == "addition · zoo:base, round 1/3: batch 5/10, 00:10 elapsed, 00:58 left"
+    # Round 3 of 3, the earlier rounds took 30 s each: only the rest of this round and the sample.
+    text = meter("x, round 3/3", 5, 10, 10.0, "batch", rounds_after=0, round_seconds=30.0, alone=4)
+    assert text.endswith("00:10 elapsed, 00:22 left")  # 10 s + 4 x (30 s / 10 batches)
+    # A warm-up round with three rounds to come, each as long as the rounds before took.
+    text = meter("x, warm-up round 1/1", 1, 2, 3.0, "batch", rounds_after=3, round_seconds=5.0)
+    assert text.endswith("00:03 elapsed, 00:18 left")  # 3 s + 3 x 5 s
+
+
+def test_time_left_is_unknown_before_the_first_batch() -> None:
+    assert meter("x", 0, 10, 0.0, "batch", rounds_after=2, alone=8).endswith("00:00 elapsed, ? left")
+
+
+@pytest.mark.parametrize("n, noun, text", [
+    (1, "batch", "1 batch"), (2, "batch", "2 batches"), (0, "batch", "0 batches"),
+    (1, "request", "1 request"), (1200, "request", "1,200 requests"), (3, "pass", "3 passes"),
+])
+def test_counted_is_singular_for_one(n: int, noun: str, text: str) -> None:
+    assert counted(n, noun) == text

@@ -40,6 +40,8 @@ def overall_table(report: Report) -> Table:
                   percent(shares.get(r.get("candidate"))))
                  for r in results)
     notes = (f"{label}: {basis}",) if show_quality and label != "quality" else ()
+    # A task without a demonstration pool ran once per model (shared_results.py).
+    notes += tuple(f"task {task}: {note}" for task, note in (overall.get("shared") or {}).items())
     return Table(title="Overall",
                  headers=("candidate", *((label,) if show_quality else ()), "loss", cost.header, "objective", "wins"),
                  rows=rows, numeric=(False, *((True,) if show_quality else ()), True, True, True, True),

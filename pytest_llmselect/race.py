@@ -14,7 +14,20 @@ where ``alpha_s`` is alpha times the range's width (objective units per unit of 
 
 ``lower`` is an anytime-valid bound: a confidence sequence, valid at every look at once, so
 looking after every stage does not inflate its error (a fixed-n test looked at after every
-block would). The sequence is the predictable plug-in empirical-Bernstein confidence sequence
+block would). The rule reads the lower end of the hedged-capital betting confidence sequence
+(``betting_lower_bound``; Waudby-Smith & Ramdas 2023, Section 4, Theorem 3, one-sided): for a
+candidate mean m, the capital of betting that the mean exceeds m,
+
+    K_t(m) = prod_{i <= t} (1 + lambda_i(m) (X_i - m)),   lambda_i(m) = min(lambda_i, c / m),  c = 1/2,
+
+with the predictable plug-in bets lambda_i below, is a nonnegative supermartingale when the
+conditional mean is <= m, so by Ville's inequality P(sup_t K_t(mu) >= 1/a) <= a. The bound is
+the smallest m never rejected (K_s(m) < 1/a at every look s); each factor falls as m grows, so
+the rejected values form an interval [0, bound) and bisection finds it. At the few dozen
+cases of a stage it is much tighter than the empirical-Bernstein sequence it replaced (on 16
+three-valued differences: a lower end of 0.37 against 0.06 for a mean of 0.69). The two-sided
+empirical-Bernstein sequence (``confidence_sequence``) stays for reading a mean's interval.
+That sequence is the predictable plug-in empirical-Bernstein confidence sequence
 of Waudby-Smith & Ramdas (2023), "Estimating means of bounded random variables by betting",
 JRSS-B 86(1), Theorem 2 with eqs. (13)-(15) (PrPl-EB), built on Howard, Ramdas, McAuliffe &
 Sekhon (2021), "Time-uniform, nonparametric, nonasymptotic confidence sequences", Ann. Statist.
@@ -39,8 +52,9 @@ stages is taken as one observation when first seen in full order. Both are said 
 guarantee's words (``GUARANTEE``).
 
 Other libraries: ``confseq`` ships only a C++ source distribution and ``expectation`` needs
-Python 3.12, so the sequence is implemented here (about 30 lines) and checked by simulation
-(``benchmarks/bench_race.py``, ``tests/unit/test_race.py``).
+Python 3.12, so both sequences are implemented here (about 30 lines each) and checked by
+simulation (``benchmarks/bench_race.py``, ``tests/unit/test_race.py``,
+``tests/unit/test_race_betting.py``).
 """
 
 from __future__ import annotations
@@ -52,12 +66,12 @@ from typing import Hashable, Mapping, Sequence
 
 from pytest_llmselect.errors import SpecError
 
-__all__ = ["GUARANTEE", "RaceSetting", "Drop", "confidence_sequence", "decide_stage", "parse_race", "stage_sizes"]
+__all__ = ["GUARANTEE", "RaceSetting", "Drop", "betting_lower_bound", "confidence_sequence", "decide_stage", "parse_race", "stage_sizes"]
 
 #: The guarantee, in words, as the report states it (``{level}`` filled in).
 GUARANTEE = ("with probability at least {level} the race never drops the candidate with the best expected "
-             "objective on the population the cases stand for (an anytime-valid empirical-Bernstein "
-             "confidence sequence per comparison, Bonferroni over the rivals; the cost difference is taken "
+             "objective on the population the cases stand for (an anytime-valid betting confidence "
+             "sequence per comparison, Bonferroni over the rivals; the cost difference is taken "
              "as measured so far, with a normal margin)")
 
 #: ``on``: the first stage's cases; each later stage doubles, so a task of n cases takes about
@@ -136,6 +150,53 @@ def confidence_sequence(xs: Sequence[float], a: float, *, two_sided: bool = True
     return lo, hi
 
 
+#: The hedged-capital bet's cap: lambda_i(m) <= BET_CAP / m keeps every factor >= 1 - BET_CAP.
+BET_CAP = 0.5
+
+
+def betting_lower_bound(xs: Sequence[float], a: float, *, tolerance: float = 1e-6) -> float:
+    """The lower end of the one-sided hedged-capital betting confidence sequence (module
+    docstring) for the mean of ``xs`` in [0, 1] (values outside are clipped), after all of
+    them, holding with probability >= 1 - ``a`` at every look at once. 0.0 for no data.
+    Bisection to within ``tolerance``, rounded down: the value returned never exceeds the
+    exact bound. Raises ``SpecError`` when ``a`` is not in (0, 1)."""
+    if not 0 < a < 1:
+        raise SpecError(f"betting_lower_bound: `a` must lie in (0, 1), got {a!r}")
+    data = [min(1.0, max(0.0, float(x))) for x in xs]
+    if not data:
+        return 0.0
+    threshold = math.log(1.0 / a)
+    bets: list[float] = []  # lambda_i before the cap: predictable (from X_1..X_{i-1} only)
+    s_x = s_sq = 0.0
+    sigma2_prev = 0.25
+    for t, x in enumerate(data, start=1):
+        bets.append(math.sqrt(2.0 * threshold / (sigma2_prev * t * math.log1p(t))))
+        s_x += x
+        mu_t = (0.5 + s_x) / (t + 1)
+        s_sq += (x - mu_t) ** 2
+        sigma2_prev = (0.25 + s_sq) / (t + 1)
+
+    def rejected(m: float) -> bool:
+        log_k = 0.0
+        for x, bet in zip(data, bets):
+            lam = bet if m <= 0 else min(bet, BET_CAP / m)
+            log_k += math.log1p(lam * (x - m))
+            if log_k >= threshold:
+                return True
+        return False
+
+    lo, hi = 0.0, 1.0  # rejected(m) holds on [0, bound): lo stays rejected or 0, hi never rejected
+    if not rejected(0.0):
+        return 0.0
+    while hi - lo > tolerance:
+        mid = (lo + hi) / 2.0
+        if rejected(mid):
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
 @dataclass(frozen=True)
 class Drop:
     """A candidate the stage drops: the leader it lost to, the cases paired, the bound."""
@@ -182,7 +243,7 @@ def decide_stage(order: Sequence[str], losses: Mapping[str, Mapping[str, float]]
     if max_loss is not None:
         for name in names:
             xs = _clustered(order, losses[name], {k: 0.0 for k in losses[name]}, groups)
-            low = confidence_sequence(xs, a, two_sided=False)[0] if xs else 0.0
+            low = betting_lower_bound(xs, a) if xs else 0.0
             if low > max_loss:
                 drops.append(Drop(name, name, len(xs), low - max_loss, "below min_quality"))
     alive = [n for n in names if n not in {d.candidate for d in drops}]
@@ -201,7 +262,7 @@ def decide_stage(order: Sequence[str], losses: Mapping[str, Mapping[str, float]]
         xs = _clustered(order, losses[name], losses[leader], groups)
         if not xs:
             continue
-        lo01, _ = confidence_sequence([(x + 1.0) / 2.0 for x in xs], a, two_sided=False)
+        lo01 = betting_lower_bound([(x + 1.0) / 2.0 for x in xs], a)
         d_cost = costs.get(name, 0.0) - costs.get(leader, 0.0)
         se = math.hypot(cost_se.get(name, 0.0), cost_se.get(leader, 0.0))
         lower = alpha_s * (2.0 * lo01 - 1.0) + d_cost - z * se

@@ -49,28 +49,64 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 REPORTS = ("run.json", "run.md", "run.html")
 
-# Loaded into the pytest run with -p: adds up the CPU seconds of the plugin's batched model
-# work (process_time around the runner's run_requests) and writes them beside the report.
-MODEL_CPU_PROBE = '''
+# Loaded into the pytest run with -p: the process's CPU seconds (time.process_time, every
+# thread) by phase: until pytest_configure (interpreter, pytest, plugins), configure and
+# session start, collection, the test loop and within it the model loads and the batched model work (the
+# runner's run_requests), the session's end and within it each report file, the terminal
+# summary. Written as JSON at pytest_unconfigure; the rest (exit) is the whole process less these.
+PHASE_PROBE = '''
 import json, os, time
+import pytest
+import pytest_llmselect.report as report
+import pytest_llmselect.run.pool as pool
 import pytest_llmselect.run.runner as runner
 
-_total = [0.0, 0]
-_run = runner.run_requests
+CPU = {"until configure": 0.0}
 
-def _timed(*args, **kwargs):
+def _add(key, start):
+    CPU[key] = CPU.get(key, 0.0) + time.process_time() - start
+
+def _wrap(owner, name, key):
+    inner = getattr(owner, name)
+    def timed(*args, **kwargs):
+        start = time.process_time()
+        try:
+            return inner(*args, **kwargs)
+        finally:
+            _add(key if key else "report " + os.path.splitext(str(args[-1]))[1], start)
+    setattr(owner, name, timed)
+
+_wrap(runner, "run_requests", "model work")
+_wrap(pool.ModelPool, "backend_for", "model loads")
+_wrap(report, "write_report", "")
+
+def _phase(key):
+    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
+    def wrapper():
+        start = time.process_time()
+        yield
+        _add(key, start)
+    return wrapper
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_collection():
     start = time.process_time()
-    try:
-        return _run(*args, **kwargs)
-    finally:
-        _total[0] += time.process_time() - start
-        _total[1] += 1
+    CPU["configure"] = start - CPU["until configure"]  # every plugin's configure and session start
+    yield
+    _add("collection", start)
 
-runner.run_requests = _timed
+pytest_runtestloop = _phase("test loop")
+pytest_sessionfinish = _phase("session finish")
+pytest_terminal_summary = _phase("terminal summary")
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config):
+    CPU["until configure"] = time.process_time()
+
+@pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config):
-    with open(os.environ["LLMSELECT_MODEL_CPU_OUT"], "w") as out:
-        json.dump({"model_cpu_seconds": _total[0], "calls": _total[1]}, out)
+    with open(os.environ["LLMSELECT_PHASES_OUT"], "w") as out:
+        json.dump(CPU, out)
 '''
 
 
@@ -247,14 +283,14 @@ def one_round(tmp: Path, cache: Path, env: dict[str, str], i: int) -> dict[str, 
     out: dict[str, Any] = {}
     folder = tmp / f"round-{i}"
     folder.mkdir()
-    probe_out = folder / "model_cpu.json"
-    pytest_env = {**env, "LLMSELECT_MODEL_CPU_OUT": str(probe_out)}
+    probe_out = folder / "phases.json"
+    pytest_env = {**env, "LLMSELECT_PHASES_OUT": str(probe_out)}
     # Which way runs first alternates, so a slow spell of the shared machine is shared out.
     ways = ["pytest", "hand"] if i % 2 == 0 else ["hand", "pytest"]
     for way in ways:
         if way == "pytest":
             out["pytest_cpu_s"], out["pytest_s"] = main_job(folder, pytest_env, "--llm-cache=off", "-p",
-                                                            "llmselect_model_cpu_probe")
+                                                            "llmselect_phase_probe")
         else:
             out["hand_cpu_s"], out["hand_s"], text = run([sys.executable, __file__, "--hand", str(cache)], env)
             hand = json.loads(text.strip().splitlines()[-1])
@@ -263,11 +299,36 @@ def one_round(tmp: Path, cache: Path, env: dict[str, str], i: int) -> dict[str, 
     out["pytest_model_s"] = sum(r["measures"].get("model_seconds") or 0.0
                                 for t in report["tasks"] for r in t["results"])
     out["pytest_load_s"] = sum(c.get("load_seconds") or 0.0 for c in report["candidates"])
-    out["pytest_model_cpu_s"] = json.loads(probe_out.read_text())["model_cpu_seconds"]
+    phases = json.loads(probe_out.read_text())
+    out["pytest_model_cpu_s"] = phases["model work"]
+    out.update({f"phase {k}": v for k, v in phases.items()})
     check_counts(report_requests(folder / "run.json"), out["hand_requests"], f"round {i + 1}")
     out["ratio_cpu"] = out["pytest_cpu_s"] / out["hand_cpu_s"]
     out["ratio_wall"] = out["pytest_s"] / out["hand_s"]
     return out
+
+
+def phase_rows(summary: dict[str, float]) -> list[tuple[str, str | float]]:
+    """Where the pytest process's CPU seconds go (medians of each phase over the rounds)."""
+    phase = {k.removeprefix("phase "): v for k, v in summary.items() if k.startswith("phase ")}
+    reports = {k: v for k, v in phase.items() if k.startswith("report ")}
+    rows: list[tuple[str, str | float]] = [
+        ("pytest CPU s by phase:", ""),
+        ("  start-up until pytest_configure (interpreter, pytest, plugins)", phase["until configure"]),
+        ("  configure and session start", phase.get("configure", 0.0)),
+        ("  collection", phase.get("collection", 0.0)),
+        ("  model loads (imports of torch, transformers, architectures)", phase.get("model loads", 0.0)),
+        ("  model work (run_requests)", phase["model work"]),
+        ("  test loop beyond loads and model work", phase["test loop"] - phase.get("model loads", 0.0)
+         - phase["model work"]),
+        ("  session finish beyond the report files (analysis)", phase["session finish"] - sum(reports.values())),
+        *((f"  report {ext.lstrip('.')}", v) for ext, v in sorted(reports.items())),
+        ("  terminal summary", phase.get("terminal summary", 0.0)),
+        ("  exit and the rest", summary["pytest_cpu_s"] - phase["until configure"] - phase.get("configure", 0.0)
+         - phase.get("collection", 0.0) - phase["test loop"] - phase["session finish"]
+         - phase.get("terminal summary", 0.0)),
+    ]
+    return rows
 
 
 def main() -> int:
@@ -289,7 +350,7 @@ def main() -> int:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     with tempfile.TemporaryDirectory(prefix="llmselect-mainjob-") as name:
         tmp = Path(name)
-        (tmp / "llmselect_model_cpu_probe.py").write_text(MODEL_CPU_PROBE, encoding="utf-8")
+        (tmp / "llmselect_phase_probe.py").write_text(PHASE_PROBE, encoding="utf-8")
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(tmp), env.get("PYTHONPATH", "")) if p)
         cache = args.requests
         if cache is None:  # the requests: one main job with a response cache (also builds what is missing)
@@ -329,6 +390,7 @@ def main() -> int:
         ("plugin load seconds (report, wall)", summary["pytest_load_s"]),
         ("pytest beyond model work, CPU s", summary["pytest_cpu_s"] - summary["pytest_model_cpu_s"]),
         ("hand loop beyond model work, CPU s", summary["hand_cpu_s"] - summary["hand_model_cpu_s"]),
+        *phase_rows(summary),
         ("SmolLM2 load CPU s: from the GGUF file / converted folder",
          f"{gguf['gguf_file_load_cpu_s']:.2f} / {gguf['converted_load_cpu_s']:.2f}"),
         ("requests per candidate (plugin report = hand loop)",

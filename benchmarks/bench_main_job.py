@@ -52,8 +52,8 @@ REPORTS = ("run.json", "run.md", "run.html")
 # Loaded into the pytest run with -p: the process's CPU seconds (time.process_time, every
 # thread) by phase: until pytest_configure (interpreter, pytest, plugins), configure and
 # session start, collection, the test loop and within it the model loads and the batched model work (the
-# runner's run_requests), the session's end and within it each report file, the terminal
-# summary. Written as JSON at pytest_unconfigure; the rest (exit) is the whole process less these.
+# runner's run_requests), the session's end and within it each report file and the terminal
+# summary (pytest's terminal reporter runs it from its own sessionfinish). Written as JSON at pytest_unconfigure; the rest (exit) is the whole process less these.
 PHASE_PROBE = '''
 import json, os, time
 import pytest
@@ -279,7 +279,7 @@ def check_counts(plugin: dict[str, int], hand: dict[str, int], what: str) -> Non
         raise SystemExit(f"request counts differ ({what}): plugin report {ran}, hand loop {hand}")
 
 
-def one_round(tmp: Path, cache: Path, env: dict[str, str], i: int) -> dict[str, Any]:
+def one_round(tmp: Path, cache: Path, env: dict[str, str], i: int, baseline: Path | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     folder = tmp / f"round-{i}"
     folder.mkdir()
@@ -287,8 +287,17 @@ def one_round(tmp: Path, cache: Path, env: dict[str, str], i: int) -> dict[str, 
     pytest_env = {**env, "LLMSELECT_PHASES_OUT": str(probe_out)}
     # Which way runs first alternates, so a slow spell of the shared machine is shared out.
     ways = ["pytest", "hand"] if i % 2 == 0 else ["hand", "pytest"]
+    if baseline is not None:  # the same job with the plugin from another tree (before a change)
+        ways.insert(i % 3, "baseline")
     for way in ways:
-        if way == "pytest":
+        if way == "baseline":
+            base = folder / "baseline"
+            base.mkdir()
+            base_env = {**pytest_env, "LLMSELECT_PHASES_OUT": str(base / "phases.json"),
+                        "PYTHONPATH": os.pathsep.join((str(tmp), str(baseline)))}
+            out["baseline_cpu_s"], out["baseline_s"] = main_job(base, base_env, "--llm-cache=off", "-p",
+                                                                "llmselect_phase_probe")
+        elif way == "pytest":
             out["pytest_cpu_s"], out["pytest_s"] = main_job(folder, pytest_env, "--llm-cache=off", "-p",
                                                             "llmselect_phase_probe")
         else:
@@ -305,6 +314,9 @@ def one_round(tmp: Path, cache: Path, env: dict[str, str], i: int) -> dict[str, 
     check_counts(report_requests(folder / "run.json"), out["hand_requests"], f"round {i + 1}")
     out["ratio_cpu"] = out["pytest_cpu_s"] / out["hand_cpu_s"]
     out["ratio_wall"] = out["pytest_s"] / out["hand_s"]
+    if baseline is not None:
+        check_counts(report_requests(folder / "baseline" / "run.json"), out["hand_requests"], f"baseline {i + 1}")
+        out["baseline_ratio_cpu"] = out["baseline_cpu_s"] / out["hand_cpu_s"]
     return out
 
 
@@ -321,12 +333,12 @@ def phase_rows(summary: dict[str, float]) -> list[tuple[str, str | float]]:
         ("  model work (run_requests)", phase["model work"]),
         ("  test loop beyond loads and model work", phase["test loop"] - phase.get("model loads", 0.0)
          - phase["model work"]),
-        ("  session finish beyond the report files (analysis)", phase["session finish"] - sum(reports.values())),
+        ("  session finish beyond the report files and summary (analysis)",
+         phase["session finish"] - sum(reports.values()) - phase.get("terminal summary", 0.0)),
         *((f"  report {ext.lstrip('.')}", v) for ext, v in sorted(reports.items())),
-        ("  terminal summary", phase.get("terminal summary", 0.0)),
+        ("  terminal summary (pytest's, every plugin's, the report's)", phase.get("terminal summary", 0.0)),
         ("  exit and the rest", summary["pytest_cpu_s"] - phase["until configure"] - phase.get("configure", 0.0)
-         - phase.get("collection", 0.0) - phase["test loop"] - phase["session finish"]
-         - phase.get("terminal summary", 0.0)),
+         - phase.get("collection", 0.0) - phase["test loop"] - phase["session finish"]),
     ]
     return rows
 
@@ -337,6 +349,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=None, help="also write every round and the summary here")
     parser.add_argument("--requests", type=Path, default=None,
                         help="a response cache of a finished main job to take the requests from (else one is made)")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="also run the main job, interleaved, with the plugin imported from this tree "
+                             "(a checkout of the commit before a change): the before/after on the same load")
     parser.add_argument("--hand", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--gguf-probe", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -365,7 +380,7 @@ def main() -> int:
         gguf = json.loads(text.strip().splitlines()[-1])
         rounds = []
         for i in range(args.repeats):
-            rounds.append(one_round(tmp, cache, env, i))
+            rounds.append(one_round(tmp, cache, env, i, args.baseline))
             shown = {k: v for k, v in rounds[-1].items() if isinstance(v, float)}
             print(f"round {i + 1}: " + ", ".join(f"{k}={v:.3f}" for k, v in shown.items()), flush=True)
     summary = {k: statistics.median(r[k] for r in rounds) for k, v in rounds[0].items() if isinstance(v, float)}
@@ -380,6 +395,10 @@ def main() -> int:
         ("CPU s, hand loop (whole process)", summary["hand_cpu_s"]),
         ("CPU ratio pytest / hand loop (goal <= 1.25)", summary["ratio_cpu"]),
         ("  per round", " ".join(f"{r['ratio_cpu']:.3f}" for r in rounds)),
+        *((("baseline tree: CPU s / ratio to the hand loop",
+            f"{summary['baseline_cpu_s']:.2f} / {summary['baseline_ratio_cpu']:.3f}"),
+           ("  per round", " ".join(f"{r['baseline_ratio_cpu']:.3f}" for r in rounds)))
+          if args.baseline is not None else ()),
         ("wall s, pytest / hand loop", f"{summary['pytest_s']:.1f} / {summary['hand_s']:.1f}"),
         ("wall ratio", summary["ratio_wall"]),
         ("model CPU s, plugin (run_requests) / hand loop",

@@ -316,6 +316,8 @@ def one_round(tmp: Path, cache: Path, env: dict[str, str], i: int, baseline: Pat
     out["ratio_wall"] = out["pytest_s"] / out["hand_s"]
     if baseline is not None:
         check_counts(report_requests(folder / "baseline" / "run.json"), out["hand_requests"], f"baseline {i + 1}")
+        base_phases = json.loads((folder / "baseline" / "phases.json").read_text())
+        out.update({f"baseline phase {k}": v for k, v in base_phases.items()})
         out["baseline_ratio_cpu"] = out["baseline_cpu_s"] / out["hand_cpu_s"]
     return out
 
@@ -397,7 +399,9 @@ def main() -> int:
         ("  per round", " ".join(f"{r['ratio_cpu']:.3f}" for r in rounds)),
         *((("baseline tree: CPU s / ratio to the hand loop",
             f"{summary['baseline_cpu_s']:.2f} / {summary['baseline_ratio_cpu']:.3f}"),
-           ("  per round", " ".join(f"{r['baseline_ratio_cpu']:.3f}" for r in rounds)))
+           ("  per round", " ".join(f"{r['baseline_ratio_cpu']:.3f}" for r in rounds)),
+           ("baseline tree: HTML report / session finish, CPU s",
+            f"{summary['baseline phase report .html']:.2f} / {summary['baseline phase session finish']:.2f}"))
           if args.baseline is not None else ()),
         ("wall s, pytest / hand loop", f"{summary['pytest_s']:.1f} / {summary['hand_s']:.1f}"),
         ("wall ratio", summary["ratio_wall"]),

@@ -106,7 +106,7 @@ def pytest_configure(config):
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config):
     with open(os.environ["LLMSELECT_PHASES_OUT"], "w") as out:
-        json.dump(CPU, out)
+        json.dump({**CPU, "plugin": report.__file__}, out)
 '''
 
 
@@ -265,10 +265,10 @@ def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), wall, done.stdout
 
 
-def main_job(folder: Path, env: dict[str, str], *cache: str) -> tuple[float, float]:
+def main_job(folder: Path, env: dict[str, str], *cache: str, python: tuple[str, ...] = ()) -> tuple[float, float]:
     """The README's main job, reports and run log into ``folder``: (CPU, wall) seconds."""
     reports = [f"--llm-report={folder / name}" for name in REPORTS]
-    cpu, wall, _ = run([sys.executable, "-m", "pytest", "suites/", *reports, *cache,
+    cpu, wall, _ = run([sys.executable, *python, "-m", "pytest", "suites/", *reports, *cache,
                         f"--llm-run-log={folder / 'run-log.jsonl'}"], env)
     return cpu, wall
 
@@ -295,8 +295,9 @@ def one_round(tmp: Path, cache: Path, env: dict[str, str], i: int, baseline: Pat
             base.mkdir()
             base_env = {**pytest_env, "LLMSELECT_PHASES_OUT": str(base / "phases.json"),
                         "PYTHONPATH": os.pathsep.join((str(tmp), str(baseline)))}
+            # -P: python -m puts the working directory (this tree) first on the path, before PYTHONPATH.
             out["baseline_cpu_s"], out["baseline_s"] = main_job(base, base_env, "--llm-cache=off", "-p",
-                                                                "llmselect_phase_probe")
+                                                                "llmselect_phase_probe", python=("-P",))
         elif way == "pytest":
             out["pytest_cpu_s"], out["pytest_s"] = main_job(folder, pytest_env, "--llm-cache=off", "-p",
                                                             "llmselect_phase_probe")
@@ -309,6 +310,7 @@ def one_round(tmp: Path, cache: Path, env: dict[str, str], i: int, baseline: Pat
                                 for t in report["tasks"] for r in t["results"])
     out["pytest_load_s"] = sum(c.get("load_seconds") or 0.0 for c in report["candidates"])
     phases = json.loads(probe_out.read_text())
+    phases.pop("plugin")
     out["pytest_model_cpu_s"] = phases["model work"]
     out.update({f"phase {k}": v for k, v in phases.items()})
     check_counts(report_requests(folder / "run.json"), out["hand_requests"], f"round {i + 1}")
@@ -317,6 +319,8 @@ def one_round(tmp: Path, cache: Path, env: dict[str, str], i: int, baseline: Pat
     if baseline is not None:
         check_counts(report_requests(folder / "baseline" / "run.json"), out["hand_requests"], f"baseline {i + 1}")
         base_phases = json.loads((folder / "baseline" / "phases.json").read_text())
+        if not Path(base_phases.pop("plugin")).resolve().is_relative_to(baseline.resolve()):
+            raise SystemExit(f"the baseline run did not import the plugin from {baseline}")
         out.update({f"baseline phase {k}": v for k, v in base_phases.items()})
         out["baseline_ratio_cpu"] = out["baseline_cpu_s"] / out["hand_cpu_s"]
     return out

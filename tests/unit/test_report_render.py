@@ -316,7 +316,7 @@ def test_a_comparison_without_a_verdict_renders():
 def test_html_log_cost_axis_labels_are_plain_text_not_mathtext(monkeypatch: pytest.MonkeyPatch) -> None:
     # Found by benchmarks/bench_main_job.py: matplotlib's log-axis labels are mathtext
     # ("$\mathdefault{10^{-3}}$"), parsed again by a new parser in each of a plot's three
-    # drawings: a third of the main job's HTML report. Plain "10⁻³" reads the same and stays searchable.
+    # drawings: about 0.6 CPU s of the main job's HTML report. Plain "10⁻³" reads the same and stays searchable.
     from matplotlib.mathtext import MathTextParser
 
     parsed: list[str] = []

@@ -110,6 +110,20 @@ def _place_labels(ax: Any, texts: list[Any], xs: list[float], ys: list[float]) -
                 arrowprops={"arrowstyle": "-", "color": "#8c959f", "lw": 0.6})
 
 
+_SUPERSCRIPT = str.maketrans("-0123456789", "\u207b\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079")
+
+
+def _power_of_ten(x: float, _pos: Any = None) -> str:
+    """A log axis's tick label as plain text, 10 with a superscript exponent (10⁻³): matplotlib's
+    own labels are mathtext, which it parses again for every drawing of every plot."""
+    if not x > 0:
+        return ""
+    exponent = math.log10(x)
+    if abs(exponent - round(exponent)) > 1e-9:
+        return f"{x:g}"
+    return "10" + str(round(exponent)).translate(_SUPERSCRIPT)
+
+
 def _plot(results: Sequence[Mapping[str, Any]], *, title: str, ylabel: str, pareto: Sequence[str],
           selected: Any, excluded: Iterable[str], cost_label: str, key: str) -> tuple[str, list[str]]:
     """An inline SVG of ``ylabel`` against cost, and the names that could not be placed. Text
@@ -119,6 +133,7 @@ def _plot(results: Sequence[Mapping[str, Any]], *, title: str, ylabel: str, pare
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     # A bare Figure on an Agg canvas: no pyplot, so no global backend switch or figure
     # registry in the user's process (pytest may run inside a GUI session).
@@ -156,6 +171,8 @@ def _plot(results: Sequence[Mapping[str, Any]], *, title: str, ylabel: str, pare
                 lw=1.5, alpha=0.7, zorder=1)
     if log_x:
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(_power_of_ten))
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.margins(x=0.15, y=0.12)
     ax.set_xlabel(cost_label)
     ax.set_ylabel(ylabel)

@@ -13,7 +13,7 @@ import math
 from dataclasses import replace
 from typing import Any, Mapping, Sequence
 
-from pytest_llmselect.accounting import counts
+from pytest_llmselect.accounting import counts, is_raced_out
 from pytest_llmselect.analysis_settings import METHODS, SCHEMA_VERSION, UNITS, AnalysisSettings
 from pytest_llmselect.comparisons import cost_se, task_data
 from pytest_llmselect.costmodel import objective_interval
@@ -85,8 +85,10 @@ def analyze(inputs: Mapping[str, Any], settings: AnalysisSettings) -> dict[str, 
     overall_points = [replace(p, quality=p.quality if basis == QUALITY_MEAN else
                               (1.0 - p.loss) if basis == ONE_MINUS_LOSS else None)
                       for p in (combined.points if combined else [])]
+    # A candidate raced out of a task was worse there, not unusable: the overall counts it on the
+    # cases it ran (the race's case order is a random sample), so it may still be the best overall.
     failed_somewhere = {c: f"{reason} on task {b['name']!r}" for b in view.blocks
-                        for c, reason in b["selection"]["excluded"].items()}
+                        for c, reason in b["selection"]["excluded"].items() if not is_raced_out(reason)}
     # A candidate with no scored case on some task is not in the overall comparison; say why.
     failed_somewhere.update({c: r for c, r in (combined.excluded if combined else {}).items()
                              if c not in failed_somewhere})

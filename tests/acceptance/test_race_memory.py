@@ -59,7 +59,9 @@ def test_a_budget_of_one_model_holds_one_at_a_time_and_reloads_per_stage(raced) 
     stages = report["race"]["tasks"][0]["stages_run"]
     loads, peak, _ = held_over_time(raced.path / "run.jsonl")
     assert peak == 1
-    assert sum(loads.values()) > len(CANDIDATES) and max(loads.values()) == stages
+    # Reloads happen (more loads than models), never more than one per stage a model ran in: a
+    # model last in one stage starts the next without a reload; a candidate raced out loads no more.
+    assert sum(loads.values()) > len(CANDIDATES) and max(loads.values()) <= stages
 
 
 def test_the_default_budget_keeps_small_models_together_and_holds_no_more_than_the_largest(raced) -> None:

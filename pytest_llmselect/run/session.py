@@ -83,6 +83,8 @@ class LLMSession:
         self.plan.scheduling.mark_complete(item)
         if self.bridge is not None:
             self.bridge.flush(item)
+        if nextitem is None and any(self.settings.retimable(c) for c in self.settings.candidates):
+            return  # the last item: the model stays for timing again at session end, which releases it
         if not self.plan.scheduling.keep_model(item, nextitem):
             self.pool.release()
 

@@ -12,10 +12,9 @@ rebuilds the same rounds instead of timing again.
 
 from __future__ import annotations
 
-import time
 from typing import Any, Protocol
 
-from pytest_llmselect.engine import Measures, RequestFailed, run_requests, warm_up
+from pytest_llmselect.engine import RequestFailed
 from pytest_llmselect.run.events import RunEvents
 from pytest_llmselect.run.plan import Plan
 from pytest_llmselect.run.pool import ModelPool
@@ -98,19 +97,9 @@ def follow_up(s: LLMSession, stop: str = "not run") -> list[TimingNeed]:
 
 
 def _time_again(s: LLMSession, group: Any, backend: Any) -> list[float]:
-    """Seconds of each further round of ``group``'s model work (its answered requests, batched
-    as before), after the warm-up batch where this loaded model has not run that kind yet."""
-    runner = s.runner
+    """Seconds of each further round of ``group``'s model work (its answered requests)."""
     requests = [r for r, res in group.cache.items() if not isinstance(res, RequestFailed)]
-    batch_size = runner._batch_size(group.candidate)
-    if s.settings.warmup_batch and runner._first_use(backend, requests):
-        group.measures.warmup_seconds += warm_up(backend, requests, batch_size)
-    rounds = []
-    for _ in range(AUTO_ROUNDS - 1):
-        fresh = Measures()
-        began = time.perf_counter()
-        run_requests(backend, requests, batch_size=batch_size, measures=fresh)
-        rounds.append(fresh.model_seconds if fresh.model_seconds > 0 else time.perf_counter() - began)
+    rounds = s.runner.time_again(group.candidate, backend, requests, AUTO_ROUNDS - 1, group.measures)
     _keep_factors(s, group, backend, requests, [group.measures.model_seconds, *rounds])
     return rounds
 
@@ -120,13 +109,8 @@ def _keep_factors(s: LLMSession, group: Any, backend: Any, requests: list[Any], 
     the first pass, so a cached re-run has the rounds (``engine.Measures.add_cached``)."""
     if rounds[0] <= 0:
         return
-    cand = group.candidate
-    hits, store = runner_cache_lookup(s, cand, backend, requests)
+    hits, store = s.runner.cached(group.candidate, backend, requests)
     if store is None or not hits or any(h.round_factors for h in hits.values()):
         return
     store.batch_ids = sorted({h.batch_id for h in hits.values()})
     store.rounds([r / rounds[0] for r in rounds])
-
-
-def runner_cache_lookup(s: LLMSession, cand: Any, backend: Any, requests: list[Any]) -> tuple[dict[Any, Any], Any]:
-    return s.runner.cache.lookup(cand.name, s.pool.sources.get(cand.name, cand.source), backend.info, requests)

@@ -199,8 +199,7 @@ class Runner:
 
         # The cache is a layer in front of the model work: hits never reach the timed work below.
         cand = group.candidate
-        hits, store = self.cache.lookup(cand.name, self.pool.sources.get(cand.name, cand.source), backend.info,
-                                        requests)
+        hits, store = self.cached(cand, backend, requests)
         todo = [r for r in dict.fromkeys(requests) if r not in hits]
 
         # Each round restarts the batch count: say which round it is, or progress seems to go back.
@@ -359,6 +358,27 @@ class Runner:
             if want > 0:
                 measured.request_latencies = request_latencies(backend, todo, want)
         return results, measured
+
+    def cached(self, cand: Candidate, backend: Backend, requests: Sequence[Request]) -> tuple[dict[Any, Any], Any]:
+        """``(hits, store)`` of the response cache for ``cand``'s ``requests`` on ``backend``."""
+        return self.cache.lookup(cand.name, self.pool.sources.get(cand.name, cand.source), backend.info, requests)
+
+    def time_again(self, cand: Candidate, backend: Backend, requests: Sequence[Request], rounds: int,
+                   measures: Measures) -> list[float]:
+        """Model seconds of each of ``rounds`` further timed rounds of ``requests`` (answers
+        discarded: the first pass scored them), batched as the first pass; the warm-up batch
+        first where this loaded model has not run that kind yet (its seconds added to
+        ``measures.warmup_seconds``)."""
+        batch_size = self._batch_size(cand)
+        if self.settings.warmup_batch and self._first_use(backend, requests):
+            measures.warmup_seconds += warm_up(backend, requests, batch_size)
+        out = []
+        for _ in range(rounds):
+            fresh = Measures()
+            began = time.perf_counter()
+            run_requests(backend, requests, batch_size=batch_size, measures=fresh)
+            out.append(fresh.model_seconds if fresh.model_seconds > 0 else time.perf_counter() - began)
+        return out
 
     def _first_use(self, backend: Backend, todo: Sequence[Request]) -> bool:
         """True the first time this loaded ``backend`` runs a kind of request in ``todo``."""
